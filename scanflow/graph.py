@@ -1,0 +1,184 @@
+"""The DAG of a workflow: nested workflows flattened into steps with their edges.
+
+Nesting is kept for tracking and drawing (every step knows the workflows that
+enclose it); scheduling only sees steps and the steps they wait for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from scanflow.spec.errors import Problem, SpecError
+from scanflow.spec.executor import Executor
+from scanflow.spec.workflow import Workflow
+
+_INHERITED = ("env_manager", "python", "requirements", "base_image")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One executor placed in the graph, with the workflow defaults applied."""
+
+    key: str  # "train/svm": unique path of the executor in the workflow tree
+    executor: Executor
+    workflows: tuple[str, ...]  # paths of the enclosing nested workflows, outermost first
+    upstream: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def name(self) -> str:
+        return self.executor.name
+
+
+def sibling_edges(workflow: Workflow) -> dict[str, list[str]]:
+    """For each child, the siblings it waits for.
+
+    ``depends_on`` edges when any child declares one (or the workflow is
+    parallel); otherwise every child waits for the one written before it.
+    """
+    names = [n.name for n in workflow.nodes]
+    if workflow.parallel or any(n.depends_on for n in workflow.nodes):
+        return {n.name: list(n.depends_on) for n in workflow.nodes}
+    return {name: names[i - 1 : i] for i, name in enumerate(names)}
+
+
+def find_cycle(edges: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """A dependency cycle as a closed path ``[a, b, c, a]``, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in edges.get(node, ()):
+            if dep not in edges:
+                continue
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep) :], dep]
+            if dep not in state and (cycle := visit(dep)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in edges:
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def topological(names: list[str], edges: Mapping[str, Iterable[str]]) -> list[str]:
+    """Names ordered so each comes after what it waits for; ties keep written order."""
+    pending = {n: set(edges.get(n, ())) & set(names) for n in names}
+    order: list[str] = []
+    while pending:
+        ready = [n for n in names if n in pending and not pending[n]]
+        if not ready:
+            cycle = find_cycle({n: pending[n] for n in pending}) or list(pending)
+            raise SpecError([Problem(f"dependency cycle: {' -> '.join(cycle)}")])
+        for name in ready:
+            order.append(name)
+            del pending[name]
+        for deps in pending.values():
+            deps.difference_update(ready)
+    return order
+
+
+class Graph:
+    """Steps of a workflow in an order that respects every edge."""
+
+    def __init__(self, workflow: Workflow, steps: list[Step], nested: dict[str, Workflow]):
+        self.workflow = workflow
+        self.steps: dict[str, Step] = {s.key: s for s in steps}
+        self.nested = nested  # path -> nested Workflow, outer before inner
+
+    @classmethod
+    def from_workflow(cls, workflow: Workflow) -> Graph:
+        steps: list[Step] = []
+        nested: dict[str, Workflow] = {}
+        _flatten(workflow, "", (), {}, frozenset(), steps, nested)
+        return cls(workflow, steps, nested)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.workflow.base_dir
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __iter__(self):
+        return iter(self.steps.values())
+
+    @cached_property
+    def _children(self) -> dict[str, set[str]]:
+        children: dict[str, set[str]] = {key: set() for key in self.steps}
+        for step in self.steps.values():
+            for up in step.upstream:
+                children[up].add(step.key)
+        return children
+
+    def downstream(self, key: str) -> set[str]:
+        """Every step that waits, directly or not, for ``key``."""
+        found: set[str] = set()
+        frontier = [key]
+        while frontier:
+            for child in self._children[frontier.pop()]:
+                if child not in found:
+                    found.add(child)
+                    frontier.append(child)
+        return found
+
+    def subset(self, keys: Iterable[str]) -> list[Step]:
+        wanted = set(keys)
+        return [s for s in self.steps.values() if s.key in wanted]
+
+
+def _flatten(
+    workflow: Workflow,
+    prefix: str,
+    enclosing: tuple[str, ...],
+    defaults: dict,
+    entry_upstream: frozenset[str],
+    steps: list[Step],
+    nested: dict[str, Workflow],
+) -> set[str]:
+    """Append the steps of ``workflow`` to ``steps``; return its sink step keys."""
+    defaults = _merge_defaults(defaults, workflow)
+    edges = sibling_edges(workflow)
+    by_name = {n.name: n for n in workflow.nodes}
+    sinks_of: dict[str, set[str]] = {}
+    for name in topological(list(by_name), edges):
+        node = by_name[name]
+        deps = edges[name]
+        upstream = frozenset().union(*(sinks_of[d] for d in deps)) if deps else entry_upstream
+        key = f"{prefix}{name}"
+        if isinstance(node, Workflow):
+            nested[key] = node
+            sinks_of[name] = _flatten(node, f"{key}/", (*enclosing, key), defaults, upstream, steps, nested)
+        else:
+            steps.append(Step(key, _apply_defaults(node, defaults), enclosing, upstream))
+            sinks_of[name] = {key}
+    depended_on = {d for deps in edges.values() for d in deps}
+    return set().union(*(sinks_of[n] for n in by_name if n not in depended_on))
+
+
+def _merge_defaults(defaults: dict, workflow: Workflow) -> dict:
+    merged = dict(defaults)
+    merged["env"] = {**defaults.get("env", {}), **workflow.env}
+    for name in _INHERITED:
+        value = getattr(workflow, name)
+        if value is not None:
+            merged[name] = value
+    return merged
+
+
+def _apply_defaults(executor: Executor, defaults: dict) -> Executor:
+    update: dict = {}
+    if defaults.get("env"):
+        update["env"] = {**defaults["env"], **executor.env}
+    for name in _INHERITED:
+        if getattr(executor, name) is None and defaults.get(name) is not None:
+            update[name] = defaults[name]
+    return executor.model_copy(update=update) if update else executor

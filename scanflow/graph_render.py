@@ -1,0 +1,156 @@
+"""Pictures of a workflow: Graphviz DOT, and SVG with or without the Graphviz binary.
+
+Nested workflows are drawn as boxes (clusters) around their steps. With the
+``dot`` program installed we let Graphviz lay the graph out; without it a small
+layered layout written here still gives a readable SVG (in Jupyter too).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from html import escape
+from pathlib import Path
+
+from scanflow.graph import Graph
+
+_NODE_W, _NODE_H, _GAP_X, _GAP_Y, _PAD = 150, 36, 30, 60, 14
+
+
+def to_dot(graph: Graph) -> str:
+    lines = [
+        f'digraph "{graph.workflow.name}" {{',
+        "  rankdir=TB; compound=true; fontname=Helvetica;",
+        '  node [shape=box, style="rounded,filled", fillcolor="#e8f1fb", color="#4a78a8",'
+        " fontname=Helvetica];",
+        f'  label="{graph.workflow.name}"; labelloc=t;',
+    ]
+    children: dict[str, list[str]] = {"": []}
+    for path in graph.nested:
+        children.setdefault(path, [])
+        parent = path.rsplit("/", 1)[0] if "/" in path else ""
+        children.setdefault(parent, []).append(path)
+    members: dict[str, list[str]] = {}
+    for step in graph:
+        members.setdefault(step.workflows[-1] if step.workflows else "", []).append(step.key)
+
+    def emit(path: str, indent: str) -> None:
+        for key in members.get(path, []):
+            label = graph.steps[key].name
+            kind = "ƒ " if graph.steps[key].executor.function else ""
+            lines.append(f'{indent}"{key}" [label="{kind}{label}"];')
+        for sub in children.get(path, []):
+            cluster = "cluster_" + sub.replace("/", "__").replace("-", "_").replace(".", "_")
+            name = graph.nested[sub].name
+            style = "dashed" if graph.nested[sub].parallel else "solid"
+            lines.append(f'{indent}subgraph "{cluster}" {{')
+            lines.append(f'{indent}  label="{name}"; style="rounded,{style}"; color="#888888";')
+            emit(sub, indent + "  ")
+            lines.append(f"{indent}}}")
+
+    emit("", "  ")
+    for step in graph:
+        for up in sorted(step.upstream):
+            lines.append(f'  "{up}" -> "{step.key}";')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def has_graphviz() -> bool:
+    return shutil.which("dot") is not None
+
+
+def render_svg(graph: Graph, use_graphviz: bool | None = None) -> str:
+    """SVG text of the graph: Graphviz when available, else the built-in layout."""
+    if use_graphviz is None:
+        use_graphviz = has_graphviz()
+    if use_graphviz:
+        result = subprocess.run(["dot", "-Tsvg"], input=to_dot(graph), capture_output=True, text=True)
+        if result.returncode == 0:
+            return result.stdout
+    return _fallback_svg(graph)
+
+
+def write_picture(graph: Graph, output: Path) -> None:
+    """Write ``.svg``, ``.dot`` or (with Graphviz) ``.png``/``.pdf``, by the file's suffix."""
+    suffix = output.suffix.lower()
+    if suffix in (".dot", ".gv"):
+        output.write_text(to_dot(graph))
+    elif suffix == ".svg":
+        output.write_text(render_svg(graph))
+    elif suffix in (".png", ".pdf"):
+        if not has_graphviz():
+            raise RuntimeError(
+                f"writing {suffix} needs Graphviz's `dot` (apt-get install graphviz); .svg works without it"
+            )
+        subprocess.run(
+            ["dot", f"-T{suffix[1:]}", "-o", str(output)], input=to_dot(graph), text=True, check=True
+        )
+    else:
+        raise ValueError(f"unknown picture format '{suffix}': use .svg, .dot, .png or .pdf")
+
+
+def _fallback_svg(graph: Graph) -> str:
+    """A layered drawing: a step's row is the length of the longest path to it."""
+    depth: dict[str, int] = {}
+    for step in graph:  # steps are in topological order
+        depth[step.key] = 1 + max((depth[u] for u in step.upstream), default=-1)
+    rows: dict[int, list[str]] = {}
+    for key, row in depth.items():
+        rows.setdefault(row, []).append(key)
+    width = max(len(r) for r in rows.values()) if rows else 1
+    nesting = max((len(s.workflows) for s in graph), default=0)
+    margin = _PAD * (nesting + 1)
+    position: dict[str, tuple[float, float]] = {}
+    total_w = width * (_NODE_W + _GAP_X) + 2 * margin
+    for row, keys in rows.items():
+        offset = (total_w - len(keys) * (_NODE_W + _GAP_X)) / 2 + _GAP_X / 2
+        for i, key in enumerate(keys):
+            position[key] = (offset + i * (_NODE_W + _GAP_X), margin + 30 + row * (_NODE_H + _GAP_Y))
+    total_h = margin * 2 + 30 + len(rows) * (_NODE_H + _GAP_Y)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w:.0f}" height="{total_h:.0f}"'
+        f' viewBox="0 0 {total_w:.0f} {total_h:.0f}"'
+        ' font-family="Helvetica, Arial, sans-serif" font-size="13">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7"'
+        ' orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#4a78a8"/></marker></defs>',
+        f'<text x="{total_w / 2:.0f}" y="20" text-anchor="middle" font-weight="bold">'
+        f"{escape(graph.workflow.name)}</text>",
+    ]
+    for path, nested in sorted(graph.nested.items(), key=lambda item: item[0].count("/")):
+        inside = [k for k in position if k.startswith(path + "/")]
+        if not inside:
+            continue
+        level = path.count("/") + 1
+        pad = _PAD * (nesting - level + 1)
+        xs = [position[k][0] for k in inside]
+        ys = [position[k][1] for k in inside]
+        x0, y0 = min(xs) - pad, min(ys) - pad - 14
+        x1, y1 = max(xs) + _NODE_W + pad, max(ys) + _NODE_H + pad
+        dash = ' stroke-dasharray="6 4"' if nested.parallel else ""
+        parts.append(
+            f'<g class="cluster"><rect x="{x0:.0f}" y="{y0:.0f}" width="{x1 - x0:.0f}" height="{y1 - y0:.0f}"'
+            f' rx="8" fill="none" stroke="#888"{dash}/><text x="{x0 + 8:.0f}" y="{y0 + 13:.0f}"'
+            f' fill="#555">{escape(nested.name)}</text></g>'
+        )
+    for step in graph:
+        x, y = position[step.key]
+        for up in step.upstream:
+            ux, uy = position[up]
+            x0, y0, x1 = ux + _NODE_W / 2, uy + _NODE_H, x + _NODE_W / 2
+            parts.append(
+                f'<path d="M {x0:.0f} {y0:.0f} C {x0:.0f} {y0 + 30:.0f}, {x1:.0f} {y - 30:.0f}, {x1:.0f} {y:.0f}"'
+                ' fill="none"'
+                ' stroke="#4a78a8" marker-end="url(#arrow)"/>'
+            )
+    for step in graph:
+        x, y = position[step.key]
+        label = ("ƒ " if step.executor.function else "") + step.name
+        parts.append(
+            f'<g class="node" id="{escape(step.key)}"><rect x="{x:.0f}" y="{y:.0f}" width="{_NODE_W}"'
+            f' height="{_NODE_H}" rx="6" fill="#e8f1fb" stroke="#4a78a8"/>'
+            f'<text x="{x + _NODE_W / 2:.0f}" y="{y + _NODE_H / 2 + 4:.0f}" text-anchor="middle">'
+            f"{escape(label)}</text></g>"
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)

@@ -1,0 +1,1 @@
+"""Running workflows: one scheduler, pluggable backends, run state for resume."""

@@ -1,0 +1,236 @@
+"""What a person sees while a workflow runs: live step states and the steps' own output.
+
+Every step writes its output to a log file; one tailer thread follows the files
+of running steps and prints new lines with the step's name in front. On a
+terminal a live table shows each step's state and duration; elsewhere (CI,
+pipes) the same facts come as plain lines.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from scanflow.graph import Graph, Step
+from scanflow.run.listener import RunListener
+from scanflow.run.state import RunState
+from scanflow.run.status import RunStatus, StepRecord, StepStatus
+
+STYLES = {
+    StepStatus.PENDING: ("·", "dim"),
+    StepStatus.RUNNING: ("▶", "cyan"),
+    StepStatus.DONE: ("✔", "green"),
+    StepStatus.CACHED: ("✔", "green"),
+    StepStatus.FAILED: ("✘", "red"),
+    StepStatus.SKIPPED: ("↷", "yellow"),
+    StepStatus.CANCELLED: ("■", "magenta"),
+}
+_PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta", "bright_green"]
+_LIVE_ROWS = 12
+FAILURE_TAIL = 20
+
+
+def tail_lines(path: str | Path | None, count: int = FAILURE_TAIL) -> list[str]:
+    """The last ``count`` lines of a text file (empty when it does not exist)."""
+    if path is None:
+        return []
+    try:
+        with open(path, errors="replace") as handle:
+            return [line.rstrip("\n") for line in deque(handle, maxlen=count)]
+    except OSError:
+        return []
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+class _LogTailer:
+    """Follows the log files of running steps and prints their new lines."""
+
+    def __init__(self, console: Console, interval: float = 0.1):
+        self.console = console
+        self.interval = interval
+        self._files: dict[str, tuple[Path, int, str]] = {}  # key -> (path, offset, colour)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="log-tailer", daemon=True)
+        self._colours = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def follow(self, key: str, path: Path) -> None:
+        with self._lock:
+            if key not in self._files:
+                self._files[key] = (path, 0, _PALETTE[self._colours % len(_PALETTE)])
+                self._colours += 1
+
+    def finish(self, key: str) -> None:
+        """Print what is left of a finished step's log and stop following it."""
+        with self._lock:
+            entry = self._files.pop(key, None)
+        if entry:
+            self._print_new(key, *entry, final=True)
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                entries = list(self._files.items())
+            for key, entry in entries:
+                offset = self._print_new(key, *entry)
+                with self._lock:
+                    if key in self._files:
+                        self._files[key] = (entry[0], offset, entry[2])
+
+    def _print_new(self, key: str, path: Path, offset: int, colour: str, final: bool = False) -> int:
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+        except OSError:
+            return offset
+        if not final:  # hold back a partial last line until it is complete
+            cut = chunk.rfind(b"\n") + 1
+            chunk = chunk[:cut]
+        for line in chunk.decode(errors="replace").splitlines():
+            prefix = Text(f"{key} │ ", style=colour)
+            self.console.print(prefix + Text(line), soft_wrap=True, highlight=False)
+        return offset + len(chunk)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for key in list(self._files):
+            self.finish(key)
+
+
+class ConsoleView(RunListener):
+    """Shows a run in the terminal; ``stream_logs=False`` keeps step output in files only."""
+
+    def __init__(self, console: Console | None = None, stream_logs: bool = True, live: bool | None = None):
+        self.console = console or Console(stderr=False)
+        self.stream_logs = stream_logs
+        self.live_enabled = self.console.is_terminal if live is None else live
+        self._tailer = _LogTailer(self.console)
+        self._live: Live | None = None
+        self._graph: Graph | None = None
+        self._state: RunState | None = None
+        self._keys: list[str] = []
+
+    # ---------------------------------------------------------------- hooks
+    def run_started(self, state: RunState, graph: Graph, keys: list[str]) -> None:
+        self._graph, self._state, self._keys = graph, state, keys
+        resumed = f" (resume #{state.resumes})" if state.resumes else ""
+        self.console.print(
+            f"[bold]Running workflow[/] [cyan]{state.workflow}[/] run [bold]{state.run_id}[/]{resumed}:"
+            f" {len(keys)} step(s) on {state.backend}"
+        )
+        if self.stream_logs:
+            self._tailer.start()
+        if self.live_enabled:
+            self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True)
+            self._live.start()
+
+    def step_started(self, step: Step, record: StepRecord) -> None:
+        if self.stream_logs and record.log_path:
+            self._tailer.follow(step.key, Path(record.log_path))
+        if not self.live_enabled and record.attempts == 1:
+            self.console.print(Text(f"▶ {step.key} started", style="cyan"))
+        self._refresh()
+
+    def step_retrying(self, step: Step, record: StepRecord, delay: float) -> None:
+        self.console.print(
+            Text(
+                f"↻ {step.key} attempt {record.attempts} failed ({record.reason}); retrying in {delay:g}s",
+                style="yellow",
+            )
+        )
+
+    def step_finished(self, step: Step, record: StepRecord) -> None:
+        if self.stream_logs:
+            self._tailer.finish(step.key)
+        icon, style = STYLES[record.status]
+        detail = format_duration(record.duration) if record.status.succeeded else (record.reason or "")
+        label = "done" if record.status is StepStatus.DONE else record.status.value
+        self.console.print(
+            Text(f"{icon} {step.key} {label}" + (f" ({detail})" if detail else ""), style=style)
+        )
+        if record.status is StepStatus.FAILED:
+            self._show_failure(step, record)
+        self._refresh()
+
+    def run_finished(self, state: RunState) -> None:
+        if self.stream_logs:
+            self._tailer.stop()
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        self.console.print(self._summary(state))
+
+    # ------------------------------------------------------------- drawing
+    def _show_failure(self, step: Step, record: StepRecord) -> None:
+        lines = tail_lines(record.log_path)
+        body = "\n".join(lines) if lines else "(the step wrote nothing)"
+        title = f"{step.key} failed: {record.reason}"
+        subtitle = f"log: {record.log_path}"
+        self.console.print(Panel(Text(body), title=title, subtitle=subtitle, border_style="red"))
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def _render(self) -> Group:
+        assert self._state is not None
+        records = [self._state.step(k) for k in self._keys]
+        counts = {s: sum(r.status is s for r in records) for s in StepStatus}
+        header = Text.assemble(
+            *((f"{STYLES[s][0]} {counts[s]} {s.value}  ", STYLES[s][1]) for s in StepStatus if counts[s])
+        )
+        table = Table(box=None, show_header=False, pad_edge=False)
+        shown = [r for r in records if r.status is StepStatus.RUNNING][:_LIVE_ROWS]
+        for record in shown:
+            icon, style = STYLES[record.status]
+            elapsed = time.time() - record.started_at if record.started_at else None
+            table.add_row(Text(icon, style=style), record.key, format_duration(elapsed))
+        return Group(header, table)
+
+    def _summary(self, state: RunState) -> Group:
+        colour = {RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "red"}.get(state.status, "magenta")
+        total = format_duration((state.ended_at or time.time()) - state.created_at)
+        title = Text.from_markup(
+            f"[bold]{state.workflow}[/] run [bold]{state.run_id}[/]:"
+            f" [{colour}]{state.status.value}[/] in {total}"
+        )
+        table = Table()
+        table.add_column("step")
+        table.add_column("status")
+        table.add_column("time", justify="right")
+        table.add_column("tries", justify="right")
+        table.add_column("note")
+        records = [state.step(k) for k in self._keys]
+        if len(records) > 40:  # a large DAG: list only what needs attention
+            records = [r for r in records if not r.status.succeeded]
+        for record in records:
+            icon, style = STYLES[record.status]
+            table.add_row(
+                record.key,
+                Text(f"{icon} {record.status.value}", style=style),
+                format_duration(record.duration),
+                str(record.attempts or ""),
+                record.reason or "",
+            )
+        return Group(title, table)

@@ -1,0 +1,100 @@
+"""Runs function steps (``function: "pkg.mod:fn"``) inside a step's interpreter.
+
+This file is executed by path, never imported by Scanflow itself, and uses the
+standard library only: it must start fast and work in any environment.
+
+* ``--serve TASK_FD REPLY_FD``: a long-lived worker that reads one task per
+  line and answers one line per task, on the file descriptors given. Used for steps in
+  the current environment, so a function step costs no process start.
+* ``--once TASK.json``: run a single task and exit with its code. Used for
+  function steps in their own isolated environment.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+from typing import Any
+
+
+def run_task(task: dict[str, Any]) -> int:
+    """Call the task's function; return an exit code like a script would."""
+    os.environ.clear()
+    os.environ.update(task["env"])
+    os.chdir(task["cwd"])
+    for entry in reversed(task.get("sys_path", [])):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    module_name, _, attribute = task["function"].partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+        result = function(**task.get("parameters", {}))
+        _save_result(result, task.get("result_path"))
+        return 0
+    except SystemExit as stop:
+        if stop.code is None or isinstance(stop.code, int):
+            return stop.code or 0
+        print(stop.code, file=sys.stderr)
+        return 1
+    except BaseException:  # the step's own error: report it in its log, as Python would
+        traceback.print_exc()
+        return 1
+    finally:
+        _end_mlflow_run()
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def _save_result(result: Any, path: str | None) -> None:
+    if result is None or path is None:
+        return
+    try:
+        text = json.dumps(result)
+    except (TypeError, ValueError):
+        text = json.dumps(repr(result))
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def _end_mlflow_run() -> None:
+    """A function may have resumed its step's MLflow run; close it before the next task."""
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None and mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+def serve(task_fd: int, reply_fd: int) -> None:
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    with os.fdopen(task_fd) as tasks, os.fdopen(reply_fd, "w", buffering=1) as replies:
+        for line in tasks:
+            task = json.loads(line)
+            log = os.open(task["log_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            os.close(log)
+            try:
+                code = run_task(task)
+            finally:
+                os.dup2(saved_out, 1)
+                os.dup2(saved_err, 2)
+            replies.write(json.dumps({"code": code}) + "\n")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 4 and argv[1] == "--serve":
+        serve(int(argv[2]), int(argv[3]))
+        return 0
+    if len(argv) == 3 and argv[1] == "--once":
+        with open(argv[2]) as handle:
+            return run_task(json.load(handle))
+    print("usage: function_worker.py --serve TASK_FD REPLY_FD | --once TASK.json", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    # This file's folder must not shadow the step's modules (e.g. a step's own 'state.py').
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(__file__)]
+    sys.exit(main(sys.argv))

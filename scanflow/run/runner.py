@@ -1,0 +1,192 @@
+"""Running a workflow end to end: validate, prepare, schedule, track, report.
+
+``run_workflow`` and ``resume_run`` are what the CLI and ``Workflow.run`` call;
+they wire the spec, a backend, the scheduler, the console and the tracker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from rich.console import Console
+
+from scanflow.graph import Graph
+from scanflow.home import Home
+from scanflow.run.backend import Backend
+from scanflow.run.backends import make_backend
+from scanflow.run.cache import StepCache
+from scanflow.run.capacity import Capacity
+from scanflow.run.console import ConsoleView
+from scanflow.run.listener import RunListener
+from scanflow.run.result import RunResult
+from scanflow.run.scheduler import Scheduler
+from scanflow.run.state import RunState, RunStore, mark_unfinished
+from scanflow.run.status import RunStatus, StepStatus
+from scanflow.spec.workflow import Workflow
+
+
+def run_workflow(
+    workflow: Workflow | str | Path,
+    *,
+    backend: str | Backend = "local",
+    tracking_uri: str | None = None,
+    track: bool = True,
+    max_parallel: int | None = None,
+    fail_fast: bool = False,
+    home: str | Path | None = None,
+    console: Console | None = None,
+    stream_logs: bool = True,
+    live: bool | None = None,
+) -> RunResult:
+    """Run a workflow (an object or a YAML path) and return its result.
+
+    Raises ``SpecError`` for an invalid spec and ``BackendError`` when the backend
+    cannot run it, both before any step starts. Step failures do not raise:
+    they are in the result (``result.ok``, ``result.steps``).
+    """
+    if not isinstance(workflow, Workflow):
+        workflow = Workflow.from_yaml(workflow)
+    workflow.validate_spec()
+    graph = Graph.from_workflow(workflow)
+    project = Home.resolve(home)
+    engine = make_backend(backend, max_parallel=max_parallel)
+    engine.check_capacity(list(graph))
+    state = RunStore(project.runs_dir).create(workflow.name, workflow.to_yaml(), graph.base_dir, engine.name)
+    return _execute(
+        state,
+        graph,
+        list(graph.steps),
+        engine,
+        project,
+        tracking_uri,
+        track,
+        fail_fast,
+        console,
+        stream_logs,
+        live,
+    )
+
+
+def resume_run(
+    run_id: str,
+    *,
+    backend: str | Backend | None = None,
+    tracking_uri: str | None = None,
+    track: bool = True,
+    max_parallel: int | None = None,
+    fail_fast: bool = False,
+    home: str | Path | None = None,
+    console: Console | None = None,
+    stream_logs: bool = True,
+    live: bool | None = None,
+) -> RunResult:
+    """Rerun the steps of ``run_id`` that failed, were skipped, cancelled or never ran."""
+    project = Home.resolve(home)
+    state = RunStore(project.runs_dir).load(run_id)
+    workflow = Workflow.from_yaml_string(state.spec_yaml, base_dir=state.base_dir)
+    graph = Graph.from_workflow(workflow)
+    keys = [k for k in graph.steps if k not in state.steps or not state.steps[k].status.succeeded]
+    engine = make_backend(backend or state.backend, max_parallel=max_parallel)
+    if not keys:
+        (console or Console()).print(f"Nothing to resume: every step of run {state.run_id} succeeded.")
+        return RunResult(state, [])
+    engine.check_capacity(graph.subset(keys))
+    state.resumes += 1
+    uri = tracking_uri or state.tracking_uri
+    return _execute(state, graph, keys, engine, project, uri, track, fail_fast, console, stream_logs, live)
+
+
+def _execute(
+    state: RunState,
+    graph: Graph,
+    keys: list[str],
+    engine: Backend,
+    project: Home,
+    tracking_uri: str | None,
+    track: bool,
+    fail_fast: bool,
+    console: Console | None,
+    stream_logs: bool,
+    live: bool | None,
+) -> RunResult:
+    view = ConsoleView(console, stream_logs=stream_logs, live=live)
+    listeners: list[RunListener] = [view]
+    recorder = None
+    if track:
+        from scanflow.track.recorder import MlflowRecorder
+        from scanflow.track.store import check_server
+
+        uri = project.tracking_uri(tracking_uri)
+        if uri.startswith(("http://", "https://")):
+            check_server(uri)  # an unreachable server is an error before anything starts
+        recorder = MlflowRecorder(uri, project)
+        recorder.start()
+        listeners.append(recorder)
+    for key in keys:
+        state.step(key)
+    try:
+        with _sigterm_as_interrupt():
+            try:
+                with view.console.status("Preparing environments…"):
+                    env_hashes = engine.prepare(graph.subset(keys), graph.base_dir, view.console.print)
+            except KeyboardInterrupt:
+                mark_unfinished(state, StepStatus.CANCELLED, "cancelled while preparing environments")
+                state.status = RunStatus.CANCELLED
+                state.save()
+                raise
+            except Exception as error:
+                mark_unfinished(state, StepStatus.CANCELLED, f"not started: {error}")
+                state.status = RunStatus.FAILED
+                state.save()
+                raise
+            for listener in listeners:
+                listener.run_started(state, graph, keys)
+            scheduler = Scheduler(
+                graph,
+                engine,
+                state,
+                listeners,
+                capacity=engine.capacity or Capacity.of_host(),
+                env_hashes=env_hashes,
+                cache=StepCache(project.cache_dir),
+                fail_fast=fail_fast,
+            )
+            scheduler.run(keys)
+            for listener in listeners:
+                listener.run_finished(state)
+    finally:
+        engine.close()
+        if recorder is not None:
+            _flush(recorder, view.console)
+    return RunResult(state, recorder.warnings if recorder else [])
+
+
+def _flush(recorder, console: Console) -> None:  # noqa: ANN001 - MlflowRecorder, imported lazily
+    if recorder.pending():
+        with console.status(f"Saving the run to MLflow ({recorder.tracking_uri})…"):
+            recorder.close()
+    else:
+        recorder.close()
+    for warning in recorder.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so both stop every step and record the run as cancelled."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

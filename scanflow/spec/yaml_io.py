@@ -1,0 +1,301 @@
+"""YAML <-> spec objects, with errors that carry the file, line and column.
+
+The YAML shape mirrors the Python objects one-to-one: an executor is a mapping
+whose ``executor`` key holds its name, a nested workflow one whose ``workflow``
+key does, and every other key is a field of the same name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from scanflow.spec.errors import Location, Problem, SpecError, did_you_mean
+from scanflow.spec.executor import Executor
+from scanflow.spec.workflow import Workflow
+
+YamlPath = tuple[str | int, ...]
+_KIND_KEYS = ("executor", "workflow")
+
+
+# ------------------------------------------------------------------ reading
+class _Source:
+    """Parsed YAML plus the position of every key and list item in it."""
+
+    def __init__(self, text: str, filename: str):
+        self.filename = filename
+        self.positions: dict[YamlPath, Location] = {}
+        self.problems: list[Problem] = []
+        loader = yaml.SafeLoader(text)
+        try:
+            root = loader.get_single_node()
+            self.data = loader.construct_document(root) if root is not None else None
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = self._location(mark) if mark else None
+            what = exc.problem or "invalid YAML"
+            if exc.context and exc.context_mark and exc.context_mark is not mark:
+                opened = exc.context_mark
+                what += f" ({exc.context} at line {opened.line + 1}, column {opened.column + 1})"
+            raise SpecError([Problem(f"YAML syntax error: {what}", location=where)]) from None
+        finally:
+            loader.dispose()
+        if root is not None:
+            self._index(root, ())
+
+    def _location(self, mark: yaml.Mark) -> Location:
+        return Location(self.filename, mark.line + 1, mark.column + 1)
+
+    def _index(self, node: yaml.Node, path: YamlPath) -> None:
+        self.positions.setdefault(path, self._location(node.start_mark))
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                if key in seen:
+                    self.problems.append(
+                        Problem(f"duplicate key '{key}'", location=self._location(key_node.start_mark))
+                    )
+                seen.add(key)
+                self.positions[(*path, key)] = self._location(key_node.start_mark)
+                self._index(value_node, (*path, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._index(item, (*path, index))
+
+    def where(self, path: YamlPath) -> Location | None:
+        """Position of ``path``, or of its closest ancestor that has one."""
+        while path not in self.positions and path:
+            path = path[:-1]
+        return self.positions.get(path)
+
+
+def load_workflow(path: str | Path) -> Workflow:
+    """Read, parse and validate a workflow YAML file."""
+    file = Path(path)
+    if not file.is_file():
+        hint = "check the path" if not file.exists() else "it is a directory, give the YAML file"
+        raise SpecError([Problem(f"workflow file '{file}' not found", hint=hint)])
+    workflow = parse_workflow(file.read_text(), filename=str(file), base_dir=file.parent)
+    return workflow
+
+
+def parse_workflow(text: str, filename: str = "<string>", base_dir: str | Path | None = None) -> Workflow:
+    """Build a ``Workflow`` from YAML text; raise ``SpecError`` naming every problem."""
+    source = _Source(text, filename)
+    if not isinstance(source.data, dict):
+        raise SpecError(
+            [Problem("a workflow file must be a mapping with 'name' and 'nodes'", location=source.where(()))]
+        )
+    data = dict(source.data)
+    if "name" not in data and "workflow" in data:
+        data["name"] = data.pop("workflow")
+    builder = _Builder(source)
+    workflow = builder.workflow(data, (), node_path=None)
+    problems = source.problems + builder.problems
+    if problems or workflow is None:
+        raise SpecError(problems)
+    workflow._source = filename
+    workflow._locations = builder.locations
+    workflow.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+    from scanflow.spec.validation import validate
+
+    validate(workflow, check_files=base_dir is not None)
+    return workflow
+
+
+class _Builder:
+    """Turns plain YAML data into spec objects, collecting problems as it goes."""
+
+    def __init__(self, source: _Source):
+        self.source = source
+        self.problems: list[Problem] = []
+        self.locations: dict[tuple[str, str | None], Location] = {}
+
+    def _remember(self, data: dict[str, Any], path: YamlPath, node_path: str | None) -> None:
+        """Keep where each node and field was written, for later validation messages."""
+        label = node_path or ""
+        if (where := self.source.where(path)) is not None:
+            self.locations[(label, None)] = where
+        for key in data:
+            if (where := self.source.positions.get((*path, str(key)))) is not None:
+                self.locations[(label, str(key))] = where
+
+    def node(self, data: Any, path: YamlPath, parent: str | None) -> Executor | Workflow | None:
+        where = self.source.where(path)
+        if not isinstance(data, dict):
+            self.problems.append(
+                Problem(
+                    "each node must be a mapping with 'executor: NAME' or 'workflow: NAME'", parent, where
+                )
+            )
+            return None
+        kinds = [k for k in _KIND_KEYS if k in data]
+        if len(kinds) != 1:
+            message = (
+                "a node has both 'executor' and 'workflow'; keep one"
+                if kinds
+                else "a node needs 'executor: NAME' or 'workflow: NAME'"
+            )
+            hint = None
+            if not kinds:
+                for key in data:
+                    hint = hint or did_you_mean(str(key), _KIND_KEYS)
+            self.problems.append(Problem(message, parent, where, hint))
+            return None
+        fields = dict(data)
+        name = fields.pop(kinds[0])
+        fields = {"name": name, **fields}
+        node_path = f"{parent}/{name}" if parent else str(name)
+        self._remember(data, path, node_path)
+        if kinds[0] == "workflow":
+            return self.workflow(fields, path, node_path, key_for_name="workflow")
+        return self._validate(Executor, fields, path, node_path, key_for_name="executor")
+
+    def workflow(
+        self, data: dict[str, Any], path: YamlPath, node_path: str | None, key_for_name: str = "name"
+    ) -> Workflow | None:
+        if node_path is None:
+            self._remember(data, path, None)
+        children = data.get("nodes", [])
+        fields = {k: v for k, v in data.items() if k != "nodes"}
+        built: list[Executor | Workflow] = []
+        if not isinstance(children, list):
+            self.problems.append(
+                Problem("'nodes' must be a list of nodes", node_path, self.source.where((*path, "nodes")))
+            )
+        else:
+            for index, child in enumerate(children):
+                node = self.node(child, (*path, "nodes", index), node_path)
+                if node is not None:
+                    built.append(node)
+            if len(built) == len(children):
+                fields["nodes"] = built
+        workflow = self._validate(Workflow, fields, path, node_path, key_for_name)
+        if workflow is not None and "nodes" in data and "nodes" not in fields:
+            return None  # a child was invalid; its problem is already recorded
+        return workflow
+
+    def _validate(
+        self,
+        model: type[BaseModel],
+        fields: dict[str, Any],
+        path: YamlPath,
+        node_path: str | None,
+        key_for_name: str,
+    ) -> Any:
+        try:
+            return model.model_validate(fields)
+        except ValidationError as exc:
+            self.problems.extend(
+                _problems_from(exc, model, path, node_path, key_for_name, self.source, fields)
+            )
+            return None
+
+
+def _problems_from(
+    exc: ValidationError,
+    model: type[BaseModel],
+    path: YamlPath,
+    node_path: str | None,
+    key_for_name: str,
+    source: _Source,
+    fields: dict[str, Any],
+) -> list[Problem]:
+    """Readable problems from a pydantic error: one per field, with the YAML position."""
+    problems: list[Problem] = []
+    seen_fields: set[tuple] = set()
+    known = [key_for_name if f == "name" else f for f in model.model_fields]
+    node_label = node_path or (str(fields.get("name")) if fields.get("name") else None)
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        # Unions report one error per member; keep the first per field.
+        field_loc = tuple(
+            p for p in loc if not (isinstance(p, str) and ("[" in p or p in {"str", "int", "float"}))
+        )
+        if field_loc in seen_fields:
+            continue
+        seen_fields.add(field_loc)
+        yaml_loc = tuple(key_for_name if p == "name" else p for p in field_loc)
+        where = source.where((*path, *yaml_loc))
+        if error["type"] == "extra_forbidden" and len(field_loc) == 1:
+            key = str(field_loc[0])
+            problems.append(Problem(f"unknown field '{key}'", node_label, where, did_you_mean(key, known)))
+            continue
+        if error["type"] == "extra_forbidden":
+            key = str(field_loc[-1])
+            parent = ".".join(map(str, yaml_loc[:-1]))
+            submodel = _submodel(model, str(field_loc[0]))
+            choices = list(submodel.model_fields) if submodel else []
+            problems.append(
+                Problem(f"unknown field '{key}' in '{parent}'", node_label, where, did_you_mean(key, choices))
+            )
+            continue
+        message = error["msg"].removeprefix("Value error, ")
+        if yaml_loc:
+            label = ".".join(map(str, yaml_loc))
+            message = f"{label}: {message}"
+            if error["type"] not in {"value_error", "missing"}:
+                message += f" (got {error.get('input')!r})"
+        problems.append(Problem(message, node_label, where))
+    return problems
+
+
+def _submodel(model: type[BaseModel], field: str) -> type[BaseModel] | None:
+    info = model.model_fields.get(field)
+    annotation = getattr(info, "annotation", None)
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+# ------------------------------------------------------------------ writing
+_EXECUTOR_FIRST = ("file", "function", "depends_on")
+_WORKFLOW_FIRST = ("description", "parallel", "depends_on")
+
+
+def _ordered(head: dict[str, Any], data: dict[str, Any], first: tuple[str, ...]) -> dict[str, Any]:
+    """Kind and name first, then the fields a reader looks for, then the rest as declared."""
+    ordered = dict(head)
+    ordered.update({k: data[k] for k in first if k in data})
+    ordered.update({k: v for k, v in data.items() if k not in first})
+    return ordered
+
+
+def executor_to_dict(executor: Executor) -> dict[str, Any]:
+    data = executor.model_dump(exclude_unset=True, mode="json")
+    return _ordered({"executor": data.pop("name")}, data, _EXECUTOR_FIRST)
+
+
+def workflow_to_dict(workflow: Workflow, top: bool = False) -> dict[str, Any]:
+    data = workflow.model_dump(exclude_unset=True, exclude={"nodes"}, mode="json")
+    name = data.pop("name")
+    head = {"name": name} if top else {"workflow": name}
+    data["nodes"] = [
+        workflow_to_dict(n) if isinstance(n, Workflow) else executor_to_dict(n) for n in workflow.nodes
+    ]
+    return _ordered(head, data, _WORKFLOW_FIRST)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Short lists of plain values in flow style (``depends_on: [a, b]``), the rest in blocks."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, items: list) -> yaml.Node:
+    flat = all(isinstance(i, str | int | float | bool) or i is None for i in items)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flat and len(items) > 0)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
+def dump_workflow(workflow: Workflow) -> str:
+    return yaml.dump(
+        workflow_to_dict(workflow, top=True),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
+    )

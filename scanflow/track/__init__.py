@@ -1,0 +1,1 @@
+"""Tracking with MLflow: run hierarchy, queries, wipe and the tracking server."""

@@ -1,0 +1,351 @@
+"""Records a workflow run in MLflow while it runs, without slowing the steps.
+
+One workflow run is an MLflow run in the workflow's experiment; each nested
+workflow a child run under it; each step a child run of its innermost
+workflow, tagged with its status, duration, exit code and environment, with its
+parameters, log, outputs and whatever it logged.
+
+All MLflow work happens on one background thread fed by a queue, so importing
+MLflow and writing runs overlaps with running the steps. A step whose code uses
+MLflow itself gets its run before it starts (``MLFLOW_RUN_ID``), so plain
+``mlflow.log_metric`` lands there; other steps are recorded when they end.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from scanflow.graph import Graph, Step
+from scanflow.home import Home
+from scanflow.log import ARTIFACTS_DIR, read_tracking_file
+from scanflow.run.envs import read_requirements
+from scanflow.run.listener import RunListener
+from scanflow.run.state import RunState
+from scanflow.run.status import RunStatus, StepRecord, StepStatus
+from scanflow.track import store
+from scanflow.track.store import (
+    PARENT_TAG,
+    TAG_KIND,
+    TAG_NODE,
+    TAG_RUN_ID,
+    TAG_STATUS,
+    TAG_WORKFLOW,
+    quiet_mlflow,
+)
+
+_MLFLOW_STATUS = {
+    StepStatus.DONE: "FINISHED",
+    StepStatus.CACHED: "FINISHED",
+    StepStatus.FAILED: "FAILED",
+    StepStatus.SKIPPED: "KILLED",
+    StepStatus.CANCELLED: "KILLED",
+}
+_RUN_STATUS = {RunStatus.SUCCEEDED: "FINISHED", RunStatus.FAILED: "FAILED", RunStatus.CANCELLED: "KILLED"}
+_USES_MLFLOW = re.compile(r"\bmlflow\b")
+_PARAM_LIMIT = 6000
+
+
+def wants_live_run(step: Step, base_dir: Path) -> bool:
+    """Whether a step's code may call MLflow itself, so it needs its run before starting."""
+    executor = step.executor
+    try:
+        requirements = read_requirements(executor.requirements, base_dir)
+    except OSError:
+        requirements = []
+    if any(re.match(r"^(mlflow|mlflow-skinny)\b", r) for r in requirements):
+        return True
+    source: Path | None = None
+    if executor.file:
+        source = base_dir / executor.file
+    elif executor.function:
+        module = Path(*executor.function.partition(":")[0].split("."))
+        for candidate in (base_dir / module.with_suffix(".py"), base_dir / module / "__init__.py"):
+            if candidate.is_file():
+                source = candidate
+    try:
+        return bool(source and _USES_MLFLOW.search(source.read_text(errors="replace")))
+    except OSError:
+        return False
+
+
+class MlflowRecorder(RunListener):
+    def __init__(self, tracking_uri: str, home: Home, experiment: str | None = None):
+        self.tracking_uri = tracking_uri
+        self.home = home
+        self.experiment_name = experiment
+        self.warnings: list[str] = []
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="mlflow-recorder", daemon=True)
+        self._client: Any = None
+        self._ready: Future[None] = Future()
+        self._live: dict[str, Future[str]] = {}
+        self._state: RunState | None = None
+        self._graph: Graph | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Begin importing MLflow and opening the store now, in the background."""
+        self._thread.start()
+        self._submit(self._open)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job()
+            except Exception as error:  # tracking trouble must never stop the workflow
+                self.warnings.append(f"tracking: {type(error).__name__}: {error}")
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Wait until everything is written to MLflow."""
+        self._jobs.put(None)
+        self._thread.join(timeout)
+
+    def pending(self) -> int:
+        return self._jobs.qsize()
+
+    def _open(self) -> None:
+        try:
+            quiet_mlflow()
+            store.prepare_store(self.tracking_uri)
+            self._client = store.open_client(self.tracking_uri)
+        except Exception as error:
+            self._ready.set_exception(error)
+            raise
+        self._ready.set_result(None)
+
+    # ---------------------------------------------------------------- hooks
+    def run_started(self, state: RunState, graph: Graph, keys: list[str]) -> None:
+        self._state, self._graph = state, graph
+        live = [k for k in keys if wants_live_run(graph.steps[k], graph.base_dir)]
+        for key in live:
+            self._live[key] = Future()
+        self._submit(lambda: self._begin(state, graph))
+        for key in live:
+            self._submit(lambda key=key: self._create_live_run(key))
+
+    def step_environment(self, step: Step, record: StepRecord) -> dict[str, str]:
+        env = {"MLFLOW_TRACKING_URI": self.tracking_uri}
+        assert self._state is not None
+        env["MLFLOW_EXPERIMENT_NAME"] = self._experiment_name(self._state)
+        future = self._live.get(step.key)
+        if future is not None:
+            try:
+                env["MLFLOW_RUN_ID"] = future.result(timeout=300)
+            except Exception as error:
+                self.warnings.append(f"tracking: no MLflow run for '{step.key}': {error}")
+            if self._state.mlflow_experiment_id:
+                env["MLFLOW_EXPERIMENT_ID"] = self._state.mlflow_experiment_id
+        return env
+
+    def step_finished(self, step: Step, record: StepRecord) -> None:
+        snapshot = replace(record)
+        self._submit(lambda: self._record_step(step, snapshot))
+
+    def run_finished(self, state: RunState) -> None:
+        self._submit(lambda: self._end(state))
+
+    # ------------------------------------------------------------ MLflow work
+    def _experiment_name(self, state: RunState) -> str:
+        return self.experiment_name or state.workflow
+
+    def _begin(self, state: RunState, graph: Graph) -> None:
+        self._ready.result()
+        client = self._client
+        name = self._experiment_name(state)
+        location = store.artifact_location(self.home, self.tracking_uri, name)
+        state.mlflow_experiment_id = store.ensure_experiment(client, name, location)
+        state.tracking_uri = self.tracking_uri
+        common = {TAG_RUN_ID: state.run_id, TAG_WORKFLOW: state.workflow}
+        if state.mlflow_run_id:  # a resume continues the same MLflow runs
+            for run_id in [state.mlflow_run_id, *state.mlflow_workflow_runs.values()]:
+                client.update_run(run_id, status="RUNNING")
+        else:
+            parent = client.create_run(
+                state.mlflow_experiment_id,
+                run_name=f"{state.workflow}-{state.run_id}",
+                start_time=int(state.created_at * 1000),
+                tags={**common, TAG_KIND: "workflow", "scanflow.backend": state.backend},
+            )
+            state.mlflow_run_id = parent.info.run_id
+            client.log_text(state.mlflow_run_id, state.spec_yaml, "workflow.yaml")
+        state.save()
+
+    def _workflow_run(self, path: str) -> str:
+        """The MLflow run of a nested workflow, created when its first step is recorded.
+
+        It starts when the earliest of its steps started, so its duration is true
+        even though tracking runs behind the steps.
+        """
+        assert self._state is not None and self._graph is not None
+        state = self._state
+        if path in state.mlflow_workflow_runs:
+            return state.mlflow_workflow_runs[path]
+        enclosing = path.rsplit("/", 1)[0] if "/" in path else None
+        parent = self._workflow_run(enclosing) if enclosing else state.mlflow_run_id
+        starts = [r.started_at for k, r in state.steps.items() if k.startswith(path + "/") and r.started_at]
+        run = self._client.create_run(
+            state.mlflow_experiment_id,
+            run_name=self._graph.nested[path].name,
+            start_time=int(min(starts, default=time.time()) * 1000),
+            tags={
+                TAG_RUN_ID: state.run_id,
+                TAG_WORKFLOW: state.workflow,
+                TAG_KIND: "nested",
+                TAG_NODE: path,
+                PARENT_TAG: parent or "",
+            },
+        )
+        state.mlflow_workflow_runs[path] = run.info.run_id
+        return run.info.run_id
+
+    def _parent_of(self, step: Step) -> str:
+        assert self._state is not None
+        if step.workflows:
+            return self._workflow_run(step.workflows[-1])
+        return self._state.mlflow_run_id or ""
+
+    def _new_step_run(self, step: Step, started: float | None) -> str:
+        assert self._state is not None
+        run = self._client.create_run(
+            self._state.mlflow_experiment_id,
+            run_name=step.name,
+            start_time=int((started or time.time()) * 1000),
+            tags={
+                TAG_RUN_ID: self._state.run_id,
+                TAG_WORKFLOW: self._state.workflow,
+                TAG_KIND: "step",
+                TAG_NODE: step.key,
+                PARENT_TAG: self._parent_of(step),
+            },
+        )
+        return run.info.run_id
+
+    def _create_live_run(self, key: str) -> None:
+        assert self._graph is not None
+        future = self._live[key]
+        try:
+            future.set_result(self._new_step_run(self._graph.steps[key], time.time()))
+        except Exception as error:
+            future.set_exception(error)
+            raise
+
+    def _record_step(self, step: Step, record: StepRecord) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        assert self._state is not None
+        client = self._client
+        future = self._live.get(step.key)
+        run_id = future.result() if future is not None else self._new_step_run(step, record.started_at)
+        self._state.step(step.key).mlflow_run_id = run_id
+        node_dir = self._state.node_dir(step.key)
+        logged = read_tracking_file(node_dir)
+        params = {k: _param_text(v) for k, v in step.executor.parameters.items()}
+        params.update({r["key"]: r["value"][:_PARAM_LIMIT] for r in logged if r["type"] == "param"})
+        tags = {
+            TAG_STATUS: record.status.value,
+            "scanflow.attempts": str(record.attempts),
+            "scanflow.duration_s": f"{record.duration:.3f}" if record.duration is not None else "",
+            "scanflow.exit_code": "" if record.exit_code is None else str(record.exit_code),
+            "scanflow.env_hash": record.env_hash or "",
+            "scanflow.backend": self._state.backend,
+        }
+        if record.reason:
+            tags["scanflow.reason"] = record.reason[:_PARAM_LIMIT]
+        tags.update({r["key"]: r["value"] for r in logged if r["type"] == "tag"})
+        metrics = [
+            Metric(r["key"], r["value"], r["timestamp"], r.get("step", 0))
+            for r in logged
+            if r["type"] == "metric"
+        ]
+        metrics += _result_metrics(node_dir / "result.json")
+        if record.duration is not None and record.status in (StepStatus.DONE, StepStatus.FAILED):
+            metrics.append(Metric("scanflow.duration_s", record.duration, int(time.time() * 1000), 0))
+        for start in range(0, max(len(metrics), 1), 1000):  # MLflow takes 1000 metrics a batch
+            client.log_batch(
+                run_id,
+                metrics=metrics[start : start + 1000],
+                params=[Param(k, v) for k, v in params.items()] if start == 0 else [],
+                tags=[RunTag(k, v) for k, v in tags.items()] if start == 0 else [],
+            )
+        self._upload_files(run_id, step, record, node_dir)
+        end = int((record.ended_at or time.time()) * 1000)
+        client.set_terminated(run_id, status=_MLFLOW_STATUS.get(record.status, "KILLED"), end_time=end)
+
+    def _upload_files(self, run_id: str, step: Step, record: StepRecord, node_dir: Path) -> None:
+        assert self._state is not None
+        client = self._client
+        if record.log_path and Path(record.log_path).is_file():
+            client.log_artifact(run_id, record.log_path, "logs")
+        if (node_dir / ARTIFACTS_DIR).is_dir():
+            client.log_artifacts(run_id, str(node_dir / ARTIFACTS_DIR))
+        if record.status.succeeded:
+            for output in step.executor.outputs:
+                path = self._state.data_dir / output
+                parent = str(Path("outputs", output).parent)
+                if path.is_dir():
+                    client.log_artifacts(run_id, str(path), str(Path("outputs", output)))
+                elif path.is_file():
+                    client.log_artifact(run_id, str(path), parent)
+
+    def _end(self, state: RunState) -> None:
+        client = self._client
+        if client is None or not state.mlflow_run_id:
+            return
+        end = int((state.ended_at or time.time()) * 1000)
+        for path, run_id in state.mlflow_workflow_runs.items():
+            inside = [r for k, r in state.steps.items() if k.startswith(path + "/")]
+            client.set_terminated(run_id, status=_aggregate(inside), end_time=end)
+        client.set_tag(state.mlflow_run_id, TAG_STATUS, state.status.value)
+        counts: dict[str, int] = {}
+        for record in state.steps.values():
+            counts[record.status.value] = counts.get(record.status.value, 0) + 1
+        client.set_tag(state.mlflow_run_id, "scanflow.steps", json.dumps(counts))
+        client.set_terminated(
+            state.mlflow_run_id, status=_RUN_STATUS.get(state.status, "KILLED"), end_time=end
+        )
+        state.save()
+
+
+def _aggregate(records: list[StepRecord]) -> str:
+    if any(r.status is StepStatus.FAILED for r in records):
+        return "FAILED"
+    if any(r.status in (StepStatus.CANCELLED, StepStatus.SKIPPED, StepStatus.PENDING) for r in records):
+        return "KILLED"
+    return "FINISHED"
+
+
+def _param_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text[:_PARAM_LIMIT]
+
+
+def _result_metrics(path: Path) -> list:
+    """A function step that returns ``{"accuracy": 0.9}`` logs it as metrics."""
+    from mlflow.entities import Metric
+
+    if not path.is_file():
+        return []
+    try:
+        result = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(result, dict):
+        return []
+    now = int(time.time() * 1000)
+    return [
+        Metric(str(k), float(v), now, 0)
+        for k, v in result.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    ]

@@ -1,0 +1,70 @@
+"""`scanflow tracker up`: an MLflow server with its UI over the project's store.
+
+The embedded SQLite store and artifact folder stay where they are, so runs
+recorded before the server started are browsable at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from scanflow.home import Home
+from scanflow.track.store import prepare_store
+
+
+class TrackerServerError(RuntimeError):
+    """The tracking server cannot start."""
+
+
+def server_command(home: Home, host: str, port: int, backend_store_uri: str | None = None) -> list[str]:
+    store = backend_store_uri or home.embedded_tracking_uri
+    return [
+        *_mlflow_executable(),
+        "server",
+        "--backend-store-uri",
+        store,
+        "--artifacts-destination",
+        home.artifacts_dir.as_uri(),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+
+
+def _mlflow_executable() -> list[str]:
+    try:
+        import flask  # noqa: F401
+        import mlflow.server  # noqa: F401 - only present with the full `mlflow` package
+    except ImportError:
+        raise TrackerServerError(
+            "the MLflow server is not installed: pip install 'scanflow[server]'"
+        ) from None
+    found = shutil.which(
+        "mlflow", path=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    )
+    return [found] if found else [sys.executable, "-m", "mlflow"]
+
+
+def serve_tracker(
+    home: Home, host: str = "127.0.0.1", port: int = 5000, backend_store_uri: str | None = None
+) -> None:
+    """Run the server in the foreground until Ctrl-C."""
+    home.root.mkdir(parents=True, exist_ok=True)
+    home.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    if backend_store_uri is None:
+        prepare_store(home.embedded_tracking_uri)
+    command = server_command(home, host, port, backend_store_uri)
+    print(f"MLflow UI and API on http://{host}:{port} (store: {command[3]}); Ctrl-C stops it.", flush=True)
+    try:
+        code = subprocess.call(command)
+    except KeyboardInterrupt:
+        return
+    if code not in (0, -2, 130):
+        raise TrackerServerError(f"the MLflow server exited with code {code}")

@@ -1,0 +1,107 @@
+"""Opening MLflow for Scanflow: the embedded SQLite store or a server, and our tag names.
+
+MLflow is imported here, lazily, and only by code that really tracks: the CLI's
+help, spec validation and step processes that do not log never pay its import.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scanflow.home import Home
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+# Tags Scanflow puts on the runs it creates.
+TAG_KIND = "scanflow.kind"  # "workflow" (a run of a whole workflow), "nested", "step"
+TAG_RUN_ID = "scanflow.run_id"
+TAG_WORKFLOW = "scanflow.workflow"
+TAG_NODE = "scanflow.node"
+TAG_STATUS = "scanflow.status"
+PARENT_TAG = "mlflow.parentRunId"
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be reached or used."""
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, or None for other stores."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///"))
+
+
+def prepare_store(uri: str) -> None:
+    """Make a SQLite store ready for concurrent writers; check a server answers.
+
+    SQLite is switched to write-ahead logging, so steps logging to their runs do
+    not block the scheduler's own writes (the setting is kept in the file).
+    """
+    path = sqlite_path(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with sqlite3.connect(path, timeout=30) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as error:
+            raise TrackingError(f"cannot open the tracking database {path}: {error}") from None
+    elif uri.startswith(("http://", "https://")):
+        check_server(uri)
+
+
+def check_server(uri: str, timeout: float = 5.0) -> None:
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - user's URI
+            if response.status >= 400:
+                raise TrackingError(f"the MLflow server at {uri} answered {response.status} on /health")
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise TrackingError(
+            f"cannot reach the MLflow server at {uri} ({reason}). Start it (`scanflow tracker up`),"
+            " fix --tracking-uri / SCANFLOW_TRACKING_URI, or run with --no-track."
+        ) from None
+
+
+def quiet_mlflow() -> None:
+    """Import MLflow and keep its INFO chatter ("creating tables...") off our console."""
+    import logging
+
+    import mlflow  # noqa: F401 - MLflow sets its logger's level when imported
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def open_client(uri: str) -> MlflowClient:
+    quiet_mlflow()
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def artifact_location(home: Home, uri: str, experiment: str) -> str | None:
+    """Where a new experiment keeps artifacts: under `.scanflow/` for the embedded store."""
+    if sqlite_path(uri) is None:
+        return None  # a server decides for itself
+    return (home.artifacts_dir / experiment).as_uri()
+
+
+def ensure_experiment(client: MlflowClient, name: str, location: str | None) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:  # created meanwhile by a concurrent run
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
