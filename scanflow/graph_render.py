@@ -139,8 +139,8 @@ def _fallback_svg(graph: Graph) -> str:
             ux, uy = position[up]
             x0, y0, x1 = ux + _NODE_W / 2, uy + _NODE_H, x + _NODE_W / 2
             parts.append(
-                f'<path d="M {x0:.0f} {y0:.0f} C {x0:.0f} {y0 + 30:.0f}, {x1:.0f} {y - 30:.0f}, {x1:.0f} {y:.0f}"'
-                ' fill="none"'
+                f'<path d="M {x0:.0f} {y0:.0f} C {x0:.0f} {y0 + 30:.0f},'
+                f' {x1:.0f} {y - 30:.0f}, {x1:.0f} {y:.0f}" fill="none"'
                 ' stroke="#4a78a8" marker-end="url(#arrow)"/>'
             )
     for step in graph:
