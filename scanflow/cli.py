@@ -235,20 +235,19 @@ def runs_list(
         console.print("No workflow runs tracked" + (f" for '{workflow}'." if workflow else "."))
         return
     table = Table(title="Workflow runs")
-    for column in ("run id", "workflow", "status", "started", "duration", "mlflow run"):
-        table.add_column(column)
+    for column in ("run id", "workflow", "status", "started", "duration"):
+        table.add_column(column, no_wrap=True)
     import datetime
 
     for run in runs:
         node = RunNode(run)
-        started = datetime.datetime.fromtimestamp(run.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
+        started = datetime.datetime.fromtimestamp(run.info.start_time / 1000).strftime("%Y-%m-%d %H:%M")
         table.add_row(
             run.data.tags.get(TAG_RUN_ID, ""),
             workflow_of(run),
             _status_text(node.status),
             started,
             format_duration(node.duration),
-            run.info.run_id,
         )
     console.print(table)
 
@@ -274,9 +273,12 @@ def runs_show(
     def label(node) -> str:  # noqa: ANN001
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(node.metrics.items()))
         kind = {"workflow": "workflow ", "nested": "workflow "}.get(node.kind, "")
-        parts = [f"{kind}[bold]{node.name}[/]", _status_text(node.status), format_duration(node.duration)]
+        duration = format_duration(node.duration) if node.status != "skipped" else ""
+        parts = [f"{kind}[bold]{node.name}[/]", _status_text(node.status), duration]
         if metrics:
             parts.append(f"[dim]{metrics}[/]")
+        if node.earlier:
+            parts.append(f"[dim](+{len(node.earlier)} earlier attempt(s))[/]")
         return "  ".join(p for p in parts if p)
 
     tree = Tree(label(root))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,9 +21,43 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     same environment in every test would only measure uv).
     """
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("SCANFLOW_HOME", raising=False)
-    monkeypatch.delenv("SCANFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    for variable in ("SCANFLOW_HOME", "SCANFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID"):
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("SCANFLOW_ENV_CACHE", str(SESSION_ENV_CACHE))
     return tmp_path
+
+
+@pytest.fixture
+def write(project: Path) -> Callable[[str, str], Path]:
+    """Write a file (dedented) into the project folder and return its path."""
+
+    def _write(name: str, content: str) -> Path:
+        path = project / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(content).lstrip("\n"))
+        return path
+
+    return _write
+
+
+@pytest.fixture(scope="session")
+def _mlflow_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, migrated MLflow database made once; creating one costs seconds."""
+    from scanflow.track.store import open_client, prepare_store
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    uri = f"sqlite:///{path}"
+    prepare_store(uri)
+    open_client(uri).search_experiments()
+    return path
+
+
+@pytest.fixture
+def tracking(project: Path, _mlflow_db_template: Path) -> str:
+    """The project's embedded tracking URI, with its database already created."""
+    target = project / ".scanflow" / "mlflow.db"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The backup API copies what is still in the write-ahead log too.
+    with sqlite3.connect(_mlflow_db_template) as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    return f"sqlite:///{target}"

@@ -74,9 +74,14 @@ class _LogTailer:
         self._thread.start()
 
     def follow(self, key: str, path: Path) -> None:
+        """Print what ``key`` writes to ``path`` from now on (not what earlier attempts wrote)."""
+        try:
+            offset = path.stat().st_size
+        except OSError:
+            offset = 0
         with self._lock:
             if key not in self._files:
-                self._files[key] = (path, 0, _PALETTE[self._colours % len(_PALETTE)])
+                self._files[key] = (path, offset, _PALETTE[self._colours % len(_PALETTE)])
                 self._colours += 1
 
     def finish(self, key: str) -> None:

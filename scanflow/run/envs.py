@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,12 +40,17 @@ class EnvSpec:
     python: str  # a version such as "3.11", or an interpreter path
     requirements: tuple[str, ...]
     current: bool = False
+    constraints: tuple[str, ...] = ()
 
     @property
     def hash(self) -> str:
         if self.current:
             return CURRENT
-        identity = {"python": _interpreter_identity(self.python), "requirements": list(self.requirements)}
+        identity = {
+            "python": _interpreter_identity(self.python),
+            "requirements": list(self.requirements),
+            "constraints": list(self.constraints),
+        }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
     def describe(self) -> str:
@@ -59,7 +66,39 @@ def env_spec_for(executor: Executor, base_dir: Path) -> EnvSpec:
     if executor.env_manager == "current":
         return EnvSpec(python=sys.executable, requirements=(), current=True)
     python = executor.python or sys.executable
-    return EnvSpec(python=python, requirements=tuple(read_requirements(executor.requirements, base_dir)))
+    requirements = tuple(read_requirements(executor.requirements, base_dir))
+    constraints = tracking_constraints(requirements)
+    if constraints:
+        requirements += tuple(r for r in _STORE_DRIVERS if r not in requirements)
+    return EnvSpec(python=python, requirements=requirements, constraints=constraints)
+
+
+_MLFLOW_REQUIREMENT = re.compile(r"^(mlflow|mlflow-skinny)\b", re.IGNORECASE)
+_STORE_DRIVERS = ("sqlalchemy", "alembic")  # what MLflow needs to write to a SQL store
+
+
+def tracking_constraints(requirements: tuple[str, ...]) -> tuple[str, ...]:
+    """Pin MLflow (and its SQL store drivers) in a step's environment to Scanflow's versions.
+
+    Steps that log write to the same store as Scanflow's tracker; an MLflow of
+    another version would refuse a database migrated by this one (MLflow
+    Projects pin their child environments the same way). Steps that do not ask
+    for MLflow get nothing added.
+    """
+    if not any(_MLFLOW_REQUIREMENT.match(r) for r in requirements):
+        return ()
+    pins = []
+    for package, also in (
+        ("mlflow-skinny", ("mlflow", "mlflow-tracing")),
+        ("sqlalchemy", ()),
+        ("alembic", ()),
+    ):
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        pins += [f"{name}=={version}" for name in (package, *also)]
+    return tuple(pins)
 
 
 def read_requirements(requirements: str | list[str] | None, base_dir: Path) -> list[str]:
@@ -152,7 +191,9 @@ class EnvCache:
         target = self.path(spec)
         shutil.rmtree(target, ignore_errors=True)  # a half-built folder from a killed build
         started = time.time()
-        _uv(["venv", "--quiet", "--python", spec.python, str(target)], owner, spec)
+        # MLflow records the pip version when it logs a model: give such envs a pip.
+        seed = ["--seed"] if spec.constraints else []
+        _uv(["venv", "--quiet", *seed, "--python", spec.python, str(target)], owner, spec)
         if spec.requirements:
             listing = target / "requirements.txt"
             listing.write_text("\n".join(spec.requirements) + "\n")

@@ -55,6 +55,7 @@ def run_workflow(
     project = Home.resolve(home)
     engine = make_backend(backend, max_parallel=max_parallel)
     engine.check_capacity(list(graph))
+    _check_tracking(project, tracking_uri, track)
     state = RunStore(project.runs_dir).create(workflow.name, workflow.to_yaml(), graph.base_dir, engine.name)
     return _execute(
         state,
@@ -95,8 +96,9 @@ def resume_run(
         (console or Console()).print(f"Nothing to resume: every step of run {state.run_id} succeeded.")
         return RunResult(state, [])
     engine.check_capacity(graph.subset(keys))
-    state.resumes += 1
     uri = tracking_uri or state.tracking_uri
+    _check_tracking(project, uri, track)
+    state.resumes += 1
     return _execute(state, graph, keys, engine, project, uri, track, fail_fast, console, stream_logs, live)
 
 
@@ -118,12 +120,8 @@ def _execute(
     recorder = None
     if track:
         from scanflow.track.recorder import MlflowRecorder
-        from scanflow.track.store import check_server
 
-        uri = project.tracking_uri(tracking_uri)
-        if uri.startswith(("http://", "https://")):
-            check_server(uri)  # an unreachable server is an error before anything starts
-        recorder = MlflowRecorder(uri, project)
+        recorder = MlflowRecorder(project.tracking_uri(tracking_uri), project)
         recorder.start()
         listeners.append(recorder)
     for key in keys:
@@ -163,6 +161,15 @@ def _execute(
         if recorder is not None:
             _flush(recorder, view.console)
     return RunResult(state, recorder.warnings if recorder else [])
+
+
+def _check_tracking(project: Home, tracking_uri: str | None, track: bool) -> None:
+    """An unreachable tracking server is an error before anything starts."""
+    uri = project.tracking_uri(tracking_uri)
+    if track and uri.startswith(("http://", "https://")):
+        from scanflow.track.store import check_server
+
+        check_server(uri)
 
 
 def _flush(recorder, console: Console) -> None:  # noqa: ANN001 - MlflowRecorder, imported lazily

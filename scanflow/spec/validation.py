@@ -42,19 +42,21 @@ class _Checker:
             self._add(f"workflow '{label}' has no nodes", path, "nodes", "add at least one executor")
             return
         names: set[str] = set()
+        duplicates = False
         for node in workflow.nodes:
             child = f"{path}/{node.name}" if path else node.name
             if node.name in names:
+                duplicates = True
                 self._add(
                     f"duplicate name '{node.name}' in workflow '{label}'",
                     child,
                     hint="names must be unique among siblings",
                 )
             names.add(node.name)
-        self._edges(workflow, path, names)
-        requirements_owner = path
+        if not duplicates:  # edges between ambiguous names would only add noise
+            self._edges(workflow, path, names)
         if isinstance(workflow.requirements, str) and self.check_files:
-            self._file_exists(workflow.requirements, requirements_owner, "requirements", "requirements file")
+            self._file_exists(workflow.requirements, path, "requirements", "requirements file")
         for node in workflow.nodes:
             child = f"{path}/{node.name}" if path else node.name
             if isinstance(node, Workflow):

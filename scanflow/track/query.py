@@ -16,6 +16,7 @@ class RunNode:
 
     run: Any  # mlflow.entities.Run
     children: list[RunNode] = field(default_factory=list)
+    earlier: list[RunNode] = field(default_factory=list)  # older attempts of the same step (resumes)
 
     @property
     def name(self) -> str:
@@ -99,8 +100,20 @@ def run_tree(client: Any, workflow_run: Any) -> RunNode:
         if parent in nodes and node.run.info.run_id != workflow_run.info.run_id:
             nodes[parent].children.append(node)
     for node in nodes.values():
-        node.children.sort(key=lambda n: (n.run.info.start_time or 0, n.run.data.tags.get(TAG_NODE, "")))
+        node.children = _latest_attempts(node.children)
     return nodes[workflow_run.info.run_id]
+
+
+def _latest_attempts(children: list[RunNode]) -> list[RunNode]:
+    """One entry per step: its newest run, with the runs of earlier resumes attached."""
+    children.sort(key=lambda n: n.run.info.start_time or 0)
+    latest: dict[str, RunNode] = {}
+    for child in children:
+        key = child.run.data.tags.get(TAG_NODE, child.run.info.run_id)
+        if key in latest:
+            child.earlier = [*latest[key].earlier, latest[key]]
+        latest[key] = child
+    return sorted(latest.values(), key=lambda n: min(r.run.info.start_time or 0 for r in [n, *n.earlier]))
 
 
 def workflow_of(run: Any) -> str:

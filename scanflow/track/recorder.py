@@ -280,7 +280,10 @@ class MlflowRecorder(RunListener):
                 tags=[RunTag(k, v) for k, v in tags.items()] if start == 0 else [],
             )
         self._upload_files(run_id, step, record, node_dir)
-        end = int((record.ended_at or time.time()) * 1000)
+        if record.started_at is None:  # never ran (skipped, cancelled): no duration to show
+            end = client.get_run(run_id).info.start_time
+        else:
+            end = int((record.ended_at or time.time()) * 1000)
         client.set_terminated(run_id, status=_MLFLOW_STATUS.get(record.status, "KILLED"), end_time=end)
 
     def _upload_files(self, run_id: str, step: Step, record: StepRecord, node_dir: Path) -> None:

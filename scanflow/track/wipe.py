@@ -49,10 +49,10 @@ def wipe(home: Home, tracking_uri: str, workflow: str | None = None) -> WipeRepo
             elif run.info.lifecycle_stage != "deleted":
                 client.delete_run(run.info.run_id)
             report.runs += 1
-        if hard:
-            store._hard_delete_experiment(experiment.experiment_id)
-        elif experiment.lifecycle_stage != "deleted":
+        if experiment.lifecycle_stage != "deleted":
             client.delete_experiment(experiment.experiment_id)
+        if hard:  # like `mlflow gc`: a soft delete first, then the rows go
+            store._hard_delete_experiment(experiment.experiment_id)
         if experiment.artifact_location:
             _delete_artifacts(experiment.artifact_location)
     if not hard:

@@ -1,0 +1,124 @@
+"""The `scanflow` command: help, validate, run, resume, runs, graph, wipe."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from scanflow.cli import app
+from scanflow.graph import Graph
+from scanflow.graph_render import has_graphviz, render_svg
+from scanflow.spec import Workflow
+
+cli = CliRunner()
+
+WORKFLOW = """
+name: cli-demo
+env_manager: current
+nodes:
+  - executor: make
+    file: make.py
+    parameters: {value: 7}
+  - workflow: inner
+    parallel: true
+    nodes:
+      - {executor: left, file: use.py}
+      - {executor: right, file: use.py}
+"""
+
+
+@pytest.fixture
+def demo(write) -> Path:
+    write(
+        "make.py",
+        """
+        import sys, scanflow
+        scanflow.log_metric("value", float(sys.argv[2]))
+        """,
+    )
+    write("use.py", "import os, sys\nsys.exit(int(os.environ.get('FAIL_USE', '0')))\n")
+    return write("wf.yaml", WORKFLOW)
+
+
+def test_help_lists_every_command_with_a_description() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "scanflow.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("validate", "run", "resume", "graph", "runs", "wipe", "tracker"):
+        assert f" {command} " in out, command
+    assert "Rerun only the steps" in out
+
+
+def test_validate_reports_success_and_errors_with_exit_codes(demo, write) -> None:
+    ok = cli.invoke(app, ["validate", str(demo)])
+    assert ok.exit_code == 0 and "is valid" in ok.output and "3 step(s)" in ok.output
+    bad = write("bad.yaml", "name: x\nnodes:\n  - {executor: a, file: make.py, depends_on: [b]}\n")
+    result = cli.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2 and "unknown dependency 'b'" in result.output
+    missing = cli.invoke(app, ["validate", "nowhere.yaml"])
+    assert missing.exit_code == 2 and "not found" in missing.output
+
+
+def test_run_failure_resume_and_listing(demo, tracking, monkeypatch) -> None:
+    monkeypatch.setenv("FAIL_USE", "1")
+    failed = cli.invoke(app, ["run", str(demo)])
+    assert failed.exit_code == 1, failed.output
+    run_id = next(Path(".scanflow/runs").iterdir()).name
+    assert f"scanflow resume {run_id}" in failed.output
+    assert "inner/left failed" in failed.output
+
+    monkeypatch.setenv("FAIL_USE", "0")
+    resumed = cli.invoke(app, ["resume", run_id])
+    assert resumed.exit_code == 0, resumed.output
+
+    listing = cli.invoke(app, ["runs"])
+    assert listing.exit_code == 0 and run_id in listing.output and "succeeded" in listing.output
+    shown = cli.invoke(app, ["runs", "show", run_id])
+    assert shown.exit_code == 0
+    assert "make" in shown.output and "value=7" in shown.output and "inner" in shown.output
+    assert "earlier attempt" in shown.output, "the resumed steps show their failed first attempt"
+
+
+def test_run_without_tracking_and_quiet(demo) -> None:
+    result = cli.invoke(app, ["run", str(demo), "--no-track", "-q", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert not Path(".scanflow/mlflow.db").exists()
+    assert "succeeded" in result.output
+
+
+def test_runs_before_anything_was_tracked() -> None:
+    result = cli.invoke(app, ["runs"])
+    assert result.exit_code == 0 and "No runs tracked yet" in result.output
+    assert not Path(".scanflow/mlflow.db").exists(), "listing must not create a store"
+
+
+def test_graph_writes_svg_and_dot(demo) -> None:
+    svg = cli.invoke(app, ["graph", str(demo), "-o", "wf.svg"])
+    assert svg.exit_code == 0 and "<svg" in Path("wf.svg").read_text()
+    dot = cli.invoke(app, ["graph", str(demo), "-o", "wf.dot"])
+    text = Path("wf.dot").read_text()
+    assert dot.exit_code == 0 and 'subgraph "cluster_inner"' in text and '"make" -> "inner/left"' in text
+    bad = cli.invoke(app, ["graph", str(demo), "-o", "wf.gif"])
+    assert bad.exit_code == 2 and "unknown picture format" in bad.output
+
+
+def test_built_in_svg_needs_no_graphviz(demo) -> None:
+    graph = Graph.from_workflow(Workflow.from_yaml(demo))
+    svg = render_svg(graph, use_graphviz=False)
+    assert svg.count('class="node"') == 3 and svg.count('class="cluster"') == 1
+    assert svg.count("<path") == 2 + 1  # two edges and the arrow head
+    if has_graphviz():
+        assert "<svg" in render_svg(graph, use_graphviz=True)
+
+
+def test_wipe_asks_before_deleting(demo, tracking) -> None:
+    assert cli.invoke(app, ["run", str(demo), "-q"]).exit_code == 0
+    refused = cli.invoke(app, ["wipe", "cli-demo"], input="n\n")
+    assert refused.exit_code == 1 and Path(".scanflow/mlflow.db").exists()
+    done = cli.invoke(app, ["wipe", "cli-demo", "--yes"])
+    assert done.exit_code == 0 and "deleted" in done.output
+    assert "No workflow runs tracked" in cli.invoke(app, ["runs"]).output

@@ -1,0 +1,89 @@
+"""Per-step environments built with uv: isolated, cached by content, reused."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from scanflow import Executor, Workflow
+from scanflow.run.envs import READY_MARKER, EnvBuildError, EnvCache, env_spec_for
+
+from .runs import run
+
+PROBE = """
+import json, os, sys
+import six
+try:
+    import yaml  # installed on the host, not in this environment
+    host_leak = True
+except ImportError:
+    host_leak = False
+import scanflow
+scanflow.log_metric("probe", 1.0)
+json.dump({"six": six.__version__, "python": sys.executable, "host_leak": host_leak,
+           "greeting": os.environ.get("GREETING"), "pythonpath": os.environ.get("PYTHONPATH")},
+          open("probe.json", "w"))
+"""
+
+
+def probe_workflow() -> Workflow:
+    return Workflow(
+        "isolated",
+        nodes=[Executor("probe", file="probe.py", requirements=["six==1.16.0"], env={"GREETING": "hello"})],
+    )
+
+
+def test_a_step_runs_in_its_own_environment_and_the_second_run_reuses_it(write, monkeypatch) -> None:
+    write("probe.py", PROBE)
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/on/the/host")
+    first = run(probe_workflow())
+    assert first.ok, Path(first.steps["probe"].log_path).read_text()
+    seen = json.loads((first.data_dir / "probe.json").read_text())
+    assert seen["six"] == "1.16.0" and seen["greeting"] == "hello"
+    assert not seen["host_leak"], "host packages must not be importable in an isolated environment"
+    assert seen["pythonpath"] is None
+    env_hash = first.steps["probe"].env_hash
+    assert env_hash and env_hash in seen["python"]
+
+    marker = EnvCache().path(env_spec_for(probe_workflow().nodes[0], Path.cwd())) / READY_MARKER
+    built = marker.stat().st_mtime
+    started = time.time()
+    second = run(probe_workflow())
+    assert second.ok and second.steps["probe"].env_hash == env_hash
+    assert marker.stat().st_mtime == built, "the cached environment must be reused, not rebuilt"
+    assert time.time() - started < 10
+
+
+def test_requirements_file_and_list_with_the_same_content_share_an_environment(write) -> None:
+    write("reqs.txt", "# comment\nsix==1.16.0  # inline comment\n")
+    from_file = env_spec_for(Executor("a", function="m:f", requirements="reqs.txt"), Path.cwd())
+    from_list = env_spec_for(Executor("b", function="m:f", requirements=["six==1.16.0"]), Path.cwd())
+    other = env_spec_for(Executor("c", function="m:f", requirements=["six==1.15.0"]), Path.cwd())
+    assert from_file.hash == from_list.hash != other.hash
+
+
+def test_steps_asking_for_mlflow_get_scanflows_mlflow_version() -> None:
+    import importlib.metadata
+
+    spec = env_spec_for(Executor("a", function="m:f", requirements=["mlflow-skinny", "numpy"]), Path.cwd())
+    version = importlib.metadata.version("mlflow-skinny")
+    assert f"mlflow-skinny=={version}" in spec.constraints
+    assert "sqlalchemy" in spec.requirements
+    assert env_spec_for(Executor("b", function="m:f", requirements=["numpy"]), Path.cwd()).constraints == ()
+
+
+def test_a_failing_install_names_the_step_and_the_package(write) -> None:
+    write("probe.py", "print('never')\n")
+    workflow = Workflow(
+        "broken",
+        nodes=[Executor("needs", file="probe.py", requirements=["scanflow-no-such-package-xyz==1.0"])],
+    )
+    with pytest.raises(EnvBuildError) as caught:
+        run(workflow)
+    message = str(caught.value)
+    assert "step 'needs'" in message and "scanflow-no-such-package-xyz" in message
+    state = json.loads(next(Path(".scanflow/runs").glob("*/state.json")).read_text())
+    assert state["status"] == "failed", "the run is recorded as failed, not lost"

@@ -1,0 +1,294 @@
+"""The local runner: processes, data exchange, parallel limits, failures, retries, timeouts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from scanflow import Executor, Workflow
+from scanflow.run.capacity import Capacity, CapacityError
+from scanflow.run.local import LocalBackend
+from scanflow.run.status import RunStatus, StepStatus
+
+from .runs import max_overlap, quiet_console, read_json, run
+
+TIMED_STEP = """
+import json, os, sys, time
+from pathlib import Path
+
+def timed(name, seconds=0.4):
+    start = time.time()
+    time.sleep(seconds)
+    Path("times").mkdir(exist_ok=True)
+    Path("times", name + ".json").write_text(json.dumps([start, time.time()]))
+"""
+
+
+def intervals(data_dir: Path) -> list[tuple[float, float]]:
+    return [tuple(read_json(p)) for p in sorted((data_dir / "times").glob("*.json"))]
+
+
+def test_scripts_get_parameters_and_share_the_data_directory(write) -> None:
+    write(
+        "produce.py",
+        """
+        import argparse, json, os
+        p = argparse.ArgumentParser()
+        p.add_argument("--rows", type=int); p.add_argument("--scale", type=float)
+        p.add_argument("--flag"); p.add_argument("--items")
+        a = p.parse_args()
+        json.dump({"rows": a.rows, "scale": a.scale, "flag": a.flag, "items": json.loads(a.items),
+                   "cwd": os.getcwd(), "data_dir": os.environ["SCANFLOW_DATA_DIR"]}, open("made.json", "w"))
+        print("produced")
+        """,
+    )
+    write(
+        "consume.py",
+        "import json; d = json.load(open('made.json')); open('seen.txt', 'w').write(str(d['rows']))\n",
+    )
+    workflow = Workflow(
+        "exchange",
+        env_manager="current",
+        nodes=[
+            Executor(
+                "produce",
+                file="produce.py",
+                parameters={"rows": 3, "scale": 0.5, "flag": True, "items": [1, 2]},
+            ),
+            Executor("consume", file="consume.py"),
+        ],
+    )
+    result = run(workflow)
+    assert result.ok
+    made = read_json(result.data_dir / "made.json")
+    assert made["rows"] == 3 and made["scale"] == 0.5 and made["flag"] == "true" and made["items"] == [1, 2]
+    assert Path(made["cwd"]) == result.data_dir and Path(made["data_dir"]) == result.data_dir
+    assert (result.data_dir / "seen.txt").read_text() == "3"
+    assert "produced" in Path(result.steps["produce"].log_path).read_text()
+
+
+def test_function_steps_get_keyword_arguments(write) -> None:
+    write(
+        "steps.py",
+        """
+        import os
+        def make(n, label="x"):
+            print("making", n)
+            open("made.txt", "w").write(label * n)
+            return {"made": n}
+        """,
+    )
+    workflow = Workflow(
+        "fn",
+        env_manager="current",
+        nodes=[Executor("make", function="steps:make", parameters={"n": 3, "label": "ab"})],
+    )
+    result = run(workflow)
+    assert result.ok
+    assert (result.data_dir / "made.txt").read_text() == "ababab"
+    assert "making 3" in Path(result.steps["make"].log_path).read_text()
+
+
+def test_a_function_that_raises_fails_with_its_traceback(write) -> None:
+    write("steps.py", "def boom():\n    raise ValueError('bad value 42')\n")
+    result = run(Workflow("fn", env_manager="current", nodes=[Executor("boom", function="steps:boom")]))
+    record = result.steps["boom"]
+    assert record.status is StepStatus.FAILED and record.exit_code == 1
+    log = Path(record.log_path).read_text()
+    assert "ValueError: bad value 42" in log and "Traceback" in log
+
+
+def test_max_parallel_bounds_concurrency(write) -> None:
+    write("steps.py", TIMED_STEP)
+    nodes = [Executor(f"s{i}", function="steps:timed", parameters={"name": f"s{i}"}) for i in range(6)]
+    result = run(Workflow("par", parallel=True, env_manager="current", nodes=nodes), max_parallel=2)
+    assert result.ok
+    assert max_overlap(intervals(result.data_dir)) == 2
+
+
+def test_declared_cpu_and_memory_never_exceed_the_host(write) -> None:
+    write("steps.py", TIMED_STEP)
+    host = Capacity(cpu=4, memory=1024**3)
+    cpu_heavy = [
+        Executor(f"c{i}", function="steps:timed", parameters={"name": f"c{i}"}, resources={"cpu": 2})
+        for i in range(4)
+    ]
+    result = run(
+        Workflow("cpu", parallel=True, env_manager="current", nodes=cpu_heavy),
+        backend=LocalBackend(capacity=host),
+    )
+    assert result.ok and max_overlap(intervals(result.data_dir)) == 2
+
+    memory_heavy = [
+        Executor(
+            f"m{i}",
+            function="steps:timed",
+            parameters={"name": f"m{i}"},
+            resources={"cpu": 0.5, "memory": "600Mi"},
+        )
+        for i in range(3)
+    ]
+    result = run(
+        Workflow("mem", parallel=True, env_manager="current", nodes=memory_heavy),
+        backend=LocalBackend(capacity=host),
+    )
+    assert result.ok and max_overlap(intervals(result.data_dir)) == 1
+
+
+def test_a_step_larger_than_the_machine_is_refused_before_running(project) -> None:
+    workflow = Workflow(
+        "big", nodes=[Executor("huge", function="m:f", resources={"cpu": 64, "memory": "10Ti"})]
+    )
+    with pytest.raises(CapacityError) as caught:
+        run(workflow, backend=LocalBackend(capacity=Capacity(cpu=2, memory=8 * 1024**3)))
+    assert "asks for 64 CPUs but this machine has 2" in str(caught.value)
+    assert "10Ti of memory" in str(caught.value)
+    assert not (project / ".scanflow" / "runs").exists()
+
+
+def test_failure_skips_dependents_and_independent_branches_go_on(write) -> None:
+    write("ok.py", "print('fine')\n")
+    write("bad.py", "import sys; print('about to fail'); sys.exit(3)\n")
+    workflow = Workflow(
+        "branches",
+        env_manager="current",
+        nodes=[
+            Executor("bad", file="bad.py"),
+            Executor("after_bad", file="ok.py", depends_on=["bad"]),
+            Workflow("later", depends_on=["after_bad"], nodes=[Executor("deep", file="ok.py")]),
+            Executor("independent", file="ok.py"),
+            Executor("after_independent", file="ok.py", depends_on=["independent"]),
+        ],
+    )
+    result = run(workflow)
+    assert result.status is RunStatus.FAILED
+    steps = result.steps
+    assert steps["bad"].status is StepStatus.FAILED and steps["bad"].exit_code == 3
+    assert steps["bad"].reason == "exit code 3"
+    assert steps["after_bad"].status is StepStatus.SKIPPED and "'bad' failed" in steps["after_bad"].reason
+    assert steps["later/deep"].status is StepStatus.SKIPPED
+    assert steps["independent"].status is StepStatus.DONE
+    assert steps["after_independent"].status is StepStatus.DONE
+
+
+def test_a_failed_step_shows_its_last_log_lines(write) -> None:
+    write("bad.py", "import sys\nfor i in range(30): print('line', i)\nsys.exit(2)\n")
+    console = quiet_console()
+    result = run(
+        Workflow("w", env_manager="current", nodes=[Executor("bad", file="bad.py")]), console=console
+    )
+    shown = console.file.getvalue()
+    assert "bad failed: exit code 2" in shown
+    assert "line 29" in shown and "line 5" not in shown.split("bad failed")[1]
+    assert result.steps["bad"].log_path in shown.replace("\n", "")
+
+
+def test_fail_fast_stops_everything(write) -> None:
+    write("bad.py", "import sys, time; time.sleep(0.3); sys.exit(1)\n")
+    write("slow.py", "import time; time.sleep(30)\n")
+    workflow = Workflow(
+        "ff",
+        parallel=True,
+        env_manager="current",
+        nodes=[
+            Executor("bad", file="bad.py"),
+            Executor("slow", file="slow.py"),
+            Executor("later", file="slow.py", depends_on=["slow"]),
+        ],
+    )
+    started = time.time()
+    result = run(workflow, fail_fast=True)
+    assert time.time() - started < 15
+    assert result.steps["bad"].status is StepStatus.FAILED
+    assert result.steps["slow"].status is StepStatus.CANCELLED
+    assert result.steps["later"].status is StepStatus.CANCELLED
+    assert result.status is RunStatus.FAILED
+
+
+def test_retries_with_backoff(write) -> None:
+    write(
+        "flaky.py",
+        """
+        import sys, time
+        from pathlib import Path
+        tries = Path("tries.txt")
+        with tries.open("a") as f: f.write(f"{time.time()}\\n")
+        sys.exit(0 if len(tries.read_text().split()) >= 3 else 1)
+        """,
+    )
+    result = run(
+        Workflow(
+            "r", env_manager="current", nodes=[Executor("flaky", file="flaky.py", retries=2, retry_delay=0.2)]
+        )
+    )
+    assert result.ok and result.steps["flaky"].attempts == 3
+    times = [float(t) for t in (result.data_dir / "tries.txt").read_text().split()]
+    assert times[1] - times[0] >= 0.2 and times[2] - times[1] >= 0.4, "the delay doubles after each failure"
+
+    (Path.cwd() / "flaky.py").write_text("import sys; sys.exit(1)\n")
+    result = run(
+        Workflow(
+            "r",
+            env_manager="current",
+            nodes=[Executor("flaky", file="flaky.py", retries=1, retry_delay=0.05)],
+        )
+    )
+    assert result.steps["flaky"].status is StepStatus.FAILED and result.steps["flaky"].attempts == 2
+    assert "attempt 2 of 2" in Path(result.steps["flaky"].log_path).read_text()
+
+
+def test_timeout_kills_the_whole_process_tree(write) -> None:
+    write(
+        "hang.py",
+        """
+        import os, subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        open("pids.txt", "w").write(f"{os.getpid()} {child.pid}")
+        time.sleep(120)
+        """,
+    )
+    started = time.time()
+    result = run(Workflow("t", env_manager="current", nodes=[Executor("hang", file="hang.py", timeout=1.5)]))
+    assert time.time() - started < 20
+    record = result.steps["hang"]
+    assert record.status is StepStatus.FAILED and record.reason == "timed out after 1.5s"
+    for pid in map(int, (result.data_dir / "pids.txt").read_text().split()):
+        assert _gone(pid), f"process {pid} of the timed-out step is still running"
+
+
+def test_a_declared_output_that_is_not_written_fails_the_step(write) -> None:
+    write("lazy.py", "print('forgot to write')\n")
+    result = run(
+        Workflow("o", env_manager="current", nodes=[Executor("lazy", file="lazy.py", outputs=["model.bin"])])
+    )
+    assert result.steps["lazy"].status is StepStatus.FAILED
+    assert result.steps["lazy"].reason == "declared output not written: model.bin"
+
+
+def test_steps_left_running_in_the_background_are_stopped(write) -> None:
+    write(
+        "daemon.py",
+        """
+        import subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        open("pid.txt", "w").write(str(child.pid))
+        """,
+    )
+    result = run(Workflow("d", env_manager="current", nodes=[Executor("daemon", file="daemon.py")]))
+    assert result.ok
+    assert _gone(int((result.data_dir / "pid.txt").read_text()))
+
+
+def _gone(pid: int, wait: float = 5.0) -> bool:
+    deadline = time.time() + wait
+    while time.time() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False

@@ -1,0 +1,138 @@
+"""`scanflow resume` reruns only what did not succeed; the step cache skips unchanged steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scanflow import Executor, Workflow
+from scanflow.run.status import RunStatus, StepStatus
+
+from .runs import resume, run
+
+COUNTING = """
+import os, sys
+from pathlib import Path
+name = sys.argv[sys.argv.index("--name") + 1]
+counts = Path(os.environ["SCANFLOW_WORKFLOW_DIR"]) / "counts"
+counts.mkdir(exist_ok=True)
+(counts / name).open("a").write("x")
+if Path(os.environ["SCANFLOW_WORKFLOW_DIR"], "broken-" + name).exists():
+    sys.exit(f"{name} is broken")
+Path(name + ".out").write_text(name)
+"""
+
+
+def runs_of(name: str) -> int:
+    path = Path("counts") / name
+    return len(path.read_text()) if path.exists() else 0
+
+
+def counting_workflow() -> Workflow:
+    def step(name: str, **kw) -> Executor:
+        return Executor(name, file="count.py", parameters={"name": name}, **kw)
+
+    return Workflow(
+        "resumable",
+        env_manager="current",
+        nodes=[
+            step("first"),
+            Workflow("middle", depends_on=["first"], parallel=True, nodes=[step("left"), step("right")]),
+            step("last", depends_on=["middle"]),
+        ],
+    )
+
+
+def test_resume_reruns_only_failed_and_skipped_steps(write) -> None:
+    write("count.py", COUNTING)
+    write("broken-right", "")
+    first = run(counting_workflow())
+    assert first.status is RunStatus.FAILED
+    assert first.steps["middle/right"].status is StepStatus.FAILED
+    assert first.steps["last"].status is StepStatus.SKIPPED
+
+    Path("broken-right").unlink()  # the user fixes the problem
+    second = resume(first.run_id[:12])
+    assert second.ok and second.run_id == first.run_id
+    assert {k: runs_of(k.split("/")[-1]) for k in second.steps} == {
+        "first": 1,
+        "middle/left": 1,
+        "middle/right": 2,
+        "last": 1,
+    }
+    assert (second.data_dir / "last.out").exists() and (second.data_dir / "first.out").exists()
+
+    third = resume(first.run_id)
+    assert third.ok and runs_of("last") == 1, "a finished run has nothing to resume"
+
+
+def test_resume_of_an_unknown_run_names_recent_runs(write) -> None:
+    write("count.py", COUNTING)
+    done = run(counting_workflow())
+    try:
+        resume("does-not-exist")
+    except LookupError as error:
+        assert "no run 'does-not-exist'" in str(error) and done.run_id in str(error)
+    else:
+        raise AssertionError("resume of an unknown run must fail")
+
+
+CACHED = """
+import json, os, sys
+from pathlib import Path
+scale = float(sys.argv[sys.argv.index("--scale") + 1])
+Path(os.environ["SCANFLOW_WORKFLOW_DIR"], "calls").open("a").write("x")
+data = json.loads(Path("input.json").read_text())
+Path("out").mkdir(exist_ok=True)
+Path("out/result.json").write_text(json.dumps([v * scale for v in data]))
+"""
+
+
+def cached_workflow(scale: float) -> Workflow:
+    return Workflow(
+        "cached",
+        env_manager="current",
+        nodes=[
+            Executor("source", function="source:write"),
+            Executor(
+                "compute",
+                file="compute.py",
+                parameters={"scale": scale},
+                inputs=["input.json"],
+                outputs=["out/result.json"],
+                cache=True,
+            ),
+        ],
+    )
+
+
+def test_cache_hit_skips_the_step_and_restores_its_outputs(write) -> None:
+    write("compute.py", CACHED)
+    write("source.py", "import json\ndef write():\n    json.dump([1, 2, 3], open('input.json', 'w'))\n")
+    first = run(cached_workflow(2.0))
+    assert first.steps["compute"].status is StepStatus.DONE
+    second = run(cached_workflow(2.0))
+    assert second.steps["compute"].status is StepStatus.CACHED
+    assert Path("calls").read_text() == "x", "a cache hit must not run the step"
+    assert (second.data_dir / "out/result.json").read_text() == "[2.0, 4.0, 6.0]"
+
+    third = run(cached_workflow(3.0))  # a parameter changed: miss
+    assert third.steps["compute"].status is StepStatus.DONE and Path("calls").read_text() == "xx"
+
+    write("source.py", "import json\ndef write():\n    json.dump([5], open('input.json', 'w'))\n")
+    fourth = run(cached_workflow(3.0))  # an input changed: miss
+    assert fourth.steps["compute"].status is StepStatus.DONE
+    assert (fourth.data_dir / "out/result.json").read_text() == "[15.0]"
+
+    write("compute.py", CACHED + "\n# a code change\n")
+    fifth = run(cached_workflow(3.0))  # the code changed: miss
+    assert fifth.steps["compute"].status is StepStatus.DONE and Path("calls").read_text() == "xxxx"
+
+
+def test_steps_without_cache_always_run(write) -> None:
+    write("compute.py", CACHED)
+    write("source.py", "import json\ndef write():\n    json.dump([1], open('input.json', 'w'))\n")
+    workflow = cached_workflow(1.0)
+    workflow.nodes[1].cache = False
+    run(workflow)
+    run(workflow)
+    assert Path("calls").read_text() == "xx"

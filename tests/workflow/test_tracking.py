@@ -1,0 +1,219 @@
+"""Every workflow run lands in MLflow: nested runs, parameters, metrics, logs, artifacts; wipe."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from scanflow import Executor, Workflow
+from scanflow.home import Home
+from scanflow.track.query import find_workflow_run, list_workflow_runs, run_tree
+from scanflow.track.store import TrackingError, open_client
+from scanflow.track.wipe import wipe
+
+from .runs import run
+
+HELPERS_STEP = """
+import scanflow
+scanflow.log_param("rows", 12)
+for step, loss in enumerate([0.9, 0.5, 0.2]):
+    scanflow.log_metric("loss", loss, step=step)
+open("report.txt", "w").write("a report")
+scanflow.log_artifact("report.txt", "reports")
+scanflow.set_tag("stage", "prep")
+open("features.csv", "w").write("a,b\\n1,2\\n")
+"""
+
+MLFLOW_STEP = """
+import mlflow
+mlflow.log_metric("accuracy", 0.93)
+mlflow.log_param("model", "svm")
+"""
+
+
+def tracked_workflow() -> Workflow:
+    return Workflow(
+        "tracked",
+        env_manager="current",
+        nodes=[
+            Executor("prepare", file="prepare.py", parameters={"limit": 5}, outputs=["features.csv"]),
+            Workflow(
+                "train",
+                parallel=True,
+                nodes=[
+                    Executor("svm", file="train_svm.py"),
+                    Executor("score", function="steps:score", parameters={"factor": 2}),
+                ],
+            ),
+            Executor("broken", file="broken.py", depends_on=["train"]),
+            Executor("after", file="prepare.py", depends_on=["broken"]),
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory, _mlflow_db_template):
+    """One tracked run shared by the tests that only read it."""
+    folder = tmp_path_factory.mktemp("tracked")
+    (folder / "prepare.py").write_text(HELPERS_STEP)
+    (folder / "train_svm.py").write_text(MLFLOW_STEP)
+    (folder / "steps.py").write_text(
+        "def score(factor):\n    return {'score': 0.5 * factor, 'note': 'ignored'}\n"
+    )
+    (folder / "broken.py").write_text("import sys; print('oops'); sys.exit(4)\n")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    workflow = tracked_workflow()
+    workflow.base_dir = folder
+    result = run(workflow, track=True, tracking_uri=uri, home=folder / ".scanflow")
+    return result, open_client(uri)
+
+
+def test_runs_nest_workflow_then_nested_workflow_then_steps(tracked) -> None:
+    result, client = tracked
+    experiment = client.get_experiment_by_name("tracked")
+    assert experiment is not None
+    root = client.get_run(result.mlflow_run_id)
+    assert (
+        root.data.tags["scanflow.kind"] == "workflow" and root.data.tags["scanflow.run_id"] == result.run_id
+    )
+    assert root.info.status == "FAILED" and root.data.tags["scanflow.status"] == "failed"
+
+    tree = run_tree(client, root)
+    by_name = {node.name: node for node in tree.walk()}
+    assert [c.name for c in tree.children] == ["prepare", "train", "broken", "after"]
+    train = by_name["train"]
+    assert train.kind == "nested" and sorted(c.name for c in train.children) == ["score", "svm"]
+    assert train.run.info.status == "FINISHED"
+    for node in (by_name["svm"], by_name["score"]):
+        assert node.run.data.tags["mlflow.parentRunId"] == train.run.info.run_id
+
+
+def test_step_runs_hold_params_metrics_tags_logs_and_outputs(tracked) -> None:
+    result, client = tracked
+    runs = {n.name: n.run for n in run_tree(client, client.get_run(result.mlflow_run_id)).walk()}
+    prepare = runs["prepare"]
+    assert prepare.data.params == {"limit": "5", "rows": "12"}
+    assert [m.value for m in client.get_metric_history(prepare.info.run_id, "loss")] == [0.9, 0.5, 0.2]
+    assert prepare.data.tags["stage"] == "prep" and prepare.data.tags["scanflow.node"] == "prepare"
+    assert prepare.data.tags["scanflow.status"] == "done" and prepare.data.tags["scanflow.exit_code"] == "0"
+    assert prepare.data.tags["scanflow.env_hash"] == "current"
+    artifacts = {a.path for a in client.list_artifacts(prepare.info.run_id)}
+    assert artifacts == {"logs", "outputs", "reports"}
+    assert [a.path for a in client.list_artifacts(prepare.info.run_id, "outputs")] == ["outputs/features.csv"]
+
+    assert runs["svm"].data.metrics["accuracy"] == 0.93, "plain mlflow.log_metric lands in the step's run"
+    assert runs["svm"].data.params["model"] == "svm"
+    assert runs["score"].data.metrics["score"] == 1.0, "a function's returned numbers become metrics"
+    assert runs["score"].data.params == {"factor": "2"}
+
+
+def test_failed_and_skipped_steps_are_recorded(tracked) -> None:
+    result, client = tracked
+    runs = {n.name: n.run for n in run_tree(client, client.get_run(result.mlflow_run_id)).walk()}
+    broken = runs["broken"]
+    assert broken.info.status == "FAILED"
+    assert (
+        broken.data.tags["scanflow.exit_code"] == "4" and broken.data.tags["scanflow.reason"] == "exit code 4"
+    )
+    log_dir = client.download_artifacts(broken.info.run_id, "logs")
+    assert "oops" in next(Path(log_dir).iterdir()).read_text()
+    assert runs["after"].info.status == "KILLED" and runs["after"].data.tags["scanflow.status"] == "skipped"
+
+
+def test_runs_are_listed_and_found_by_scanflow_id(tracked) -> None:
+    result, client = tracked
+    listed = list_workflow_runs(client)
+    assert [r.data.tags["scanflow.run_id"] for r in listed] == [result.run_id]
+    assert find_workflow_run(client, result.run_id[:15]).info.run_id == result.mlflow_run_id
+    assert find_workflow_run(client, result.mlflow_run_id).info.run_id == result.mlflow_run_id
+    with pytest.raises(LookupError):
+        find_workflow_run(client, "nope")
+
+
+def test_wipe_one_workflow_keeps_the_others(write, tracking) -> None:
+    write("a.py", "import scanflow; open('out.txt','w').write('x'); scanflow.log_metric('m', 1)\n")
+    for name in ("keep", "drop"):
+        run(
+            Workflow(name, env_manager="current", nodes=[Executor("a", file="a.py", outputs=["out.txt"])]),
+            track=True,
+        )
+    home = Home.resolve()
+    report = wipe(home, tracking, "drop")
+    assert report.experiments == ["drop"] and report.runs == 2 and report.local_runs == 1
+    client = open_client(tracking)
+    assert client.get_experiment_by_name("drop") is None
+    assert client.get_experiment_by_name("keep") is not None
+    assert not (home.artifacts_dir / "drop").exists() and (home.artifacts_dir / "keep").exists()
+    assert [r.data.tags["scanflow.workflow"] for r in list_workflow_runs(client)] == ["keep"]
+
+    wipe(home, tracking)
+    assert not home.mlflow_db.exists() and not home.runs_dir.exists() and not home.artifacts_dir.exists()
+
+
+def test_an_unreachable_tracking_server_fails_before_anything_runs(write, project) -> None:
+    write("a.py", "open('ran', 'w')\n")
+    port = _free_port()
+    with pytest.raises(TrackingError, match=f"cannot reach the MLflow server at http://127.0.0.1:{port}"):
+        run(
+            Workflow("w", env_manager="current", nodes=[Executor("a", file="a.py")]),
+            track=True,
+            tracking_uri=f"http://127.0.0.1:{port}",
+        )
+    assert not (project / ".scanflow" / "runs").exists()
+
+
+def test_tracker_up_serves_the_embedded_store(write, tracking) -> None:
+    write("a.py", "print('hi')\n")
+    run(Workflow("served", env_manager="current", nodes=[Executor("a", file="a.py")]), track=True)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "scanflow.cli", "tracker", "up", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        _wait_http(f"{uri}/health", server)
+        client = open_client(uri)
+        assert client.get_experiment_by_name("served") is not None
+        [listed] = list_workflow_runs(client, "served")
+        assert listed.data.tags["scanflow.status"] == "succeeded"
+        # The server is a real tracking URI: a workflow can log to it.
+        result = run(
+            Workflow("remote", env_manager="current", nodes=[Executor("a", file="a.py")]),
+            track=True,
+            tracking_uri=uri,
+        )
+        assert client.get_run(result.mlflow_run_id).info.status == "FINISHED"
+    finally:
+        import os
+        import signal
+
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stdout.read().decode()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer in {timeout}s")
