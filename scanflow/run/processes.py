@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -99,7 +100,11 @@ def stop_process(pid: int, grace: float) -> None:
 
 # ------------------------------------------------------------- function steps
 class _Worker:
-    """One long-lived interpreter that runs function steps one at a time."""
+    """One long-lived interpreter that runs function steps one at a time.
+
+    A thread of its own sends each task and waits for the answer, so starting a
+    function step costs a queue put, not a thread or a process.
+    """
 
     def __init__(self, python: str, env: dict[str, str]):
         task_read, self._task_write = os.pipe()
@@ -117,20 +122,30 @@ class _Worker:
         os.close(reply_write)
         self.tasks = os.fdopen(self._task_write, "w", buffering=1)
         self.replies = os.fdopen(self._reply_read)
+        self._inbox: queue.Queue[tuple[dict[str, Any], Callable[[int | None], None]] | None] = queue.Queue()
+        threading.Thread(target=self._serve, name=f"fn-worker-{self.process.pid}", daemon=True).start()
 
-    def call(self, task: dict[str, Any]) -> int | None:
-        """Run a task; its exit code, or None when the worker died doing it."""
+    def submit(self, task: dict[str, Any], done: Callable[[int | None], None]) -> None:
+        """Run ``task``; ``done`` gets its exit code, or None when the worker died doing it."""
+        self._inbox.put((task, done))
+
+    def _serve(self) -> None:
+        while (item := self._inbox.get()) is not None:
+            task, done = item
+            done(self._call(task))
+
+    def _call(self, task: dict[str, Any]) -> int | None:
         try:
             self.tasks.write(json.dumps(task) + "\n")
             line = self.replies.readline()
-        except (BrokenPipeError, OSError):
+        except (BrokenPipeError, OSError, ValueError):
             return None
         return json.loads(line)["code"] if line else None
 
     def close(self) -> None:
+        self._inbox.put(None)
         with contextlib.suppress(OSError):
             self.tasks.close()
-            self.replies.close()
         kill_tree(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             self.process.wait(timeout=5)
@@ -179,8 +194,7 @@ class FunctionWorkerPool:
         worker = self._take()
         handle.worker = worker
 
-        def run() -> None:
-            code = worker.call(task)
+        def done(code: int | None) -> None:
             if code is None:  # the worker died (killed, crashed): report how, and replace it
                 code = worker.process.wait()
                 self._discard(worker)
@@ -191,7 +205,7 @@ class FunctionWorkerPool:
                 self._discard(worker)
             on_exit(Exit(code, handle.stop_reason or ExitKind.EXITED))
 
-        threading.Thread(target=run, name=f"fn-{launch.step.key}", daemon=True).start()
+        worker.submit(task, done)
         return handle
 
     def stop(self, handle: WorkerHandle, grace: float) -> None:

@@ -22,6 +22,7 @@ from scanflow.run.state import RunState, mark_unfinished
 from scanflow.run.status import RunStatus, StepRecord, StepStatus
 
 _MAX_WAIT = 0.5  # seconds between checks of timeouts and retries when nothing happens
+_SAVE_EVERY = 0.25  # seconds: state.json follows finished steps this closely (resume reruns the rest)
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Scheduler:
         self._pending: list[str] = []
         self._running: dict[str, _Running] = {}
         self._retry_at: dict[str, float] = {}
+        self._unsaved = False
+        self._saved_at = 0.0
 
     # ------------------------------------------------------------------ loop
     def run(self, keys: list[str]) -> RunStatus:
@@ -104,6 +107,13 @@ class Scheduler:
                         break
                     self._finish(key, exit_)
             self._enforce_timeouts()
+            self._save_now_and_then()
+
+    def _save_now_and_then(self) -> None:
+        """Persist progress at most every ``_SAVE_EVERY`` seconds: large DAGs finish steps fast."""
+        if self._unsaved and time.time() - self._saved_at >= _SAVE_EVERY:
+            self.state.save()
+            self._unsaved, self._saved_at = False, time.time()
 
     def _wait_time(self) -> float:
         now = time.time()
@@ -245,7 +255,7 @@ class Scheduler:
         self._notify_finished(self.graph.steps[key], record)
 
     def _notify_finished(self, step: Step, record: StepRecord) -> None:
-        self.state.save()
+        self._unsaved = True
         for listener in self.listeners:
             listener.step_finished(step, record)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class RunState:
     mlflow_workflow_runs: dict[str, str] = field(default_factory=dict)  # nested path -> run id
     steps: dict[str, StepRecord] = field(default_factory=dict)
     resumes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def data_dir(self) -> Path:
@@ -61,7 +63,13 @@ class RunState:
 
     # ---------------------------------------------------------------- disk
     def save(self) -> None:
-        data = {
+        """Write ``state.json`` atomically; safe to call from the scheduler and the tracker."""
+        with self._lock:
+            data = self._to_json()
+            _write_atomic(self.directory / "state.json", json.dumps(data))
+
+    def _to_json(self) -> dict:
+        return {
             "run_id": self.run_id,
             "workflow": self.workflow,
             "spec_yaml": self.spec_yaml,
@@ -75,9 +83,8 @@ class RunState:
             "mlflow_run_id": self.mlflow_run_id,
             "mlflow_workflow_runs": self.mlflow_workflow_runs,
             "resumes": self.resumes,
-            "steps": {k: r.to_json() for k, r in self.steps.items()},
+            "steps": {k: r.to_json() for k, r in list(self.steps.items())},
         }
-        _write_atomic(self.directory / "state.json", json.dumps(data, indent=1))
 
     @classmethod
     def load(cls, directory: Path) -> RunState:
@@ -140,6 +147,6 @@ def mark_unfinished(state: RunState, status: StepStatus, reason: str) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}-{threading.get_ident()}")
     tmp.write_text(text)
     os.replace(tmp, path)

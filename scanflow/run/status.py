@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 
@@ -55,9 +55,7 @@ class StepRecord:
         return (self.ended_at or self.started_at) - self.started_at
 
     def to_json(self) -> dict:
-        data = asdict(self)
-        data["status"] = self.status.value
-        return data
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"status": self.status.value}
 
     @classmethod
     def from_json(cls, data: dict) -> StepRecord:

@@ -216,7 +216,7 @@ class MlflowRecorder(RunListener):
             return self._workflow_run(step.workflows[-1])
         return self._state.mlflow_run_id or ""
 
-    def _new_step_run(self, step: Step, started: float | None) -> str:
+    def _new_step_run(self, step: Step, started: float | None, tags: dict[str, str] | None = None) -> str:
         assert self._state is not None
         run = self._client.create_run(
             self._state.mlflow_experiment_id,
@@ -228,6 +228,7 @@ class MlflowRecorder(RunListener):
                 TAG_KIND: "step",
                 TAG_NODE: step.key,
                 PARENT_TAG: self._parent_of(step),
+                **(tags or {}),
             },
         )
         return run.info.run_id
@@ -242,17 +243,50 @@ class MlflowRecorder(RunListener):
             raise
 
     def _record_step(self, step: Step, record: StepRecord) -> None:
+        """Write a finished step's run in as few store calls as possible (two for a quiet step)."""
         from mlflow.entities import Metric, Param, RunTag
 
         assert self._state is not None
         client = self._client
-        future = self._live.get(step.key)
-        run_id = future.result() if future is not None else self._new_step_run(step, record.started_at)
-        self._state.step(step.key).mlflow_run_id = run_id
         node_dir = self._state.node_dir(step.key)
         logged = read_tracking_file(node_dir)
         params = {k: _param_text(v) for k, v in step.executor.parameters.items()}
         params.update({r["key"]: r["value"][:_PARAM_LIMIT] for r in logged if r["type"] == "param"})
+        tags = self._step_tags(record)
+        tags.update({r["key"]: r["value"] for r in logged if r["type"] == "tag"})
+        metrics = [
+            Metric(r["key"], r["value"], r["timestamp"], r.get("step", 0))
+            for r in logged
+            if r["type"] == "metric"
+        ]
+        metrics += _result_metrics(node_dir / "result.json")
+        future = self._live.get(step.key)
+        if future is not None:  # the run exists already: its tags go with the batch
+            run_id = future.result()
+            batch_tags = [RunTag(k, v) for k, v in tags.items()]
+        else:
+            run_id = self._new_step_run(step, record.started_at, tags)
+            batch_tags = []
+        self._state.step(step.key).mlflow_run_id = run_id
+        for start in range(0, len(metrics) or 1, 1000):  # MLflow takes 1000 metrics a batch
+            chunk = metrics[start : start + 1000]
+            first = start == 0
+            if chunk or (first and (params or batch_tags)):
+                client.log_batch(
+                    run_id,
+                    metrics=chunk,
+                    params=[Param(k, v) for k, v in params.items()] if first else [],
+                    tags=batch_tags if first else [],
+                )
+        self._upload_files(run_id, step, record, node_dir)
+        if record.started_at is None:  # never ran (skipped, cancelled): no duration to show
+            end = client.get_run(run_id).info.start_time
+        else:
+            end = int((record.ended_at or time.time()) * 1000)
+        client.set_terminated(run_id, status=_MLFLOW_STATUS.get(record.status, "KILLED"), end_time=end)
+
+    def _step_tags(self, record: StepRecord) -> dict[str, str]:
+        assert self._state is not None
         tags = {
             TAG_STATUS: record.status.value,
             "scanflow.attempts": str(record.attempts),
@@ -263,34 +297,14 @@ class MlflowRecorder(RunListener):
         }
         if record.reason:
             tags["scanflow.reason"] = record.reason[:_PARAM_LIMIT]
-        tags.update({r["key"]: r["value"] for r in logged if r["type"] == "tag"})
-        metrics = [
-            Metric(r["key"], r["value"], r["timestamp"], r.get("step", 0))
-            for r in logged
-            if r["type"] == "metric"
-        ]
-        metrics += _result_metrics(node_dir / "result.json")
-        if record.duration is not None and record.status in (StepStatus.DONE, StepStatus.FAILED):
-            metrics.append(Metric("scanflow.duration_s", record.duration, int(time.time() * 1000), 0))
-        for start in range(0, max(len(metrics), 1), 1000):  # MLflow takes 1000 metrics a batch
-            client.log_batch(
-                run_id,
-                metrics=metrics[start : start + 1000],
-                params=[Param(k, v) for k, v in params.items()] if start == 0 else [],
-                tags=[RunTag(k, v) for k, v in tags.items()] if start == 0 else [],
-            )
-        self._upload_files(run_id, step, record, node_dir)
-        if record.started_at is None:  # never ran (skipped, cancelled): no duration to show
-            end = client.get_run(run_id).info.start_time
-        else:
-            end = int((record.ended_at or time.time()) * 1000)
-        client.set_terminated(run_id, status=_MLFLOW_STATUS.get(record.status, "KILLED"), end_time=end)
+        return tags
 
     def _upload_files(self, run_id: str, step: Step, record: StepRecord, node_dir: Path) -> None:
         assert self._state is not None
         client = self._client
-        if record.log_path and Path(record.log_path).is_file():
-            client.log_artifact(run_id, record.log_path, "logs")
+        log = Path(record.log_path) if record.log_path else None
+        if log is not None and log.is_file() and log.stat().st_size:
+            client.log_artifact(run_id, str(log), "logs")
         if (node_dir / ARTIFACTS_DIR).is_dir():
             client.log_artifacts(run_id, str(node_dir / ARTIFACTS_DIR))
         if record.status.succeeded:

@@ -21,6 +21,7 @@ from .runs import run
 
 HELPERS_STEP = """
 import scanflow
+print("preparing")
 scanflow.log_param("rows", 12)
 for step, loss in enumerate([0.9, 0.5, 0.2]):
     scanflow.log_metric("loss", loss, step=step)
@@ -106,6 +107,9 @@ def test_step_runs_hold_params_metrics_tags_logs_and_outputs(tracked) -> None:
     artifacts = {a.path for a in client.list_artifacts(prepare.info.run_id)}
     assert artifacts == {"logs", "outputs", "reports"}
     assert [a.path for a in client.list_artifacts(prepare.info.run_id, "outputs")] == ["outputs/features.csv"]
+    log = Path(client.download_artifacts(prepare.info.run_id, "logs/prepare.log"))
+    assert log.read_text() == "preparing\n"
+    assert "logs" not in {a.path for a in client.list_artifacts(runs["score"].info.run_id)}, "no empty logs"
 
     assert runs["svm"].data.metrics["accuracy"] == 0.93, "plain mlflow.log_metric lands in the step's run"
     assert runs["svm"].data.params["model"] == "svm"
