@@ -45,6 +45,7 @@ def prepare_store(uri: str) -> None:
     """
     path = sqlite_path(uri)
     if path is not None:
+        _relax_sqlite_sync()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with sqlite3.connect(path, timeout=30) as connection:
@@ -53,6 +54,28 @@ def prepare_store(uri: str) -> None:
             raise TrackingError(f"cannot open the tracking database {path}: {error}") from None
     elif uri.startswith(("http://", "https://")):
         check_server(uri)
+
+
+def _relax_sqlite_sync() -> None:
+    """In WAL mode, commit without an fsync each time (``synchronous=NORMAL``).
+
+    MLflow commits several times per run it writes; with SQLite's default every
+    commit waits for the disk. NORMAL keeps the database consistent after a
+    crash and only risks the last commits on a power loss, the trade-off SQLite
+    documents for WAL. The setting is per connection, so it is applied to each
+    SQLite connection this process opens.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if event.contains(Engine, "connect", _on_connect):
+        return
+    event.listen(Engine, "connect", _on_connect)
+
+
+def _on_connect(connection, record) -> None:  # noqa: ANN001 - SQLAlchemy's DBAPI objects
+    if isinstance(connection, sqlite3.Connection):
+        connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def check_server(uri: str, timeout: float = 5.0) -> None:
