@@ -51,7 +51,9 @@ def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None, repe
         result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
         times.append(time.perf_counter() - started)
         if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+            raise RuntimeError(
+                f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+            )
     return statistics.median(times)
 
 
@@ -78,7 +80,9 @@ def bench_scanflow(work: Path, repeat: int) -> list[Row]:
         (work / f"{kind}-1.yaml").write_text(scanflow_yaml(kind, 1, 1))
         for track in (True, False):
             flags = ["-q"] + ([] if track else ["--no-track"])
-            subprocess.run([*SCANFLOW, "run", f"{kind}-1.yaml", *flags], cwd=work, capture_output=True)  # warm envs
+            subprocess.run(
+                [*SCANFLOW, "run", f"{kind}-1.yaml", *flags], cwd=work, capture_output=True
+            )  # warm envs
             total = timed([*SCANFLOW, "run", f"{kind}.yaml", *flags], work, repeat=repeat)
             single = timed([*SCANFLOW, "run", f"{kind}-1.yaml", *flags], work, repeat=repeat)
             label = "tracked in MLflow" if track else "--no-track"
@@ -96,7 +100,9 @@ def bench_bare(work: Path) -> Row:
         "[t.start() for t in ts]; [t.join() for t in ts]\n"
     )
     total = timed([sys.executable, "-c", script], work, repeat=3)
-    single = timed([sys.executable, "-c", "import subprocess, sys; subprocess.run([sys.executable, '-c', 'pass'])"], work)
+    single = timed(
+        [sys.executable, "-c", "import subprocess, sys; subprocess.run([sys.executable, '-c', 'pass'])"], work
+    )
     return Row("bare python", "python -c pass per step", CHAINS * DEPTH, total, single, "process-start floor")
 
 
@@ -141,15 +147,27 @@ def bench_prefect(work: Path, repeat: int) -> Row:
     folder.mkdir()
     (folder / "dag.py").write_text(PREFECT_FLOW)
     env = {**os.environ, "PREFECT_HOME": str(folder / ".prefect"), "PREFECT_LOGGING_LEVEL": "WARNING"}
-    subprocess.run([str(python), "dag.py", "1", "1"], cwd=folder, env=env, capture_output=True)  # create its DB
+    subprocess.run(
+        [str(python), "dag.py", "1", "1"], cwd=folder, env=env, capture_output=True
+    )  # create its DB
     total = timed([str(python), "dag.py", str(CHAINS), str(DEPTH)], folder, env, repeat)
     single = timed([str(python), "dag.py", "1", "1"], folder, env, repeat)
-    version = subprocess.run([str(python), "-c", "import prefect; print(prefect.__version__)"], capture_output=True, text=True).stdout.strip()
-    return Row("prefect", f"{version}, tasks in a flow", CHAINS * DEPTH, total, single, "ephemeral local server")
+    version = subprocess.run(
+        [str(python), "-c", "import prefect; print(prefect.__version__)"], capture_output=True, text=True
+    ).stdout.strip()
+    return Row(
+        "prefect", f"{version}, tasks in a flow", CHAINS * DEPTH, total, single, "ephemeral local server"
+    )
 
 
 def metaflow_source(chains: int, depth: int) -> str:
-    lines = ["from metaflow import FlowSpec, step", "", "class Dag(FlowSpec):", "    @step", "    def start(self):"]
+    lines = [
+        "from metaflow import FlowSpec, step",
+        "",
+        "class Dag(FlowSpec):",
+        "    @step",
+        "    def start(self):",
+    ]
     heads = ", ".join(f"self.c{c}_0" for c in range(chains))
     lines.append(f"        self.next({heads})")
     for c in range(chains):
@@ -157,9 +175,15 @@ def metaflow_source(chains: int, depth: int) -> str:
             following = f"self.c{c}_{d + 1}" if d + 1 < depth else "self.join"
             lines += ["    @step", f"    def c{c}_{d}(self):", f"        self.next({following})"]
     lines += [
-        "    @step", "    def join(self, inputs):", "        self.next(self.end)",
-        "    @step", "    def end(self):", "        pass",
-        "", "if __name__ == '__main__':", "    Dag()",
+        "    @step",
+        "    def join(self, inputs):",
+        "        self.next(self.end)",
+        "    @step",
+        "    def end(self):",
+        "        pass",
+        "",
+        "if __name__ == '__main__':",
+        "    Dag()",
     ]
     return "\n".join(lines) + "\n"
 
@@ -174,14 +198,20 @@ def bench_metaflow(work: Path, repeat: int) -> Row:
     command = ["run", "--max-workers", str(CHAINS)]
     total = timed([str(python), "dag.py", *command], folder, env, repeat)
     single = timed([str(python), "one.py", *command], folder, env, repeat)
-    version = subprocess.run([str(python), "-c", "import metaflow; print(metaflow.__version__)"], capture_output=True, text=True).stdout.strip()
-    row = Row("metaflow", f"{version}, local", CHAINS * DEPTH + 3, total, single, "103 steps with start/join/end")
+    version = subprocess.run(
+        [str(python), "-c", "import metaflow; print(metaflow.__version__)"], capture_output=True, text=True
+    ).stdout.strip()
+    row = Row(
+        "metaflow", f"{version}, local", CHAINS * DEPTH + 3, total, single, "103 steps with start/join/end"
+    )
     return row
 
 
 # ------------------------------------------------------------------- report
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--no-peers", action="store_true", help="skip Prefect and Metaflow")
     args = parser.parse_args()
@@ -208,9 +238,22 @@ def main() -> None:
 
 
 def report(console: Console, rows: list[Row], startup: list[tuple[str, float]], floor: Row) -> None:
-    reference = next(r for r in rows if r.tool == "scanflow" and r.mode.startswith("script") and "MLflow" in r.mode)
-    table = Table(title=f"{CHAINS} x {DEPTH} DAG of trivial steps, whole command from a cold process (median)")
-    for column in ("tool", "mode", "100-step DAG", "1-step DAG", "per step", "x floor", "vs scanflow", "note"):
+    reference = next(
+        r for r in rows if r.tool == "scanflow" and r.mode.startswith("script") and "MLflow" in r.mode
+    )
+    table = Table(
+        title=f"{CHAINS} x {DEPTH} DAG of trivial steps, whole command from a cold process (median)"
+    )
+    for column in (
+        "tool",
+        "mode",
+        "100-step DAG",
+        "1-step DAG",
+        "per step",
+        "x floor",
+        "vs scanflow",
+        "note",
+    ):
         table.add_column(column, justify="left" if column in ("tool", "mode", "note") else "right")
     for row in rows:
         ratio = row.total / reference.total

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from scanflow.spec.quantities import parse_memory
 
@@ -29,6 +29,10 @@ class Resources(BaseModel):
         if value is not None:
             parse_memory(value)
         return value
+
+    @field_serializer("cpu")
+    def _whole_cpus_as_integers(self, value: float | None) -> float | int | None:
+        return int(value) if value is not None and value.is_integer() else value
 
     @property
     def cpu_request(self) -> float:

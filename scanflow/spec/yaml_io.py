@@ -279,15 +279,35 @@ def workflow_to_dict(workflow: Workflow, top: bool = False) -> dict[str, Any]:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Short lists of plain values in flow style (``depends_on: [a, b]``), the rest in blocks."""
+    """Lists and small mappings of plain values in flow style (``depends_on: [a, b]``,
+    ``resources: {cpu: 2}``); nodes and everything nested in blocks."""
+
+
+def _plain(value: object) -> bool:
+    return isinstance(value, str | int | float | bool) or value is None
 
 
 def _represent_list(dumper: yaml.SafeDumper, items: list) -> yaml.Node:
-    flat = all(isinstance(i, str | int | float | bool) or i is None for i in items)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flat and len(items) > 0)
+    flat = bool(items) and all(_plain(i) for i in items)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flat)
+
+
+def _represent_dict(dumper: yaml.SafeDumper, mapping: dict) -> yaml.Node:
+    flat = (
+        0 < len(mapping) <= 4
+        and all(_plain(v) for v in mapping.values())
+        and not set(mapping)
+        & {
+            "executor",
+            "workflow",
+        }
+    )
+    node = dumper.represent_mapping("tag:yaml.org,2002:map", mapping, flow_style=flat)
+    return node
 
 
 _Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(dict, _represent_dict)
 
 
 def dump_workflow(workflow: Workflow) -> str:

@@ -24,13 +24,10 @@ nodes:
   nodes:
   - executor: svm
     file: train.py
-    parameters:
-      model: svm
-      C: 10
+    parameters: {model: svm, C: 10}
   - executor: forest
     file: train.py
-    parameters:
-      model: forest
+    parameters: {model: forest}
 - executor: evaluate
   file: evaluate.py
   depends_on: [train]
@@ -182,3 +179,17 @@ def test_example_workflow_is_valid() -> None:
         "train/logreg",
         "evaluate",
     ]
+
+
+def test_the_readme_tour_yaml_is_what_its_python_writes(write) -> None:
+    """The README promises `to_yaml()` writes its YAML example exactly."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    tour = readme[readme.index("## A five-minute tour") :]
+    python = tour.split("```python\n", 1)[1].split("```", 1)[0]
+    yaml_text = tour.split("```yaml\n", 1)[1].split("```", 1)[0]
+    for name in ("gather.py", "preprocess.py", "train.py", "evaluate.py", "requirements.txt"):
+        write(name, "")
+    namespace: dict = {}
+    exec(python.split("result = workflow.run()")[0], namespace)
+    assert namespace["workflow"].to_yaml() == yaml_text
+    assert Workflow.from_yaml(write("tour.yaml", yaml_text)) == namespace["workflow"]
