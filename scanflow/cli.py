@@ -171,7 +171,9 @@ def _finish(start) -> None:  # noqa: ANN001
     except KeyboardInterrupt:
         raise _fail("cancelled", code=130) from None
     if result.status is RunStatus.FAILED:
-        console.print(f"Fix the failing steps, then: [bold]scanflow resume {result.run_id}[/]")
+        console.print(
+            f"Fix the failing steps, then: [bold]scanflow resume {result.run_id}[/]", highlight=False
+        )
         raise typer.Exit(1)
     if result.status is RunStatus.CANCELLED:
         raise typer.Exit(130)

@@ -34,7 +34,7 @@ STYLES = {
     StepStatus.CANCELLED: ("■", "magenta"),
 }
 _PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta", "bright_green"]
-_LIVE_ROWS = 12
+_LIVE_ROWS = 20
 FAILURE_TAIL = 20
 
 
@@ -147,7 +147,9 @@ class ConsoleView(RunListener):
         if self.stream_logs:
             self._tailer.start()
         if self.live_enabled:
-            self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True)
+            self._live = Live(
+                console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render
+            )
             self._live.start()
 
     def step_started(self, step: Step, record: StepRecord) -> None:
@@ -196,7 +198,7 @@ class ConsoleView(RunListener):
 
     def _refresh(self) -> None:
         if self._live is not None:
-            self._live.update(self._render())
+            self._live.refresh()
 
     def _render(self) -> Group:
         assert self._state is not None
@@ -206,11 +208,24 @@ class ConsoleView(RunListener):
             *((f"{STYLES[s][0]} {counts[s]} {s.value}  ", STYLES[s][1]) for s in StepStatus if counts[s])
         )
         table = Table(box=None, show_header=False, pad_edge=False)
-        shown = [r for r in records if r.status is StepStatus.RUNNING][:_LIVE_ROWS]
-        for record in shown:
+        # Small runs show every step; large ones the running steps (the header counts the rest).
+        shown = (
+            records if len(records) <= _LIVE_ROWS else [r for r in records if r.status is StepStatus.RUNNING]
+        )
+        for record in shown[:_LIVE_ROWS]:
             icon, style = STYLES[record.status]
-            elapsed = time.time() - record.started_at if record.started_at else None
-            table.add_row(Text(icon, style=style), record.key, format_duration(elapsed))
+            if record.status is StepStatus.RUNNING and record.started_at:
+                elapsed = time.time() - record.started_at
+            else:
+                elapsed = record.duration
+            note = record.reason or "" if not record.status.succeeded else ""
+            table.add_row(
+                Text(icon, style=style),
+                record.key,
+                Text(record.status.value, style=style),
+                format_duration(elapsed),
+                Text(note, style="dim"),
+            )
         return Group(header, table)
 
     def _summary(self, state: RunState) -> Group:

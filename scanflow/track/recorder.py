@@ -7,15 +7,15 @@ parameters, log, outputs and whatever it logged.
 
 All MLflow work happens on one background thread fed by a queue, so importing
 MLflow and writing runs overlaps with running the steps. A step whose code uses
-MLflow itself gets its run before it starts (``MLFLOW_RUN_ID``), so plain
-``mlflow.log_metric`` lands there; other steps are recorded when they end.
+MLflow itself gets its run before it starts (``MLFLOW_RUN_ID``, see
+``scanflow.track.live``), so plain ``mlflow.log_metric`` lands there; other steps
+are recorded when they end.
 """
 
 from __future__ import annotations
 
 import json
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -27,11 +27,11 @@ from typing import Any
 from scanflow.graph import Graph, Step
 from scanflow.home import Home
 from scanflow.log import ARTIFACTS_DIR, read_tracking_file
-from scanflow.run.envs import read_requirements
 from scanflow.run.listener import RunListener
 from scanflow.run.state import RunState
 from scanflow.run.status import RunStatus, StepRecord, StepStatus
 from scanflow.track import store
+from scanflow.track.live import wants_live_run
 from scanflow.track.store import (
     PARENT_TAG,
     TAG_KIND,
@@ -50,31 +50,7 @@ _MLFLOW_STATUS = {
     StepStatus.CANCELLED: "KILLED",
 }
 _RUN_STATUS = {RunStatus.SUCCEEDED: "FINISHED", RunStatus.FAILED: "FAILED", RunStatus.CANCELLED: "KILLED"}
-_USES_MLFLOW = re.compile(r"\bmlflow\b")
 _PARAM_LIMIT = 6000
-
-
-def wants_live_run(step: Step, base_dir: Path) -> bool:
-    """Whether a step's code may call MLflow itself, so it needs its run before starting."""
-    executor = step.executor
-    try:
-        requirements = read_requirements(executor.requirements, base_dir)
-    except OSError:
-        requirements = []
-    if any(re.match(r"^(mlflow|mlflow-skinny)\b", r) for r in requirements):
-        return True
-    source: Path | None = None
-    if executor.file:
-        source = base_dir / executor.file
-    elif executor.function:
-        module = Path(*executor.function.partition(":")[0].split("."))
-        for candidate in (base_dir / module.with_suffix(".py"), base_dir / module / "__init__.py"):
-            if candidate.is_file():
-                source = candidate
-    try:
-        return bool(source and _USES_MLFLOW.search(source.read_text(errors="replace")))
-    except OSError:
-        return False
 
 
 class MlflowRecorder(RunListener):
