@@ -20,8 +20,14 @@ class TrackerServerError(RuntimeError):
     """The tracking server cannot start."""
 
 
-def server_command(home: Home, host: str, port: int, backend_store_uri: str | None = None) -> list[str]:
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def server_command(
+    home: Home, host: str, port: int, backend_store_uri: str | None = None, basic_auth: bool = False
+) -> list[str]:
     store = backend_store_uri or home.embedded_tracking_uri
+    auth = ["--app-name", "basic-auth"] if basic_auth else []
     return [
         *_mlflow_executable(),
         "server",
@@ -35,6 +41,7 @@ def server_command(home: Home, host: str, port: int, backend_store_uri: str | No
         str(port),
         "--workers",
         "1",
+        *auth,
     ]
 
 
@@ -53,14 +60,30 @@ def _mlflow_executable() -> list[str]:
 
 
 def serve_tracker(
-    home: Home, host: str = "127.0.0.1", port: int = 5000, backend_store_uri: str | None = None
+    home: Home,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    backend_store_uri: str | None = None,
+    basic_auth: bool = False,
+    insecure: bool = False,
 ) -> None:
-    """Run the server in the foreground until Ctrl-C."""
+    """Run the server in the foreground until Ctrl-C.
+
+    Bound to loopback it needs no authentication; on any other address it
+    requires MLflow's basic authentication (``basic_auth``) unless the caller
+    says the network is trusted (``insecure``).
+    """
+    if host not in LOOPBACK and not (basic_auth or insecure):
+        raise TrackerServerError(
+            f"binding to {host} would expose every tracked run without authentication. Use --auth basic"
+            " (MLflow's basic authentication: pip install 'mlflow[auth]'), put an authenticating proxy in"
+            " front and pass --insecure, or keep the default 127.0.0.1."
+        )
     home.root.mkdir(parents=True, exist_ok=True)
     home.artifacts_dir.mkdir(parents=True, exist_ok=True)
     if backend_store_uri is None:
         prepare_store(home.embedded_tracking_uri)
-    command = server_command(home, host, port, backend_store_uri)
+    command = server_command(home, host, port, backend_store_uri, basic_auth)
     print(f"MLflow UI and API on http://{host}:{port} (store: {command[3]}); Ctrl-C stops it.", flush=True)
     try:
         code = subprocess.call(command)

@@ -122,3 +122,9 @@ def test_wipe_asks_before_deleting(demo, tracking) -> None:
     done = cli.invoke(app, ["wipe", "cli-demo", "--yes"])
     assert done.exit_code == 0 and "deleted" in done.output
     assert "No workflow runs tracked" in cli.invoke(app, ["runs"]).output
+
+
+def test_tracker_refuses_to_expose_the_store_without_authentication() -> None:
+    result = cli.invoke(app, ["tracker", "up", "--host", "0.0.0.0"])
+    assert result.exit_code == 1
+    assert "without authentication" in result.output and "--auth basic" in result.output
