@@ -107,15 +107,23 @@ def data_dir() -> Path:
     return Path(os.environ.get("SCANFLOW_DATA_DIR", os.getcwd()))
 
 
-def read_tracking_file(node_dir: Path) -> list[dict[str, Any]]:
-    """The records a step logged through these helpers (used by the recorder)."""
+def read_tracking_records(node_dir: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Complete records a step logged after byte ``offset``, and the offset after them.
+
+    A line still being written (no newline yet) is left for the next read.
+    """
     path = node_dir / TRACKING_FILE
-    if not path.is_file():
-        return []
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            chunk = handle.read()
+    except OSError:
+        return [], offset
+    complete = chunk[: chunk.rfind(b"\n") + 1]
     records = []
-    for line in path.read_text().splitlines():
+    for line in complete.decode(errors="replace").splitlines():
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
             continue  # a line cut short by a killed step
-    return records
+    return records, offset + len(complete)

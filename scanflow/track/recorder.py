@@ -26,7 +26,7 @@ from typing import Any
 
 from scanflow.graph import Graph, Step
 from scanflow.home import Home
-from scanflow.log import ARTIFACTS_DIR, read_tracking_file
+from scanflow.log import ARTIFACTS_DIR, read_tracking_records
 from scanflow.run.listener import RunListener
 from scanflow.run.state import RunState
 from scanflow.run.status import RunStatus, StepRecord, StepStatus
@@ -51,11 +51,15 @@ _MLFLOW_STATUS = {
 }
 _RUN_STATUS = {RunStatus.SUCCEEDED: "FINISHED", RunStatus.FAILED: "FAILED", RunStatus.CANCELLED: "KILLED"}
 _PARAM_LIMIT = 6000
+STREAM_EVERY = 5.0  # seconds between uploads of what running steps logged
 
 
 class MlflowRecorder(RunListener):
-    def __init__(self, tracking_uri: str, home: Home, experiment: str | None = None):
+    def __init__(
+        self, tracking_uri: str, home: Home, experiment: str | None = None, stream_every: float | None = None
+    ):
         self.tracking_uri = tracking_uri
+        self.stream_every = stream_every or STREAM_EVERY
         self.home = home
         self.experiment_name = experiment
         self.warnings: list[str] = []
@@ -64,8 +68,11 @@ class MlflowRecorder(RunListener):
         self._client: Any = None
         self._ready: Future[None] = Future()
         self._live: dict[str, Future[str]] = {}
+        self._opened: dict[str, str] = {}  # step -> run opened while it ran, to stream its metrics
+        self._offsets: dict[str, int] = {}  # step -> bytes of its tracking file already uploaded
         self._state: RunState | None = None
         self._graph: Graph | None = None
+        self._begun = False
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -74,7 +81,13 @@ class MlflowRecorder(RunListener):
         self._submit(self._open)
 
     def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self.stream_every)
+            except queue.Empty:
+                job = self._stream_running
+            if job is None:
+                return
             try:
                 job()
             except Exception as error:  # tracking trouble must never stop the workflow
@@ -157,6 +170,7 @@ class MlflowRecorder(RunListener):
             state.mlflow_run_id = parent.info.run_id
             client.log_text(state.mlflow_run_id, state.spec_yaml, "workflow.yaml")
         state.save()
+        self._begun = True
 
     def _workflow_run(self, path: str) -> str:
         """The MLflow run of a nested workflow, created when its first step is recorded.
@@ -218,48 +232,84 @@ class MlflowRecorder(RunListener):
             future.set_exception(error)
             raise
 
+    def _stream_running(self) -> None:
+        """Upload what running steps logged so far, so long steps show live metrics."""
+        if not self._begun or self._state is None or self._graph is None:
+            return
+        running = [k for k, r in list(self._state.steps.items()) if r.status is StepStatus.RUNNING]
+        for key in running:
+            records, offset = read_tracking_records(self._state.node_dir(key), self._offsets.get(key, 0))
+            if not records:
+                continue
+            step = self._graph.steps[key]
+            run_id = self._run_of(step, self._state.step(key))
+            self._log(run_id, records, params={}, tags={})
+            self._offsets[key] = offset
+
+    def _run_of(self, step: Step, record: StepRecord, tags: dict[str, str] | None = None) -> str:
+        """The step's run: opened before it started, opened while it ran, or new now."""
+        future = self._live.get(step.key)
+        if future is not None:
+            return future.result()
+        if step.key not in self._opened:
+            self._opened[step.key] = self._new_step_run(step, record.started_at, tags)
+        return self._opened[step.key]
+
     def _record_step(self, step: Step, record: StepRecord) -> None:
         """Write a finished step's run in as few store calls as possible (two for a quiet step)."""
-        from mlflow.entities import Metric, Param, RunTag
-
         assert self._state is not None
         client = self._client
         node_dir = self._state.node_dir(step.key)
-        logged = read_tracking_file(node_dir)
+        records, _ = read_tracking_records(node_dir, self._offsets.pop(step.key, 0))
         params = {k: _param_text(v) for k, v in step.executor.parameters.items()}
-        params.update({r["key"]: r["value"][:_PARAM_LIMIT] for r in logged if r["type"] == "param"})
         tags = self._step_tags(record)
-        tags.update({r["key"]: r["value"] for r in logged if r["type"] == "tag"})
-        metrics = [
-            Metric(r["key"], r["value"], r["timestamp"], r.get("step", 0))
-            for r in logged
-            if r["type"] == "metric"
-        ]
-        metrics += _result_metrics(node_dir / "result.json")
-        future = self._live.get(step.key)
-        if future is not None:  # the run exists already: its tags go with the batch
-            run_id = future.result()
-            batch_tags = [RunTag(k, v) for k, v in tags.items()]
-        else:
-            run_id = self._new_step_run(step, record.started_at, tags)
-            batch_tags = []
+        created_now = step.key not in self._live and step.key not in self._opened
+        run_id = self._run_of(step, record, tags)
+        self._opened.pop(step.key, None)
         self._state.step(step.key).mlflow_run_id = run_id
-        for start in range(0, len(metrics) or 1, 1000):  # MLflow takes 1000 metrics a batch
-            chunk = metrics[start : start + 1000]
-            first = start == 0
-            if chunk or (first and (params or batch_tags)):
-                client.log_batch(
-                    run_id,
-                    metrics=chunk,
-                    params=[Param(k, v) for k, v in params.items()] if first else [],
-                    tags=batch_tags if first else [],
-                )
+        self._log(
+            run_id,
+            records,
+            params,
+            {} if created_now else tags,
+            extra=_result_metrics(node_dir / "result.json"),
+        )
         self._upload_files(run_id, step, record, node_dir)
         if record.started_at is None:  # never ran (skipped, cancelled): no duration to show
             end = client.get_run(run_id).info.start_time
         else:
             end = int((record.ended_at or time.time()) * 1000)
         client.set_terminated(run_id, status=_MLFLOW_STATUS.get(record.status, "KILLED"), end_time=end)
+
+    def _log(
+        self,
+        run_id: str,
+        records: list[dict],
+        params: dict[str, str],
+        tags: dict[str, str],
+        extra: list | None = None,
+    ) -> None:
+        """One ``log_batch`` (or none) for what a step logged plus Scanflow's params and tags."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        params = {**params, **{r["key"]: r["value"][:_PARAM_LIMIT] for r in records if r["type"] == "param"}}
+        tags = {**tags, **{r["key"]: r["value"] for r in records if r["type"] == "tag"}}
+        metrics = [
+            Metric(r["key"], r["value"], r["timestamp"], r.get("step", 0))
+            for r in records
+            if r["type"] == "metric"
+        ]
+        metrics += extra or []
+        for start in range(0, len(metrics) or 1, 1000):  # MLflow takes 1000 metrics a batch
+            chunk = metrics[start : start + 1000]
+            first = start == 0
+            if chunk or (first and (params or tags)):
+                self._client.log_batch(
+                    run_id,
+                    metrics=chunk,
+                    params=[Param(k, v) for k, v in params.items()] if first else [],
+                    tags=[RunTag(k, v) for k, v in tags.items()] if first else [],
+                )
 
     def _step_tags(self, record: StepRecord) -> dict[str, str]:
         assert self._state is not None

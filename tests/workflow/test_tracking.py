@@ -221,3 +221,55 @@ def _wait_http(url: str, process: subprocess.Popen, timeout: float = 90) -> None
         except OSError:
             time.sleep(0.3)
     raise AssertionError(f"{url} did not answer in {timeout}s")
+
+
+def test_metrics_of_a_running_step_reach_mlflow_while_it_runs(write, tracking, monkeypatch) -> None:
+    import threading
+
+    from scanflow.track import recorder
+
+    monkeypatch.setattr(recorder, "STREAM_EVERY", 0.2)
+    write(
+        "long.py",
+        """
+        import os, time
+        from pathlib import Path
+        import scanflow
+        scanflow.log_metric("progress", 0.5, step=1)
+        release = Path(os.environ["SCANFLOW_WORKFLOW_DIR"], "release")
+        while not release.exists():
+            time.sleep(0.05)
+        scanflow.log_metric("progress", 1.0, step=2)
+        """,
+    )
+    finished = {}
+    worker = threading.Thread(
+        target=lambda: finished.update(
+            result=run(
+                Workflow("live", env_manager="current", nodes=[Executor("long", file="long.py")]), track=True
+            )
+        )
+    )
+    worker.start()
+    client = None
+    try:
+        deadline = time.time() + 60
+        seen = []
+        while time.time() < deadline and not seen:
+            time.sleep(0.2)
+            if client is None and Path(".scanflow/mlflow.db").exists():
+                client = open_client(tracking)
+            experiment = client.get_experiment_by_name("live") if client else None
+            if experiment:
+                steps = client.search_runs([experiment.experiment_id], "tags.`scanflow.node` = 'long'")
+                seen = [r for r in steps if "progress" in r.data.metrics]
+        assert seen, "a running step's metric must reach MLflow before the step ends"
+        assert seen[0].info.status == "RUNNING" and seen[0].data.metrics["progress"] == 0.5
+    finally:
+        Path("release").write_text("")
+        worker.join(timeout=60)
+    result = finished["result"]
+    step_run = client.get_run(result.steps["long"].mlflow_run_id)
+    assert step_run.info.run_id == seen[0].info.run_id, "the streamed run is the step's run"
+    assert step_run.info.status == "FINISHED"
+    assert [m.value for m in client.get_metric_history(step_run.info.run_id, "progress")] == [0.5, 1.0]
