@@ -93,50 +93,60 @@ def validate(workflow: WorkflowFile) -> None:
     )
 
 
+MaxParallel = Annotated[int | None, typer.Option("--max-parallel", "-j", min=1, help="most steps at once")]
+FailFast = Annotated[bool, typer.Option("--fail-fast", help="stop everything at the first failure")]
+NoTrack = Annotated[bool, typer.Option("--no-track", help="do not record the run in MLflow")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="keep step output in log files only")]
+
+
+def _run_options(
+    tracking_uri: str | None,
+    no_track: bool,
+    max_parallel: int | None,
+    fail_fast: bool,
+    home: Path | None,
+    quiet: bool,
+) -> dict:
+    return {
+        "tracking_uri": tracking_uri,
+        "track": not no_track,
+        "max_parallel": max_parallel,
+        "fail_fast": fail_fast,
+        "home": home,
+        "console": console,
+        "stream_logs": not quiet,
+    }
+
+
 @app.command()
 def run(
     workflow: WorkflowFile,
     backend: Annotated[
         str, typer.Option("--backend", "-b", help="where steps run: local, docker, swarm")
     ] = "local",
-    max_parallel: Annotated[
-        int | None, typer.Option("--max-parallel", "-j", min=1, help="most steps at once")
-    ] = None,
-    fail_fast: Annotated[
-        bool, typer.Option("--fail-fast", help="stop everything at the first failure")
-    ] = False,
+    max_parallel: MaxParallel = None,
+    fail_fast: FailFast = False,
     tracking_uri: TrackingUri = None,
-    no_track: Annotated[bool, typer.Option("--no-track", help="do not record the run in MLflow")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="keep step output in log files only")] = False,
+    no_track: NoTrack = False,
+    quiet: Quiet = False,
     home: HomeOption = None,
 ) -> None:
     """Run a workflow: each step in its environment, tracked in MLflow."""
     spec = _load(workflow)
     from scanflow.run.runner import run_workflow
 
-    _finish(
-        lambda: run_workflow(
-            spec,
-            backend=backend,
-            tracking_uri=tracking_uri,
-            track=not no_track,
-            max_parallel=max_parallel,
-            fail_fast=fail_fast,
-            home=home,
-            console=console,
-            stream_logs=not quiet,
-        )
-    )
+    options = _run_options(tracking_uri, no_track, max_parallel, fail_fast, home, quiet)
+    _finish(lambda: run_workflow(spec, backend=backend, **options))
 
 
 @app.command()
 def resume(
     run_id: Annotated[str, typer.Argument(help="run id (or a unique prefix) from `scanflow runs`")],
-    max_parallel: Annotated[int | None, typer.Option("--max-parallel", "-j", min=1)] = None,
-    fail_fast: Annotated[bool, typer.Option("--fail-fast")] = False,
+    max_parallel: MaxParallel = None,
+    fail_fast: FailFast = False,
     tracking_uri: TrackingUri = None,
-    no_track: Annotated[bool, typer.Option("--no-track")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    no_track: NoTrack = False,
+    quiet: Quiet = False,
     home: HomeOption = None,
 ) -> None:
     """Rerun only the steps of a run that failed, were skipped or never ran."""
@@ -144,14 +154,7 @@ def resume(
 
     _finish(
         lambda: resume_run(
-            run_id,
-            tracking_uri=tracking_uri,
-            track=not no_track,
-            max_parallel=max_parallel,
-            fail_fast=fail_fast,
-            home=home,
-            console=console,
-            stream_logs=not quiet,
+            run_id, **_run_options(tracking_uri, no_track, max_parallel, fail_fast, home, quiet)
         )
     )
 

@@ -10,7 +10,9 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -29,101 +31,77 @@ from scanflow.run.status import RunStatus, StepStatus
 from scanflow.spec.workflow import Workflow
 
 
-def run_workflow(
-    workflow: Workflow | str | Path,
-    *,
-    backend: str | Backend = "local",
-    tracking_uri: str | None = None,
-    track: bool = True,
-    max_parallel: int | None = None,
-    fail_fast: bool = False,
-    home: str | Path | None = None,
-    console: Console | None = None,
-    stream_logs: bool = True,
-    live: bool | None = None,
-) -> RunResult:
+@dataclass
+class RunOptions:
+    """How to run: every keyword of ``run_workflow`` and ``resume_run``."""
+
+    backend: str | Backend | None = None  # "local" (default), "docker", "swarm", or a Backend
+    tracking_uri: str | None = None  # default: SCANFLOW_TRACKING_URI, else the embedded SQLite store
+    track: bool = True  # record the run in MLflow
+    max_parallel: int | None = None  # most steps at once (besides the resources they declare)
+    fail_fast: bool = False  # stop everything at the first failure
+    home: str | Path | None = None  # project folder for runs (default: ./.scanflow)
+    console: Console | None = None  # where to show the run
+    stream_logs: bool = True  # print step output as it comes (always kept in log files)
+    live: bool | None = None  # live table (default: when the console is a terminal)
+
+
+def run_workflow(workflow: Workflow | str | Path, **options: Any) -> RunResult:
     """Run a workflow (an object or a YAML path) and return its result.
 
-    Raises ``SpecError`` for an invalid spec and ``BackendError`` when the backend
-    cannot run it, both before any step starts. Step failures do not raise:
-    they are in the result (``result.ok``, ``result.steps``).
+    Keywords are the fields of ``RunOptions``. Raises ``SpecError`` for an invalid
+    spec, ``BackendError`` when the backend cannot run it and ``TrackingError``
+    when the tracking server is unreachable, all before any step starts. Step
+    failures do not raise: they are in the result (``result.ok``, ``result.steps``).
     """
+    opts = RunOptions(**options)
     if not isinstance(workflow, Workflow):
         workflow = Workflow.from_yaml(workflow)
     workflow.validate_spec()
     graph = Graph.from_workflow(workflow)
-    project = Home.resolve(home)
-    engine = make_backend(backend, max_parallel=max_parallel)
+    project = Home.resolve(opts.home)
+    engine = make_backend(opts.backend or "local", max_parallel=opts.max_parallel)
     engine.check_capacity(list(graph))
-    _check_tracking(project, tracking_uri, track)
+    _check_tracking(project, opts.tracking_uri, opts.track)
     state = RunStore(project.runs_dir).create(workflow.name, workflow.to_yaml(), graph.base_dir, engine.name)
-    return _execute(
-        state,
-        graph,
-        list(graph.steps),
-        engine,
-        project,
-        tracking_uri,
-        track,
-        fail_fast,
-        console,
-        stream_logs,
-        live,
-    )
+    return _execute(state, graph, list(graph.steps), engine, project, opts)
 
 
-def resume_run(
-    run_id: str,
-    *,
-    backend: str | Backend | None = None,
-    tracking_uri: str | None = None,
-    track: bool = True,
-    max_parallel: int | None = None,
-    fail_fast: bool = False,
-    home: str | Path | None = None,
-    console: Console | None = None,
-    stream_logs: bool = True,
-    live: bool | None = None,
-) -> RunResult:
-    """Rerun the steps of ``run_id`` that failed, were skipped, cancelled or never ran."""
-    project = Home.resolve(home)
+def resume_run(run_id: str, **options: Any) -> RunResult:
+    """Rerun the steps of ``run_id`` that failed, were skipped, cancelled or never ran.
+
+    The run keeps its id, data directory and MLflow runs; keywords as ``run_workflow``.
+    """
+    opts = RunOptions(**options)
+    project = Home.resolve(opts.home)
     state = RunStore(project.runs_dir).load(run_id)
     workflow = Workflow.from_yaml_string(state.spec_yaml, base_dir=state.base_dir)
     graph = Graph.from_workflow(workflow)
     keys = [k for k in graph.steps if k not in state.steps or not state.steps[k].status.succeeded]
-    engine = make_backend(backend or state.backend, max_parallel=max_parallel)
+    engine = make_backend(opts.backend or state.backend, max_parallel=opts.max_parallel)
     if not keys:
-        (console or Console()).print(f"Nothing to resume: every step of run {state.run_id} succeeded.")
+        (opts.console or Console()).print(f"Nothing to resume: every step of run {state.run_id} succeeded.")
         return RunResult(state, [])
     engine.check_capacity(graph.subset(keys))
-    uri = tracking_uri or state.tracking_uri
-    _check_tracking(project, uri, track)
+    opts.tracking_uri = opts.tracking_uri or state.tracking_uri
+    _check_tracking(project, opts.tracking_uri, opts.track)
     state.resumes += 1
-    return _execute(state, graph, keys, engine, project, uri, track, fail_fast, console, stream_logs, live)
+    return _execute(state, graph, keys, engine, project, opts)
 
 
 def _execute(
-    state: RunState,
-    graph: Graph,
-    keys: list[str],
-    engine: Backend,
-    project: Home,
-    tracking_uri: str | None,
-    track: bool,
-    fail_fast: bool,
-    console: Console | None,
-    stream_logs: bool,
-    live: bool | None,
+    state: RunState, graph: Graph, keys: list[str], engine: Backend, project: Home, opts: RunOptions
 ) -> RunResult:
-    view = ConsoleView(console, stream_logs=stream_logs, live=live)
+    view = ConsoleView(opts.console, stream_logs=opts.stream_logs, live=opts.live)
     listeners: list[RunListener] = [view]
     recorder = None
-    if track:
+    if opts.track:
         from scanflow.track.recorder import MlflowRecorder
 
-        recorder = MlflowRecorder(project.tracking_uri(tracking_uri), project)
+        recorder = MlflowRecorder(project.tracking_uri(opts.tracking_uri), project)
         recorder.start()
         listeners.append(recorder)
+
     for key in keys:
         state.step(key)
     try:
@@ -151,7 +129,7 @@ def _execute(
                 capacity=engine.capacity or Capacity.of_host(),
                 env_hashes=env_hashes,
                 cache=StepCache(project.cache_dir),
-                fail_fast=fail_fast,
+                fail_fast=opts.fail_fast,
             )
             scheduler.run(keys)
             for listener in listeners:
