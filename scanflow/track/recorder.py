@@ -91,7 +91,12 @@ class MlflowRecorder(RunListener):
             try:
                 job()
             except Exception as error:  # tracking trouble must never stop the workflow
-                self.warnings.append(f"tracking: {type(error).__name__}: {error}")
+                self._warn(f"tracking: {type(error).__name__}: {error}")
+
+    def _warn(self, message: str) -> None:
+        """Keep each distinct problem once: a broken store fails every job the same way."""
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     def _submit(self, job: Callable[[], None]) -> None:
         self._jobs.put(job)
@@ -133,7 +138,7 @@ class MlflowRecorder(RunListener):
             try:
                 env["MLFLOW_RUN_ID"] = future.result(timeout=300)
             except Exception as error:
-                self.warnings.append(f"tracking: no MLflow run for '{step.key}': {error}")
+                self._warn(f"tracking: no MLflow run for '{step.key}': {error}")
             if self._state.mlflow_experiment_id:
                 env["MLFLOW_EXPERIMENT_ID"] = self._state.mlflow_experiment_id
         return env
