@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, select
+from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, select
 
 from scanflow.interact.database import describe, make_engine
 from scanflow.interact.sources.base import Samples, SampleSource
@@ -26,8 +26,8 @@ from scanflow.interact.sources.base import Samples, SampleSource
 class PredictionLogSchema:
     """Names of the prediction log's table and columns (one row per prediction)."""
 
-    table: str = "predictions"
-    id: str = "id"
+    table: str = "scanflow_predictions"
+    id: str = "id"  # text: unique across servers
     created_at: str = "created_at"
     model_name: str = "model_name"
     model_version: str = "model_version"
@@ -44,7 +44,7 @@ def prediction_log_table(metadata: MetaData, schema: PredictionLogSchema = PREDI
     return Table(
         schema.table,
         metadata,
-        Column(schema.id, Integer, primary_key=True, autoincrement=True),
+        Column(schema.id, String(64), primary_key=True),
         Column(schema.created_at, DateTime(timezone=True), nullable=False),
         Column(schema.model_name, String(200), nullable=False),
         Column(schema.model_version, String(50), nullable=False),
@@ -99,7 +99,7 @@ class PredictionLogSource(SampleSource):
         engine = make_engine(self.url)
         table = prediction_log_table(MetaData(), self.schema)
         c = table.c
-        query = select(table).order_by(c[self.schema.id])
+        query = select(table).order_by(c[self.schema.created_at], c[self.schema.id])
         if self.model_name is not None:
             query = query.where(c[self.schema.model_name] == self.model_name)
         if self.model_version is not None:
