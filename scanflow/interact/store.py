@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from scanflow.interact.database import describe, make_engine
 from scanflow.interact.schema import Status, events, items, metadata, queues
@@ -115,6 +115,14 @@ def default_url(home: str | Path | None = None) -> str:
     return f"sqlite:///{Home.resolve(home).root / 'labels.db'}"
 
 
+def _create_tables(engine: Engine) -> None:
+    """Create missing tables; another process opening the same new store at once is fine."""
+    try:
+        metadata.create_all(engine)
+    except OperationalError:  # "table ... already exists": created meanwhile; check again
+        metadata.create_all(engine)
+
+
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -126,7 +134,7 @@ class LabelStore:
         self.url = url or default_url(home)
         self.engine = make_engine(self.url)
         try:
-            metadata.create_all(self.engine)
+            _create_tables(self.engine)
         except Exception as error:
             self.engine.dispose()
             raise LabelStoreError(f"cannot open the label store {describe(self.url)}: {error}") from None

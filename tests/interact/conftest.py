@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +47,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # noqa: ANN0
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'labels.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One real MLflow store (SQLite) for the session: creating one costs seconds of migrations.
+
+    Tests keep apart by using their own model and experiment names.
+    """
+    from scanflow.track.store import open_client, prepare_store
+
+    uri = f"sqlite:///{_fast_folder(tmp_path_factory) / 'mlflow.db'}"
+    prepare_store(uri)
+    open_client(uri).search_experiments()  # creates the tables once
+    return uri
+
+
+def _fast_folder(factory: pytest.TempPathFactory) -> Path:
+    """A folder in memory (/dev/shm) when there is one: MLflow's SQLite store syncs to disk a lot."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix="scanflow-test-mlflow-", dir=shm))
+    return factory.mktemp("mlflow")

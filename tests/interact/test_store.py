@@ -15,7 +15,9 @@ SOURCE = {"kind": "dataset", "uri": "/data/pool.npz"}
 
 
 def candidates(*refs: str) -> list[Candidate]:
-    return [Candidate(ref, f"hash-{ref}", score=1.0 - i / 10, reason=f"why {ref}") for i, ref in enumerate(refs)]
+    return [
+        Candidate(ref, f"hash-{ref}", score=1.0 - i / 10, reason=f"why {ref}") for i, ref in enumerate(refs)
+    ]
 
 
 @pytest.fixture

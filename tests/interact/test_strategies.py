@@ -102,7 +102,9 @@ def test_hybrid_spreads_a_batch_where_margin_asks_near_copies() -> None:
     other = np.array([8.0, 8.0]) + rng.normal(scale=0.05, size=(10, 2))
     easy = rng.normal(loc=-8.0, size=(200, 2))
     features = np.vstack([copies, other, easy])
-    gap = np.concatenate([rng.uniform(0.00, 0.05, 40), rng.uniform(0.06, 0.10, 10), rng.uniform(0.6, 0.9, 200)])
+    gap = np.concatenate(
+        [rng.uniform(0.00, 0.05, 40), rng.uniform(0.06, 0.10, 10), rng.uniform(0.6, 0.9, 200)]
+    )
     probabilities = np.column_stack([(1 + gap) / 2, (1 - gap) / 2])
     pool = Pool(features, probabilities=probabilities)
 
