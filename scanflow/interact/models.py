@@ -89,7 +89,9 @@ def register_model(client: Any, run_id: str, model: Any, name: str) -> str:
     from mlflow.exceptions import MlflowException
 
     with tempfile.TemporaryDirectory(prefix="scanflow-model-") as folder:
-        mlflow.sklearn.save_model(model, f"{folder}/model")
+        # Explicit requirements: inferring them imports the model in a subprocess, seconds per save.
+        requirements = mlflow.sklearn.get_default_pip_requirements()
+        mlflow.sklearn.save_model(model, f"{folder}/model", pip_requirements=requirements)
         client.log_artifacts(run_id, f"{folder}/model", "model")
     with contextlib.suppress(MlflowException):  # already registered
         client.create_registered_model(name)

@@ -25,6 +25,10 @@ class LabelStoreError(ValueError):
     """A request the label store cannot honour: unknown queue, unknown class..."""
 
 
+class NotInStore(LookupError, LabelStoreError):
+    """The queue or queued sample asked for does not exist."""
+
+
 @dataclass(frozen=True)
 class Queue:
     """A named labelling queue: where its samples come from and which labels are allowed."""
@@ -205,7 +209,7 @@ class LabelStore:
         if found is None:
             names = self.queue_names()
             known = f"queues here: {', '.join(names)}" if names else "this store has no queue yet"
-            raise LabelStoreError(f"no label queue '{name}' in {describe(self.url)} ({known})")
+            raise NotInStore(f"no label queue '{name}' in {describe(self.url)} ({known})")
         return found
 
     def queue_names(self) -> list[str]:
@@ -278,7 +282,7 @@ class LabelStore:
         with self.engine.connect() as connection:
             row = connection.execute(select(items).where(items.c.id == item_id)).first()
         if row is None:
-            raise LabelStoreError(f"no queued sample with id {item_id}")
+            raise NotInStore(f"no queued sample with id {item_id}")
         return QueuedSample.from_row(row)
 
     def next_item(self, queue: str) -> QueuedSample | None:

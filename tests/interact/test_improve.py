@@ -194,7 +194,12 @@ labels = np.concatenate([reference["y"], labelled["y"]])
 print(f"training on {len(labels)} samples")
 model = LogisticRegression(max_iter=500).fit(features, labels)
 with mlflow.start_run():
-    mlflow.sklearn.log_model(model, name="model", registered_model_name=args.registered_model)
+    mlflow.sklearn.log_model(
+        model,
+        name="model",
+        registered_model_name=args.registered_model,
+        pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
+    )
 """
 
 
