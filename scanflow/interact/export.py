@@ -37,7 +37,11 @@ def labelled_samples(store: LabelStore, queue: str, samples: Samples | None = No
 
 def export_labelled(store: LabelStore, queue: str, path: str | Path, samples: Samples | None = None) -> Path:
     """Write the queue's labelled samples to a dataset file (``.npz``, ``.csv`` or ``.parquet``)."""
-    labelled = labelled_samples(store, queue, samples)
+    return write_labelled(labelled_samples(store, queue, samples), path)
+
+
+def write_labelled(labelled: Samples, path: str | Path) -> Path:
+    """Write labelled samples to a dataset file; images keep their shape in ``.npz``."""
     features = labelled.features
     if labelled.image_shape and Path(path).suffix == ".npz":
         features = features.reshape(len(features), *labelled.image_shape)

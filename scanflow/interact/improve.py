@@ -22,15 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from scanflow.interact.export import labelled_samples, write_dataset
+from scanflow.interact.export import labelled_samples, write_labelled
 from scanflow.interact.labellers import Labeller, WaitForPeople
 from scanflow.interact.models import LoadedModel, load_version
-from scanflow.interact.pool import Pool, Selection
 from scanflow.interact.promotion import Comparison, Decision, Metric, compare, decide, promote
-from scanflow.interact.sources import Samples, SampleSource, content_hash, open_source
-from scanflow.interact.store import Candidate, LabelStore
+from scanflow.interact.selection import classes_of, select_batch
+from scanflow.interact.sources import Samples, SampleSource, open_source
+from scanflow.interact.store import LabelStore
 from scanflow.interact.strategies import DEFAULT_STRATEGY, QueryStrategy, make_strategy
 from scanflow.interact.trainers import Trainer, TrainingData
 
@@ -244,7 +242,7 @@ class _Round:
             champion = load_version(client, self.model_name, alias=self.alias)
             client.set_tag(round_id, "scanflow.champion_version", champion.version)
             samples = source.load()
-            classes = _classes(champion, reference, holdout)
+            classes = classes_of(champion, reference, holdout)
             self.store.create_queue(
                 self.queue,
                 source=source.spec(),
@@ -297,23 +295,15 @@ class _Round:
     ) -> list[Any]:
         run_id = self._step_run("select", round_id)
         started = time.perf_counter()
-        candidates = samples.without(self.store.known_refs(self.queue))
-        labelled = (
-            labelled_samples(self.store, self.queue, samples) if self.store.labels(self.queue) else None
+        round_seed = None if seed is None else seed + self.number
+        batch = select_batch(
+            self.store, self.queue, samples, champion, strategy, batch_size, reference, round_seed
         )
-        known = [s.features for s in (reference, labelled) if s is not None and len(s)]
-        probabilities, classes = _probabilities(candidates, champion)
-        pool = Pool(
-            candidates.features,
-            ids=candidates.ids,
-            probabilities=probabilities,
-            labelled=np.vstack(known) if known else None,
-            classes=classes,
-        )
-        selection = strategy.select(pool, batch_size, seed=None if seed is None else seed + self.number)
-        queued = self.store.enqueue(self.queue, _candidates(selection, candidates, pool), strategy.name)
+        queued, selection = batch.queued, batch.selection
         seconds = time.perf_counter() - started
-        _log_params(self.client, run_id, strategy=strategy.name, batch_size=batch_size, pool_size=len(pool))
+        _log_params(
+            self.client, run_id, strategy=strategy.name, batch_size=batch_size, pool_size=batch.pool_size
+        )
         self.client.log_metric(run_id, "selected", len(queued))
         self.client.log_metric(run_id, "selection_seconds", seconds)
         self.client.log_dict(
@@ -323,7 +313,7 @@ class _Round:
         )
         self.client.set_terminated(run_id)
         self.say(
-            f"round {self.number}: {strategy.name} picked {len(queued)} of {len(pool)} samples"
+            f"round {self.number}: {strategy.name} picked {len(queued)} of {batch.pool_size} samples"
             f" for queue '{self.queue}'"
         )
         return queued
@@ -352,11 +342,7 @@ class _Round:
         try:
             labelled = labelled_samples(self.store, self.queue, samples)
             with tempfile.TemporaryDirectory(prefix="scanflow-labelled-") as folder:
-                path = Path(folder) / f"{self.queue}.npz"
-                features = labelled.features
-                if samples.image_shape:
-                    features = features.reshape(len(features), *samples.image_shape)
-                write_dataset(path, features, labelled.targets, labelled.ids, labelled.feature_names)
+                path = write_labelled(labelled, Path(folder) / f"{self.queue}.npz")
                 self.client.log_artifact(run_id, str(path), "labelled")
                 data = TrainingData(self.model_name, labelled, path, reference)
                 self.say(f"round {self.number}: training on {len(labelled)} labelled samples")
@@ -411,37 +397,3 @@ class _Round:
         )
         self.say(f"round {self.number}: {comparison.summary()} — {verdict}: {decision.reason}")
         return comparison, decision
-
-
-def _classes(champion: LoadedModel, reference: Samples | None, holdout: Samples) -> list[Any]:
-    """Every class a labeller may choose: the model's, and any the labelled data holds."""
-    found: list[Any] = list(champion.classes or [])
-    for samples in (reference, holdout):
-        if samples is not None and samples.targets is not None:
-            found += [v.item() if hasattr(v, "item") else v for v in np.unique(samples.targets)]
-    unique = list(dict.fromkeys(found))
-    try:
-        return sorted(unique)
-    except TypeError:
-        return unique
-
-
-def _probabilities(samples: Samples, champion: LoadedModel) -> tuple[np.ndarray | None, list[Any] | None]:
-    """The champion's probabilities on the pool (logged ones when the log has them)."""
-    if len(samples) == 0:
-        return None, champion.classes
-    if samples.probabilities is not None:
-        return samples.probabilities, samples.classes
-    return champion.predict_proba(samples.features), champion.classes
-
-
-def _candidates(selection: Selection, samples: Samples, pool: Pool) -> list[Candidate]:
-    out = []
-    for (sample, score, reason), position in zip(selection, selection.positions, strict=True):
-        prediction = confidence = None
-        if pool.probabilities is not None:
-            column = int(np.argmax(pool.probabilities[position]))
-            prediction, confidence = pool.class_name(column), float(pool.probabilities[position, column])
-        fingerprint = content_hash(samples.features[position])
-        out.append(Candidate(str(sample), fingerprint, score, reason, prediction, confidence))
-    return out
