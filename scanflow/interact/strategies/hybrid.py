@@ -15,9 +15,9 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from scanflow.extras import require
 from scanflow.interact.pool import Pool
 from scanflow.interact.strategies.base import QueryStrategy
+from scanflow.interact.strategies.diversity import squared_distances
 from scanflow.interact.strategies.uncertainty import hesitation, margins
 
 
@@ -60,9 +60,9 @@ class MarginClusters(QueryStrategy):
     def _one_per_cluster(
         self, features: np.ndarray, margin: np.ndarray, clusters: int, rng: np.random.Generator
     ) -> np.ndarray:
-        cluster = require("sklearn.cluster", "interact", "the hybrid strategy")
-        kmeans = cluster.KMeans(n_clusters=clusters, n_init=1, random_state=int(rng.integers(2**31 - 1)))
-        assignment = kmeans.fit_predict(features)
+        # Uncertainty weighs on where the clusters sit: centres lean to the most confusing samples.
+        weights = 1.0 - margin + 1e-6
+        assignment, centres = weighted_kmeans(features, weights, clusters, rng)
         picks = []
         for k in range(clusters):
             members = np.flatnonzero(assignment == k)
@@ -71,9 +71,42 @@ class MarginClusters(QueryStrategy):
             if self.pick == "uncertain":
                 picks.append(members[np.argmin(margin[members])])
             else:
-                distance = ((features[members] - kmeans.cluster_centers_[k]) ** 2).sum(axis=1)
+                distance = ((features[members] - centres[k]) ** 2).sum(axis=1)
                 picks.append(members[np.argmin(distance)])
         if len(picks) < clusters:  # empty clusters (duplicate samples): fill with the next most uncertain
-            rest = [i for i in np.argsort(margin, kind="stable") if i not in set(picks)]
-            picks += rest[: clusters - len(picks)]
+            chosen = set(picks)
+            picks += [i for i in np.argsort(margin, kind="stable") if i not in chosen][
+                : clusters - len(picks)
+            ]
         return np.asarray(picks, dtype=int)
+
+
+def weighted_kmeans(
+    points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 30
+) -> tuple[np.ndarray, np.ndarray]:
+    """k-means (k-means++ start, Lloyd steps) with weighted samples; returns assignment and centres.
+
+    Written out because it runs on a few hundred candidates per batch, where
+    a general-purpose implementation's set-up costs more than the work.
+    """
+    points = np.asarray(points, dtype=float)
+    centres = [points[rng.choice(len(points), p=weights / weights.sum())]]
+    distance = squared_distances(points, np.asarray(centres))[:, 0]
+    for _ in range(1, k):
+        mass = weights * distance
+        total = mass.sum()
+        choice = rng.choice(len(points), p=mass / total) if total > 0 else int(rng.integers(len(points)))
+        centres.append(points[choice])
+        distance = np.minimum(distance, squared_distances(points, points[choice : choice + 1])[:, 0])
+    centre_array = np.asarray(centres)
+    assignment = np.full(len(points), -1)
+    for _ in range(iterations):
+        new = squared_distances(points, centre_array).argmin(axis=1)
+        if np.array_equal(new, assignment):
+            break
+        assignment = new
+        for c in range(k):
+            members = assignment == c
+            if members.any():
+                centre_array[c] = np.average(points[members], axis=0, weights=weights[members])
+    return assignment, centre_array
