@@ -24,6 +24,14 @@ _LAZY = {
     "DatasetSource": "scanflow.interact.sources",
     "PredictionLogSource": "scanflow.interact.sources",
     "PREDICTION_LOG": "scanflow.interact.sources",
+    "Novelty": "scanflow.interact.strategies",
+    "export_labelled": "scanflow.interact.export",
+    "improve": "scanflow.interact.improve",
+    "Oracle": "scanflow.interact.labellers",
+    "WaitForPeople": "scanflow.interact.labellers",
+    "FunctionTrainer": "scanflow.interact.trainers",
+    "WorkflowTrainer": "scanflow.interact.trainers",
+    "LabellingSession": "scanflow.interact.session",
 }
 
 __all__ = sorted(_LAZY)
