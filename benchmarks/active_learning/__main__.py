@@ -76,7 +76,7 @@ def main() -> None:
 
     def run_peer() -> None:
         try:
-            peer_results.update(peer.run_peer(datasets, seeds, args.peer_env))
+            peer_results.update(peer.run_peer("curves", ",".join(datasets), str(seeds), folder=args.peer_env))
         except BaseException as error:  # reported after our side finishes
             peer_error.append(error)
 
@@ -86,27 +86,26 @@ def main() -> None:
 
     tasks = [(d, s, seed) for d in datasets for s in strategies for seed in range(seeds)]
     curves: dict = {d: {s: [None] * seeds for s in strategies} for d in datasets}
-    workers = 1 if not args.no_peer else 2
-    with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as executor:
+    with ProcessPoolExecutor(max_workers=2, initializer=_one_thread) as executor:
         for done, (dataset, name, seed, result) in enumerate(executor.map(_curve, tasks), start=1):
             curves[dataset][name][seed] = result
             print(f"\r{done}/{len(tasks)} learning curves", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     full = {d: [loop.full_pool_accuracy(loop.split(d, seed)) for seed in range(seeds)] for d in datasets}
-    timing = {f"scanflow {s}": loop.time_selection(scanflow_selector(s)) for s in strategies}
-
     if not args.no_peer:
         peer_thread.join()
         if peer_error:
             raise SystemExit(f"modAL's side failed: {peer_error[0]}")
-        for dataset, runs in peer_results["curves"].items():
-            curves[dataset].update(
-                {
-                    name: [{**r, "accuracy": {int(k): v for k, v in r["accuracy"].items()}} for r in rs]
-                    for name, rs in runs.items()
-                }
-            )
-        timing.update(peer_results["select_100k"])
+        for dataset, by_name in peer_results.items():
+            for name, runs in by_name.items():
+                curves[dataset][name] = [
+                    {**r, "accuracy": {int(k): v for k, v in r["accuracy"].items()}} for r in runs
+                ]
+    # Timings last, one at a time, so no measurement shares the machine with the curves.
+    print("timing selection on a 100,000-sample pool...", file=sys.stderr, flush=True)
+    timing = {f"scanflow {s}": loop.time_selection(scanflow_selector(s)) for s in strategies}
+    if not args.no_peer:
+        timing.update(peer.run_peer("timing", folder=args.peer_env))
 
     results = {
         "setup": {"seeds": seeds, "start": loop.START, "batch": loop.BATCH, "budget": loop.BUDGET},

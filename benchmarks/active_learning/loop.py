@@ -58,8 +58,11 @@ def split(dataset: str, seed: int) -> Split:
     if dataset == "breast_cancer":
         scaler = StandardScaler().fit(pool)  # unlabelled pool features are known to everyone
         pool, test = scaler.transform(pool), scaler.transform(test)
-    start = np.random.default_rng(seed).choice(len(pool), START, replace=False)
-    return Split(pool, pool_labels, test, test_labels, start)
+    rng = np.random.default_rng(seed)
+    while True:  # a model needs two classes to start from
+        start = rng.choice(len(pool), START, replace=False)
+        if len(np.unique(pool_labels[start])) > 1:
+            return Split(pool, pool_labels, test, test_labels, start)
 
 
 def fit(features: np.ndarray, labels: np.ndarray) -> LogisticRegression:

@@ -1,7 +1,8 @@
 """The peer side: modAL's strategies on the shared loop, in modAL's own environment.
 
 Run by the benchmark with the interpreter of that environment (modAL 0.4.2.1
-needs scikit-learn older than 1.8). Usage: modal_runner.py DATASETS SEEDS OUT.json
+needs scikit-learn older than 1.8). Usage:
+modal_runner.py curves DATASETS SEEDS OUT.json | modal_runner.py timing OUT.json
 """
 
 from __future__ import annotations
@@ -47,17 +48,20 @@ STRATEGIES = {
 }
 
 
-def main(datasets: list[str], seeds: int, out: Path) -> None:
-    results: dict = {"curves": {}, "select_100k": {}}
-    for dataset in datasets:
-        for name, select in STRATEGIES.items():
-            runs = [loop.learning_curve(loop.split(dataset, seed), select, seed) for seed in range(seeds)]
-            results["curves"].setdefault(dataset, {})[name] = runs
-            print(f"peer: {dataset} {name} done", file=sys.stderr, flush=True)
-    for name, select in STRATEGIES.items():
-        results["select_100k"][name] = loop.time_selection(select)
-    out.write_text(json.dumps(results))
+def main(argv: list[str]) -> None:
+    """``curves DATASETS SEEDS OUT.json`` or ``timing OUT.json``."""
+    if argv[0] == "curves":
+        datasets, seeds, out = argv[1].split(","), int(argv[2]), Path(argv[3])
+        curves: dict = {}
+        for dataset in datasets:
+            for name, select in STRATEGIES.items():
+                runs = [loop.learning_curve(loop.split(dataset, seed), select, seed) for seed in range(seeds)]
+                curves.setdefault(dataset, {})[name] = runs
+                print(f"peer: {dataset} {name} done", file=sys.stderr, flush=True)
+        out.write_text(json.dumps(curves))
+    else:
+        Path(argv[1]).write_text(json.dumps({name: loop.time_selection(s) for name, s in STRATEGIES.items()}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1].split(","), int(sys.argv[2]), Path(sys.argv[3]))
+    main(sys.argv[1:])

@@ -34,14 +34,12 @@ def ensure_environment(folder: Path = DEFAULT_FOLDER) -> Path:
     return python
 
 
-def run_peer(datasets: list[str], seeds: int, folder: Path = DEFAULT_FOLDER) -> dict:
-    """modAL's learning curves and selection times, measured in its environment."""
+def run_peer(*arguments: str, folder: Path = DEFAULT_FOLDER) -> dict:
+    """Run modal_runner.py in modAL's environment (``curves DATASETS SEEDS`` or ``timing``)."""
     python = ensure_environment(folder)
     runner = Path(__file__).with_name("modal_runner.py")
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "peer.json"
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": ""}
-        subprocess.run(
-            [str(python), str(runner), ",".join(datasets), str(seeds), str(out)], check=True, env=env
-        )
+        subprocess.run([str(python), str(runner), *arguments, str(out)], check=True, env=env)
         return json.loads(out.read_text())

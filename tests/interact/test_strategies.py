@@ -109,10 +109,30 @@ def test_hybrid_spreads_a_batch_where_margin_asks_near_copies() -> None:
     pool = Pool(features, probabilities=probabilities)
 
     margin_picks = make_strategy("margin").select(pool, batch_size=4).positions
-    hybrid_picks = MarginClusters(candidates=12.5).select(pool, batch_size=4, seed=0).positions
+    hybrid_picks = (
+        MarginClusters(candidates=12.5, cold_start_candidates=12.5)
+        .select(pool, batch_size=4, seed=0)
+        .positions
+    )
     assert (margin_picks < 40).all()
     assert ((hybrid_picks >= 40) & (hybrid_picks < 50)).any()
     assert (hybrid_picks < 50).all(), "it still asks only uncertain samples"
+
+
+def test_hybrid_looks_wider_while_the_model_has_few_labels() -> None:
+    """Margins of a model trained on five samples say little: the batch spreads over more candidates."""
+    rng = np.random.default_rng(5)
+    features = rng.uniform(size=(400, 2))
+    gap = np.linspace(0.0, 0.8, 400)  # sample i has the i-th smallest margin
+    probabilities = np.column_stack([(1 + gap) / 2, (1 - gap) / 2])
+    strategy = MarginClusters(candidates=5, cold_start_candidates=20, cold_start_labels=40)
+
+    def picks(labelled: int) -> np.ndarray:
+        pool = Pool(features, probabilities=probabilities, labelled=features[:labelled])
+        return strategy.select(pool, batch_size=4, seed=0).positions
+
+    assert picks(100).max() < 20, "an experienced model: only the 5 x 4 smallest margins"
+    assert picks(5).max() < 80 and picks(5).max() >= 20, "a new model: among the 20 x 4 smallest"
 
 
 def test_novelty_ranks_off_manifold_and_far_samples_above_familiar_ones() -> None:

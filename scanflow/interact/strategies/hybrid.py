@@ -4,9 +4,10 @@ Uncertainty alone asks ten near-copies of the same confusing digit; diversity
 alone asks about easy samples. This strategy takes the ``candidates`` x batch
 samples with the smallest margin, clusters them into one cluster per label to
 ask, and from each cluster asks the sample nearest its centre: the most
-typical of a distinct kind of confusion, rather than an outlier. It is the
-default: cheap (linear in the pool, k-means on a few hundred samples), and
-never worse than random at small budgets in our benchmark.
+typical of a distinct kind of confusion, rather than an outlier. With few
+labels it looks at a wider set of candidates, as the margins of a model
+trained on a handful of samples say little. It is the default: cheap (linear
+in the pool, k-means on a few hundred samples).
 """
 
 from __future__ import annotations
@@ -25,28 +26,40 @@ class MarginClusters(QueryStrategy):
     """Margin sampling within k-means clusters of the most uncertain samples.
 
     ``candidates``: how many uncertain samples per sample to ask (5: a batch of
-    10 is chosen among the 50 smallest margins). ``pick``: ``"central"`` (the
-    sample nearest each cluster's centre) or ``"uncertain"`` (the smallest
-    margin in each cluster).
+    10 is chosen among the 50 smallest margins). While the model has learnt
+    from fewer than ``cold_start_labels`` samples (the pool's ``labelled``),
+    its margins are unreliable and ``cold_start_candidates`` is used instead,
+    spreading the batch wider. ``pick``: ``"central"`` (the sample nearest each
+    cluster's centre) or ``"uncertain"`` (the smallest margin in each cluster).
     """
 
     name: ClassVar[str] = "hybrid"
     needs: ClassVar[tuple[str, ...]] = ("probabilities",)
 
-    def __init__(self, candidates: float = 5.0, pick: Literal["central", "uncertain"] = "central"):
-        if candidates < 1:
+    def __init__(
+        self,
+        candidates: float = 5.0,
+        pick: Literal["central", "uncertain"] = "central",
+        cold_start_candidates: float = 20.0,
+        cold_start_labels: int = 40,
+    ):
+        if min(candidates, cold_start_candidates) < 1:
             raise ValueError(f"candidates is a multiple of the batch size, at least 1; got {candidates}")
         if pick not in ("central", "uncertain"):
             raise ValueError(f"pick must be 'central' or 'uncertain', got {pick!r}")
         self.candidates = candidates
         self.pick = pick
+        self.cold_start_candidates = cold_start_candidates
+        self.cold_start_labels = cold_start_labels
 
     def _select(
         self, pool: Pool, batch_size: int, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         assert pool.probabilities is not None
         margin = margins(pool.probabilities)
-        count = min(len(pool), max(batch_size, int(round(self.candidates * batch_size))))
+        known = 0 if pool.labelled is None else len(pool.labelled)
+        multiple = self.cold_start_candidates if known < self.cold_start_labels else self.candidates
+        count = min(len(pool), max(batch_size, int(round(multiple * batch_size))))
         candidates = np.argpartition(margin, count - 1)[:count] if count < len(pool) else np.arange(len(pool))
         if count == batch_size:
             picks = candidates
