@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scanflow.interact.database import describe
 from scanflow.interact.export import labelled_samples, write_labelled
 from scanflow.interact.labellers import Labeller, WaitForPeople
 from scanflow.interact.models import LoadedModel, load_version
@@ -31,9 +32,7 @@ from scanflow.interact.sources import Samples, SampleSource, open_source
 from scanflow.interact.store import LabelStore
 from scanflow.interact.strategies import DEFAULT_STRATEGY, QueryStrategy, make_strategy
 from scanflow.interact.trainers import Trainer, TrainingData
-
-TAG_KIND = "scanflow.kind"
-PARENT_TAG = "mlflow.parentRunId"
+from scanflow.track.store import PARENT_TAG, TAG_KIND
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,7 @@ def improve(
         min_gain=min_gain,
         pool=json.dumps(source.spec()),
         queue=queue_name,
-        label_store=labels_store.url.split("@")[-1],
+        label_store=describe(labels_store.url),
     )
     result = ImproveResult(model_name, alias, queue_name, parent_id)
     status = "FAILED"

@@ -73,12 +73,14 @@ def test_not_a_dataset_file_is_refused_at_once(tmp_path: Path) -> None:
         DatasetSource(tmp_path / "model.pkl")
 
 
-def test_a_tracked_dataset_artifact_loads_through_mlflow(tmp_path: Path) -> None:
+def test_a_tracked_dataset_artifact_loads_through_mlflow(tmp_path: Path, tracking_uri: str) -> None:
     from scanflow.track.store import open_client
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = tracking_uri
     client = open_client(uri)
-    experiment = client.create_experiment("data", artifact_location=(tmp_path / "artifacts").as_uri())
+    experiment = client.create_experiment(
+        f"data-{tmp_path.name}", artifact_location=(tmp_path / "artifacts").as_uri()
+    )
     run = client.create_run(experiment)
     features = RNG.normal(size=(5, 4))
     client.log_artifact(run.info.run_id, str(write_dataset(tmp_path / "pool.npz", features)), "data")
