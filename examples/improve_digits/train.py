@@ -10,9 +10,7 @@ import argparse
 import mlflow
 import mlflow.sklearn
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import MinMaxScaler
+from model import make_model
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--reference", required=True)
@@ -24,12 +22,12 @@ parts = [np.load(args.reference)] + ([np.load(args.labelled)] if args.labelled e
 features = np.vstack([p["X"].reshape(len(p["X"]), -1) for p in parts])
 labels = np.concatenate([p["y"] for p in parts])
 print(f"training on {len(labels)} samples ({len(labels) - len(parts[0]['y'])} labelled in the loop)")
-model = make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=2000)).fit(features, labels)
+model = make_model().fit(features, labels)
 
 with mlflow.start_run():
     mlflow.log_metric("training_samples", len(labels))
     mlflow.sklearn.log_model(
-        model,  # pixels are scaled inside the model: callers send raw 0-16 images
+        model,
         name="model",
         registered_model_name=args.registered_model,
         pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
