@@ -9,13 +9,14 @@ restart. SQLite by default (``.scanflow/labels.db``), PostgreSQL by URL.
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from scanflow.interact.database import describe, make_engine
 from scanflow.interact.schema import Status, events, items, metadata, queues
@@ -119,12 +120,20 @@ def default_url(home: str | Path | None = None) -> str:
     return f"sqlite:///{Home.resolve(home).root / 'labels.db'}"
 
 
-def _create_tables(engine: Engine) -> None:
-    """Create missing tables; another process opening the same new store at once is fine."""
-    try:
-        metadata.create_all(engine)
-    except OperationalError:  # "table ... already exists": created meanwhile; check again
-        metadata.create_all(engine)
+def _create_tables(engine: Engine, attempts: int = 10) -> None:
+    """Create missing tables; another process opening the same new store at once is fine.
+
+    Two openers of a new store can race table by table ("table ... already
+    exists"): the loser waits a moment and checks again, until every table is there.
+    """
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _now() -> datetime.datetime:

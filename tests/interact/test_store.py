@@ -132,3 +132,25 @@ def test_default_store_lives_in_the_project_folder(project) -> None:  # noqa: AN
 def test_an_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(LabelStoreError, match="cannot open the label store postgresql"):
         LabelStore("postgresql://nobody:secret@127.0.0.1:1/none")
+
+
+def test_several_processes_may_open_a_new_store_at_once(tmp_path) -> None:  # noqa: ANN001
+    """The labelling page and the improve loop often start together on a store not created yet."""
+    import threading
+
+    failures: list[Exception] = []
+
+    def open_store(url: str) -> None:
+        try:
+            LabelStore(url).close()
+        except Exception as error:  # collected: a thread's exception would not fail the test
+            failures.append(error)
+
+    for trial in range(10):
+        url = f"sqlite:///{tmp_path / f'new-{trial}.db'}"
+        threads = [threading.Thread(target=open_store, args=(url,)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
