@@ -115,7 +115,7 @@ def main() -> None:
         "wall_seconds": time.perf_counter() - started,
     }
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=1))
+    args.results.write_text(json.dumps(results, separators=(",", ":")))
     print(report.render(results))
     for dataset in datasets:
         path = report.plot(results, dataset, args.images / f"active_learning_{dataset}.png")
