@@ -1,1 +1,1 @@
-"""Benchmarks: commands that print tables, measured against peer tools in the same run."""
+"""Benchmarks: speed and quality measured against peer tools in the same run (`python -m benchmarks.NAME`)."""

@@ -1,0 +1,45 @@
+"""Interact: active learning that improves a deployed model with a person in the loop.
+
+Query strategies pick the samples a model would learn most from, a label store
+queues them, a person labels them in the browser (or the terminal), and the
+improve loop retrains, compares against the champion and promotes the better
+model. Needs the ``scanflow[interact]`` extra.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_LAZY = {
+    "Pool": "scanflow.interact.pool",
+    "Selection": "scanflow.interact.pool",
+    "QueryStrategy": "scanflow.interact.strategies",
+    "make_strategy": "scanflow.interact.strategies",
+    "register_strategy": "scanflow.interact.strategies",
+    "available_strategies": "scanflow.interact.strategies",
+    "PCALatentSpace": "scanflow.interact.latent",
+    "LabelStore": "scanflow.interact.store",
+    "open_source": "scanflow.interact.sources",
+    "DatasetSource": "scanflow.interact.sources",
+    "PredictionLogSource": "scanflow.interact.sources",
+    "PREDICTION_LOG": "scanflow.interact.sources",
+    "Novelty": "scanflow.interact.strategies",
+    "export_labelled": "scanflow.interact.export",
+    "improve": "scanflow.interact.improve",
+    "Oracle": "scanflow.interact.labellers",
+    "WaitForPeople": "scanflow.interact.labellers",
+    "FunctionTrainer": "scanflow.interact.trainers",
+    "WorkflowTrainer": "scanflow.interact.trainers",
+    "LabellingSession": "scanflow.interact.session",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'scanflow.interact' has no attribute '{name}'")

@@ -1,0 +1,70 @@
+"""Sample sources for label queues: dataset files/artifacts and the prediction log.
+
+``open_source`` turns a queue's stored spec (or what a user typed) back into a
+source. Other kinds plug in with ``register_source``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scanflow.interact.sources.base import Samples, SampleSource, content_hash
+from scanflow.interact.sources.dataset import DatasetError, DatasetSource, read_dataset, write_dataset
+from scanflow.interact.sources.prediction_log import (
+    PREDICTION_LOG,
+    PredictionLogError,
+    PredictionLogSchema,
+    PredictionLogSource,
+    prediction_log_table,
+)
+
+_DATABASE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+", "postgres:")
+_KINDS: dict[str, Callable[..., SampleSource]] = {}
+
+
+def register_source(kind: str, factory: Callable[..., SampleSource]) -> None:
+    """Make ``{"kind": kind, ...}`` specs open with ``factory(**rest)``."""
+    _KINDS[kind] = factory
+
+
+def _prediction_log(schema: dict[str, str] | None = None, **options: Any) -> PredictionLogSource:
+    return PredictionLogSource(schema=PredictionLogSchema(**schema) if schema else PREDICTION_LOG, **options)
+
+
+register_source(DatasetSource.kind, DatasetSource)
+register_source(PredictionLogSource.kind, _prediction_log)
+
+
+def open_source(spec: dict[str, Any] | str | Path | SampleSource, **options: Any) -> SampleSource:
+    """A source from a spec dict, a dataset path/URI, or a database URL (a prediction log)."""
+    if isinstance(spec, SampleSource):
+        return spec
+    if isinstance(spec, str | Path):
+        text = str(spec)
+        kind = PredictionLogSource.kind if text.startswith(_DATABASE_SCHEMES) else DatasetSource.kind
+        spec = {"kind": kind, ("url" if kind == PredictionLogSource.kind else "uri"): text, **options}
+    spec = dict(spec)
+    kind = spec.pop("kind", None)
+    if kind not in _KINDS:
+        raise ValueError(f"unknown sample source kind {kind!r}; known kinds: {', '.join(sorted(_KINDS))}")
+    return _KINDS[kind](**spec)
+
+
+__all__ = [
+    "PREDICTION_LOG",
+    "DatasetError",
+    "DatasetSource",
+    "PredictionLogError",
+    "PredictionLogSchema",
+    "PredictionLogSource",
+    "SampleSource",
+    "Samples",
+    "content_hash",
+    "open_source",
+    "prediction_log_table",
+    "read_dataset",
+    "register_source",
+    "write_dataset",
+]

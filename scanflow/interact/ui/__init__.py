@@ -1,0 +1,1 @@
+"""Labelling front ends: the web page (FastAPI) and the terminal fallback."""

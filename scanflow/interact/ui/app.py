@@ -1,0 +1,145 @@
+"""The labelling web app: one page and a small JSON API over a `LabellingSession`.
+
+Served on 127.0.0.1 by default. When exposed on another address a token
+protects it: the printed URL carries it once, then a cookie does.
+"""
+
+from __future__ import annotations
+
+import secrets
+from importlib.resources import files
+from typing import Any
+
+from pydantic import BaseModel
+
+from scanflow.extras import require
+from scanflow.interact.session import LabellingSession
+from scanflow.interact.store import LabelStoreError
+
+TOKEN_COOKIE = "scanflow_label_token"
+
+
+class LabelBody(BaseModel):
+    """What the page posts to label a sample: the class, as typed or clicked."""
+
+    label: str
+
+
+def create_app(session: LabellingSession, token: str | None = None) -> Any:
+    """The FastAPI app labelling ``session``'s queue."""
+    fastapi = require("fastapi", "interact", "the labelling UI")
+    responses = require("fastapi.responses", "interact", "the labelling UI")
+    app = fastapi.FastAPI(title=f"Scanflow labelling: {session.queue.name}", docs_url=None, redoc_url=None)
+    page = files("scanflow.interact.ui").joinpath("page.html").read_text()
+
+    if token:
+
+        @app.middleware("http")
+        async def check_token(request: Any, call_next: Any) -> Any:
+            given = (
+                request.query_params.get("token")
+                or request.cookies.get(TOKEN_COOKIE)
+                or request.headers.get("authorization", "").removeprefix("Bearer ")
+            )
+            if not secrets.compare_digest(given or "", token):
+                return responses.JSONResponse(
+                    {"detail": "this labelling page needs its token: open the URL `scanflow label` printed"},
+                    status_code=401,
+                )
+            response = await call_next(request)
+            if request.query_params.get("token"):
+                response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+            return response
+
+    @app.exception_handler(LabelStoreError)
+    async def refused(request: Any, error: LabelStoreError) -> Any:
+        return responses.JSONResponse({"detail": str(error)}, status_code=422)
+
+    @app.exception_handler(LookupError)
+    async def missing(request: Any, error: LookupError) -> Any:
+        return responses.JSONResponse({"detail": str(error).strip("'\"")}, status_code=404)
+
+    def state(**extra: Any) -> dict[str, Any]:
+        view = session.next()
+        return {
+            "item": None if view is None else view.to_json(),
+            "progress": session.progress().to_json(),
+            **extra,
+        }
+
+    @app.get("/", response_class=responses.HTMLResponse)
+    def index() -> str:
+        return page
+
+    @app.get("/api/queue")
+    def queue() -> dict[str, Any]:
+        q = session.queue
+        return {
+            "name": q.name,
+            "classes": [str(c) for c in q.classes],
+            "shortcuts": {
+                str(i): str(session.shortcut(str(i)))
+                for i in range(10)
+                if session.shortcut(str(i)) is not None
+            },
+            "model": q.model,
+            "who": session.who,
+            "progress": session.progress().to_json(),
+        }
+
+    @app.get("/api/next")
+    def next_sample() -> dict[str, Any]:
+        return state()
+
+    @app.get("/api/items/{item_id}/image.png")
+    def image(item_id: int) -> Any:
+        view = session.view(session.item(item_id))
+        if not view.is_image:
+            raise LookupError(f"sample {item_id} is a table row, not an image")
+        return responses.Response(
+            view.png(), media_type="image/png", headers={"Cache-Control": "max-age=3600"}
+        )
+
+    @app.post("/api/items/{item_id}/label")
+    def label(item_id: int, body: LabelBody) -> dict[str, Any]:
+        done = session.label(item_id, body.label)
+        return state(done={"id": done.id, "sample": done.sample_ref, "label": done.label, "action": "label"})
+
+    @app.post("/api/items/{item_id}/skip")
+    def skip(item_id: int) -> dict[str, Any]:
+        done = session.skip(item_id)
+        return state(done={"id": done.id, "sample": done.sample_ref, "action": "skip"})
+
+    @app.post("/api/undo")
+    def undo() -> dict[str, Any]:
+        undone = session.undo()
+        return state(undone=None if undone is None else {"id": undone.id, "sample": undone.sample_ref})
+
+    return app
+
+
+def serve(
+    session: LabellingSession,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    on_ready: Any = None,
+) -> None:
+    """Serve the labelling page until interrupted; ``on_ready(url)`` is called once it listens."""
+    uvicorn = require("uvicorn", "interact", "the labelling UI")
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        token = secrets.token_urlsafe(16)
+    config = uvicorn.Config(create_app(session, token), host=host, port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+        original = server.startup
+
+        async def startup(sockets: Any = None) -> None:
+            await original(sockets)
+            on_ready(url)
+
+        server.startup = startup  # type: ignore[method-assign]
+    server.run()

@@ -1,0 +1,101 @@
+"""`scanflow label` and `scanflow improve`, as a user types them."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from typer.testing import CliRunner
+
+from scanflow.cli import app
+from scanflow.interact.sources import write_dataset
+from scanflow.interact.store import LabelStore
+
+runner = CliRunner()
+
+
+def flat(output: str) -> str:
+    """The output without the line breaks the console adds at its width."""
+    return " ".join(output.split())
+
+
+def test_label_in_the_terminal_queues_a_batch_then_saves_each_answer(tmp_path: Path) -> None:
+    images, _ = load_digits(return_X_y=True)
+    pool = write_dataset(
+        tmp_path / "pool.npz", images[:30].reshape(-1, 8, 8), ids=[f"d{i}" for i in range(30)]
+    )
+    result = runner.invoke(
+        app,
+        ["label", "--queue", "q", "--source", str(pool), "--classes", ",".join("0123456789"),
+         "--strategy", "diversity", "--batch", "3", "--terminal", "--who", "ana"],
+        input="4\ns\nq\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "queued 3 of 30 samples (diversity) in 'q'" in result.output
+    with LabelStore() as store:
+        assert [label for _, label in store.labels("q")] == ["4"]
+        assert store.progress("q").skipped == 1
+        assert store.progress("q").queued == 1
+
+
+def test_label_an_unknown_queue_lists_the_known_ones() -> None:
+    with LabelStore() as store:
+        store.create_queue("digits", source={"kind": "dataset", "uri": "/x.npz"}, classes=[0, 1])
+    result = runner.invoke(app, ["label", "--queue", "digts", "--terminal"])
+    assert result.exit_code == 2
+    assert "no label queue 'digts'" in flat(result.output) and "queues here: digits" in flat(result.output)
+
+
+def test_improve_with_an_oracle_promotes_and_says_so(
+    tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from scanflow.interact.models import register_model
+    from scanflow.track.store import open_client
+
+    images, labels = load_digits(return_X_y=True)
+    ids = [f"d{i}" for i in range(len(labels))]
+    write_dataset(tmp_path / "reference.npz", images[:30], labels[:30], ids[:30])
+    write_dataset(tmp_path / "holdout.npz", images[30:330], labels[30:330], ids[30:330])
+    write_dataset(tmp_path / "oracle.npz", images[330:900], labels[330:900], ids[330:900])
+    write_dataset(tmp_path / "pool.npz", images[330:900], ids=ids[330:900])
+    (tmp_path / "fitting.py").write_text(
+        textwrap.dedent(
+            """
+            from sklearn.linear_model import LogisticRegression
+
+            def fit(features, labels):
+                return LogisticRegression(max_iter=500).fit(features, labels)
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    client = open_client(tracking_uri)
+    run = client.create_run(client.create_experiment("cli-train"))
+    model = LogisticRegression(max_iter=500).fit(images[:30], labels[:30])
+    client.set_registered_model_alias(
+        "cli-digits", "champion", register_model(client, run.info.run_id, model, "cli-digits")
+    )
+
+    result = runner.invoke(
+        app,
+        ["improve", "cli-digits", "--pool", "pool.npz", "--holdout", "holdout.npz",
+         "--reference", "reference.npz", "--fit", "fitting:fit", "--oracle", "oracle.npz", "--batch", "20",
+         "--tracking-uri", tracking_uri],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "round 1: hybrid picked 20 of 570 samples" in result.output
+    assert "cli-digits@champion: promoted v2" in result.output
+    assert np.isclose(float(client.get_model_version_by_alias("cli-digits", "champion").version), 2)
+
+
+def test_improve_without_a_trainer_says_what_to_give() -> None:
+    result = runner.invoke(app, ["improve", "m", "--pool", "p.npz", "--holdout", "h.npz"])
+    assert result.exit_code == 2
+    assert "give the trainer: --workflow FILE --step NAME, or --fit pkg.module:function" in flat(
+        result.output
+    )

@@ -1,0 +1,244 @@
+"""The labelling page, in real headless Chromium against a real uvicorn server; and the terminal."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+from sklearn.datasets import load_digits, load_wine
+
+from scanflow.interact.render import encode_png
+from scanflow.interact.schema import Status
+from scanflow.interact.session import LabellingSession
+from scanflow.interact.sources import open_source, write_dataset
+from scanflow.interact.store import Candidate, LabelStore
+from scanflow.interact.ui.app import create_app
+from scanflow.interact.ui.terminal import label_in_terminal
+from tests.interact.conftest import unavailable
+
+CHROMIUM = os.environ.get("SCANFLOW_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def queue_samples(store: LabelStore, path: Path, count: int, classes: list) -> list:  # noqa: ANN001
+    """Create queue 'q' on the dataset at ``path`` and queue its first ``count`` samples."""
+    samples = open_source(path).load()
+    store.create_queue(
+        "q",
+        source=open_source(path).spec(),
+        classes=classes,
+        image_shape=samples.image_shape,
+        model="digits@champion",
+    )
+    picks = [
+        Candidate(ref, "h", 1.0 - i / 100, f"torn between '{i % 10}' and '8'", str(i % 10), 0.5)
+        for i, ref in enumerate(samples.ids[:count])
+    ]
+    return store.enqueue("q", picks, strategy="hybrid")
+
+
+@pytest.fixture
+def digits_queue(tmp_path: Path) -> Iterator[tuple[LabelStore, list]]:
+    images, labels = load_digits(return_X_y=True)
+    path = write_dataset(
+        tmp_path / "pool.npz", images[:20].reshape(-1, 8, 8), ids=[f"d{i}" for i in range(20)]
+    )
+    with LabelStore(f"sqlite:///{tmp_path / 'labels.db'}") as store:
+        yield store, queue_samples(store, path, 5, list(range(10)))
+
+
+class Server:
+    """The real app on a real uvicorn server, in a thread, on a free loopback port."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        import uvicorn
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        for _ in range(200):
+            if self.server.started:
+                return self
+            threading.Event().wait(0.05)
+        raise RuntimeError("the labelling server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator:  # noqa: ANN201
+    if not Path(CHROMIUM).exists():
+        unavailable(f"no Chromium at {CHROMIUM}: install the Debian package 'chromium'")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright is not installed: scripts/setup-env dev")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield context
+        context.close()
+
+
+@pytest.mark.browser
+def test_a_person_labels_a_batch_with_keys_and_clicks(browser, digits_queue) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    store, queued = digits_queue
+    with Server(create_app(LabellingSession(store, "q", who="ana"))) as server:
+        page = browser.new_page()
+        page.goto(server.url)
+        expect(page.get_by_test_id("progress-text")).to_have_text(
+            "Batch 1: 0 of 5 done (0 labelled, 0 skipped)"
+        )
+        expect(page.get_by_test_id("prediction")).to_have_text("0 (50% confident)")
+        expect(page.get_by_test_id("reason")).to_contain_text("torn between '0' and '8'")
+        image = page.get_by_test_id("sample").locator("img")
+        expect(image).to_be_visible()
+        assert page.evaluate("document.querySelector('#sample img').naturalWidth") >= 160
+
+        page.keyboard.press("3")  # a digit key labels
+        expect(page.get_by_test_id("progress-text")).to_contain_text("1 of 5 done")
+        page.get_by_role("button", name="7", exact=True).click()  # so does a click
+        expect(page.get_by_test_id("progress-text")).to_contain_text("2 of 5 done")
+        page.keyboard.press("s")  # skip
+        expect(page.get_by_test_id("progress-text")).to_have_text(
+            "Batch 1: 3 of 5 done (2 labelled, 1 skipped)"
+        )
+        page.keyboard.press("u")  # undo the skip: the same sample comes back
+        expect(page.get_by_test_id("progress-text")).to_contain_text("2 of 5 done")
+        expect(page.locator("#sample-ref")).to_have_text("d2")
+        page.get_by_label("label").fill("12")  # not a class: refused, nothing lost
+        page.get_by_label("label").press("Enter")
+        expect(page.locator("#message")).to_contain_text("'12' is not a class of queue 'q'")
+        page.get_by_label("label").fill("5")
+        page.get_by_label("label").press("Enter")
+        page.keyboard.press("1")
+        page.keyboard.press("s")
+        expect(page.get_by_test_id("finished")).to_be_visible()
+        expect(page.get_by_test_id("progress-text")).to_have_text(
+            "Batch 1: 5 of 5 done (4 labelled, 1 skipped)"
+        )
+        assert page.get_by_role("progressbar").get_attribute("aria-valuenow") == "5"
+
+    assert store.labels("q") == [("d0", 3), ("d1", 7), ("d2", 5), ("d3", 1)]
+    assert store.item(queued[4].id).status is Status.SKIPPED
+    assert {s.labelled_by for s in store.items("q")} == {"ana"}
+
+
+@pytest.mark.browser
+def test_tabular_samples_show_as_rows_and_new_batches_appear(browser, tmp_path: Path) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    data = load_wine()
+    path = write_dataset(
+        tmp_path / "wine.csv",
+        data.data[:6],
+        ids=[f"w{i}" for i in range(6)],
+        feature_names=list(data.feature_names),
+    )
+    with LabelStore(f"sqlite:///{tmp_path / 'labels.db'}") as store:
+        store.create_queue("q", source=open_source(path).spec(), classes=["barolo", "grignolino", "barbera"])
+        with Server(create_app(LabellingSession(store, "q"))) as server:
+            page = browser.new_page()
+            page.goto(server.url)
+            expect(page.get_by_test_id("finished")).to_be_visible()
+            store.enqueue(
+                "q", [Candidate("w4", "h", 0.9, "far from everything labelled")], strategy="diversity"
+            )
+            expect(page.get_by_test_id("sample")).to_contain_text("alcohol", timeout=10_000)  # polled in
+            expect(page.get_by_test_id("sample")).to_contain_text(f"{data.data[4][0]:.6g}")
+            page.keyboard.press("1")  # the second class: keys stand for positions when classes are words
+            expect(page.get_by_test_id("finished")).to_be_visible()
+        assert store.labels("q") == [("w4", "grignolino")]
+
+
+def test_labels_survive_a_restart_of_the_labelling_server(digits_queue) -> None:  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    store, queued = digits_queue
+    with TestClient(create_app(LabellingSession(store, "q", who="ana"))) as client:
+        assert client.post(f"/api/items/{queued[0].id}/label", json={"label": "4"}).status_code == 200
+    reopened = LabelStore(store.url)
+    with TestClient(create_app(LabellingSession(reopened, "q", who="ana"))) as client:
+        state = client.get("/api/next").json()
+        assert state["item"]["sample"] == "d1"
+        assert state["progress"]["labelled"] == 1
+        assert client.post("/api/undo").json()["undone"]["sample"] == "d0", (
+            "undo reaches back across restarts"
+        )
+    reopened.close()
+
+
+def test_an_exposed_server_needs_its_token(digits_queue) -> None:  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    store, _ = digits_queue
+    with TestClient(create_app(LabellingSession(store, "q"), token="s3cret")) as client:
+        assert client.get("/api/next").status_code == 401
+        assert client.get("/?token=s3cret").status_code == 200
+        assert client.get("/api/next").status_code == 200, (
+            "the cookie set by the first visit carries the token"
+        )
+
+
+def test_a_sample_of_another_queue_is_not_found(digits_queue) -> None:  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    store, _ = digits_queue
+    with TestClient(create_app(LabellingSession(store, "q"))) as client:
+        response = client.post("/api/items/999/label", json={"label": "1"})
+    assert response.status_code == 404 and "no queued sample with id 999" in response.json()["detail"]
+
+
+def test_png_encoding_is_a_valid_image() -> None:
+    import io
+
+    from PIL import Image
+
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    decoded = np.asarray(Image.open(io.BytesIO(encode_png(image))))
+    np.testing.assert_array_equal(decoded, image)
+
+
+def test_the_terminal_labeller_labels_skips_and_undoes(digits_queue) -> None:  # noqa: ANN001
+    store, queued = digits_queue
+    answers = iter(["3", "s", "u", "cat", "8", "q"])
+    console = Console(record=True, width=100)
+    done = label_in_terminal(
+        LabellingSession(store, "q", who="bo"), console=console, ask=lambda _: next(answers)
+    )
+    screen = console.export_text()
+    assert "model says 0 (50% confident)" in screen
+    assert "@@" in screen or "##" in screen, "the digit is drawn in characters"
+    assert "'cat' is not a class of queue 'q'" in screen
+    assert store.labels("q") == [("d0", 3), ("d1", 8)]
+    assert done == 2
