@@ -116,11 +116,19 @@ def _execute(
     view = ConsoleView(console, stream_logs=stream_logs, live=live)
     listeners: list[RunListener] = [view]
     recorder = None
-    if track:
+    uri = project.tracking_uri(tracking_uri) if track else None
+    try:
+        uri = engine.open_run(state, uri, view.console.print) or uri
+    except BaseException as error:
+        engine.close()
+        mark_unfinished(state, StepStatus.CANCELLED, f"not started: {error}")
+        state.status = RunStatus.FAILED
+        state.save()
+        raise
+    if uri is not None:
         from scanflow.track.recorder import MlflowRecorder
         from scanflow.track.store import check_server
 
-        uri = project.tracking_uri(tracking_uri)
         if uri.startswith(("http://", "https://")):
             check_server(uri)  # an unreachable server is an error before anything starts
         recorder = MlflowRecorder(uri, project)
@@ -159,9 +167,9 @@ def _execute(
             for listener in listeners:
                 listener.run_finished(state)
     finally:
-        engine.close()
-        if recorder is not None:
+        if recorder is not None:  # first: the backend may host the tracker (`open_run`)
             _flush(recorder, view.console)
+        engine.close()
     return RunResult(state, recorder.warnings if recorder else [])
 
 

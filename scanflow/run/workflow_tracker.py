@@ -1,0 +1,104 @@
+"""The workflow's tracker: an MLflow server in a container, its store and artifacts on a volume.
+
+Steps reach it on the run's network as ``http://tracker-<workflow>:5000``; the
+host-side recorder through a port published on 127.0.0.1. Its store volume is
+per workflow, so every run of the workflow lands in one place and outlives the
+run (``scanflow wipe`` removes it).
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from urllib.parse import urlparse
+
+from scanflow.run.backend import BackendError
+from scanflow.run.docker_engine import resource_name, tracker_alias
+from scanflow.run.images import ImageBuilder, default_base_image
+
+TRACKER_PORT = 5000
+STORE_DIR = "/mlflow"
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+@dataclass(frozen=True)
+class TrackerAddress:
+    """The same tracker seen from the host and from the steps' network."""
+
+    host_uri: str
+    network_uri: str
+
+
+def tracker_requirements() -> tuple[str, ...]:
+    """The MLflow server, at the version of the host's client (their REST APIs then match)."""
+    for package in ("mlflow", "mlflow-skinny"):
+        try:
+            return (f"mlflow=={metadata.version(package)}",)
+        except metadata.PackageNotFoundError:
+            continue
+    return ("mlflow",)
+
+
+def tracker_image(builder: ImageBuilder, workflow: str) -> str:
+    return builder.deps_image(default_base_image(), tracker_requirements(), workflow, owner="the tracker")
+
+
+def store_volume(workflow: str) -> str:
+    return resource_name(workflow, "tracker")
+
+
+def network_uri(workflow: str) -> str:
+    return f"http://{tracker_alias(workflow)}:{TRACKER_PORT}"
+
+
+def server_command() -> list[str]:
+    return [
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{STORE_DIR}/mlflow.db",
+        "--artifacts-destination",
+        f"{STORE_DIR}/artifacts",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(TRACKER_PORT),
+        "--workers",
+        "1",
+    ]
+
+
+def server_environment(workflow: str) -> dict[str, str]:
+    """MLflow refuses unknown Host headers; allow the tracker's names and loopback."""
+    alias = tracker_alias(workflow)
+    hosts = [alias, f"{alias}:*", "localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*"]
+    return {"MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(hosts), "PYTHONUNBUFFERED": "1"}
+
+
+def reachable_from_containers(uri: str | None) -> bool:
+    """Whether steps in containers can use ``uri`` as it is (a server not on the host's loopback)."""
+    if not uri or not uri.startswith(("http://", "https://")):
+        return False
+    return (urlparse(uri).hostname or "") not in _LOOPBACK
+
+
+def wait_until_healthy(
+    uri: str, still_running: Callable[[], bool], logs: Callable[[], str], timeout: float = 180.0
+) -> None:
+    """Poll ``/health`` until the server answers; fail with its log if it dies or never answers."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:  # noqa: S310 - ours
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if not still_running():
+            break
+        time.sleep(0.3)
+    raise BackendError(f"the workflow's tracker did not start at {uri}; its log ends with:\n{logs()}")
