@@ -66,7 +66,7 @@ class BuildContext:
 
     def tar(self) -> IO[bytes]:
         """The context as a tar archive (spooled to disk when large)."""
-        buffer = tempfile.SpooledTemporaryFile(max_size=32 << 20)
+        buffer = tempfile.SpooledTemporaryFile(max_size=32 << 20)  # noqa: SIM115 - the caller closes it
         with tarfile.open(fileobj=buffer, mode="w") as archive:
             data = self.dockerfile.encode()
             info = tarfile.TarInfo("Dockerfile")

@@ -56,6 +56,7 @@ def container_step(launch: Launch, image: StepImage, tracking_uri: str | None) -
             "SCANFLOW_NODE_DIR": node_dir,
             "SCANFLOW_WORKFLOW_DIR": CODE_DIR,
             "PYTHONUNBUFFERED": "1",
+            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # the tracker's URL means nothing outside
         }
     )
     if tracking_uri is not None and "MLFLOW_TRACKING_URI" in environment:

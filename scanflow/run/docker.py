@@ -11,6 +11,7 @@ the network of the run, whatever happened; the tracker's store stays.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from scanflow.graph import Step
 from scanflow.run.backend import Backend, BackendError, Exit, ExitCallback, ExitKind, Handle, Launch, Progress
 from scanflow.run.capacity import Capacity
 from scanflow.run.container_step import BIND_OPTIONS, RunFolders, container_step
-from scanflow.run.docker_engine import LABEL_STEP, connect, labels, resource_name, tracker_alias
+from scanflow.run.docker_engine import connect, label_filter, labels, resource_name, tracker_alias
 from scanflow.run.images import ImageBuilder, StepImage
 from scanflow.run.workflow_tracker import (
     STORE_DIR,
@@ -91,24 +92,27 @@ class DockerBackend(Backend):
     def open_run(self, state: RunState, tracking_uri: str | None, progress: Progress) -> str | None:
         self._state, self._progress = state, progress
         workflow, run_id = state.workflow, state.run_id
-        self._network = self.client.networks.create(
-            resource_name(workflow, run_id),
-            driver="bridge",
-            labels=labels(workflow, run_id, "network"),
-        )
+        self._network = self._create_network(workflow, run_id)
         self._folders = self._run_folders(state)
         for name, (folder, _) in self._folders.volumes().items():
             folder.mkdir(parents=True, exist_ok=True)
-            self.client.volumes.create(
-                name,
-                driver="local",
-                driver_opts={**BIND_OPTIONS, "device": str(folder)},
-                labels=labels(workflow, run_id, "run-folder"),
-            )
+            self._create_volume(name, folder, labels(workflow, run_id, "run-folder"))
         if tracking_uri is None or reachable_from_containers(tracking_uri):
             return None  # untracked, or a server the steps reach as it is
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # its URLs are internal
         self.tracker = self._start_tracker(state, progress)
         return self.tracker.host_uri
+
+    def _create_network(self, workflow: str, run_id: str) -> Any:
+        return self.client.networks.create(
+            resource_name(workflow, run_id), driver="bridge", labels=labels(workflow, run_id, "network")
+        )
+
+    def _create_volume(self, name: str, folder: Path, run_labels: dict[str, str]) -> None:
+        """A named volume showing a host folder of the run, so the host sees what steps write."""
+        self.client.volumes.create(
+            name, driver="local", driver_opts={**BIND_OPTIONS, "device": str(folder)}, labels=run_labels
+        )
 
     @staticmethod
     def _run_folders(state: RunState) -> RunFolders:
@@ -174,7 +178,8 @@ class DockerBackend(Backend):
         volumes: dict[str, dict[str, str]] = {
             name: {"bind": target, "mode": "rw"} for name, (_, target) in self._folders.volumes().items()
         }
-        volumes.update({host: {"bind": target, "mode": "ro"} for host, target in inside.read_only_binds.items()})
+        for host, target in inside.read_only_binds.items():
+            volumes[host] = {"bind": target, "mode": "ro"}
         resources = step.executor.resources
         options: dict[str, Any] = {}
         if resources.cpu is not None:
@@ -216,7 +221,8 @@ class DockerBackend(Backend):
     def _follow(self, handle: ContainerHandle, on_exit: ExitCallback) -> None:
         """Stream the log, wait for the end, report how it ended, remove the container."""
         container = handle.container
-        streamer = threading.Thread(target=_stream_logs, args=(container, handle.launch.log_path), daemon=True)
+        log_path = handle.launch.log_path
+        streamer = threading.Thread(target=_stream_logs, args=(container, log_path), daemon=True)
         streamer.start()
         try:
             code = int(container.wait()["StatusCode"])
@@ -266,6 +272,7 @@ class DockerBackend(Backend):
             self._tracker_container = None
         elif self._tracker_container is not None and self.tracker is not None:
             self._progress(f"the tracker stays up at {self.tracker.host_uri} (docker rm -f to stop it)")
+        self._sweep()
         if self._network is not None and not (self.keep_tracker and self._tracker_container is not None):
             with contextlib.suppress(Exception):
                 self._network.remove()
@@ -275,6 +282,18 @@ class DockerBackend(Backend):
                 with contextlib.suppress(Exception):
                     self.client.volumes.get(name).remove()
             self._folders = None
+
+    def _sweep(self) -> None:
+        """Remove any container still labelled with this run (a job's leftover, a lost handle)."""
+        if self._state is None:
+            return
+        selected = label_filter(run_id=self._state.run_id)
+        with contextlib.suppress(Exception):
+            for container in self.client.containers.list(all=True, filters={"label": selected}):
+                kept = self._tracker_container is not None and container.id == self._tracker_container.id
+                if not kept:
+                    with contextlib.suppress(Exception):
+                        container.remove(force=True)
 
 
 def _stream_logs(container: Container, log_path: Path) -> None:

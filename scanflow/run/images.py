@@ -24,7 +24,7 @@ from scanflow.run.backend import BackendError
 from scanflow.run.build_context import BuildContext, code_files, scanflow_package
 from scanflow.run.docker_engine import LABEL_KIND, LABEL_WORKFLOW, slug
 from scanflow.run.envs import read_requirements
-from scanflow.run.wheelhouse import REQUIREMENTS_FILE, WheelSet, Wheelhouse, python_tag
+from scanflow.run.wheelhouse import REQUIREMENTS_FILE, Wheelhouse, WheelSet, python_tag
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -59,7 +59,8 @@ RUN python3 -c "import sys; v='%d.%d' % sys.version_info[:2]; sys.exit(0 if v ==
 'the base image runs Python ' + v + ' but the wheels were prepared for Python {python}: choose a base \\
 image with Python {python} (base_image= or {base_variable}) or run Scanflow under Python ' + v)" \\
  && mkdir -p {code_dir} {data_dir} {nodes_dir} /mlflow /home/scanflow {package_dir} \\
- && (grep -q '^scanflow:' /etc/passwd || echo 'scanflow:x:10001:10001::/home/scanflow:/bin/sh' >> /etc/passwd) \\
+ && (grep -q '^scanflow:' /etc/passwd \\
+     || echo 'scanflow:x:10001:10001::/home/scanflow:/bin/sh' >> /etc/passwd) \\
  && (grep -q '^scanflow:' /etc/group || echo 'scanflow:x:10001:' >> /etc/group) \\
  && chown 10001:10001 {data_dir} {nodes_dir} /mlflow /home/scanflow
 COPY --from=wheels /opt/scanflow/venv /opt/scanflow/venv
