@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -21,12 +22,16 @@ import scanflow
 # Folders and files of a workflow that never belong in an image.
 SKIPPED_NAMES = {"__pycache__", "node_modules", "venv", "env"}
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
+GENERATED_MARKER = ".scanflow-generated"  # in folders Scanflow writes (exports): never part of the code
 _CHUNK = 1 << 20
 
 
 def code_files(root: Path) -> Iterator[tuple[str, Path]]:
     """``(relative path, file)`` of a code folder, sorted, without hidden or generated entries."""
     for directory, folders, files in os.walk(root):
+        if GENERATED_MARKER in files:
+            folders[:] = []
+            continue
         folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in SKIPPED_NAMES)
         for name in sorted(files):
             if name.startswith(".") or name.endswith(SKIPPED_SUFFIXES):
@@ -76,6 +81,21 @@ class BuildContext:
                 archive.add(path, arcname=name, recursive=False, filter=_normalised)
         buffer.seek(0)
         return buffer
+
+    def write(self, folder: Path) -> None:
+        """Lay the context out in ``folder`` (wheels hard-linked when the disk allows; code copied)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "Dockerfile").write_text(self.dockerfile)
+        for name, path in self.entries:
+            target = folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)
+            try:
+                if not path.name.endswith(".whl"):
+                    raise OSError  # a link would let edits in the export reach the workflow's files
+                os.link(path, target)
+            except OSError:
+                shutil.copy2(path, target)
 
 
 def _normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from scanflow.graph import Step
 from scanflow.run.backend import Backend, BackendError, Exit, ExitCallback, ExitKind, Handle, Launch, Progress
 from scanflow.run.capacity import Capacity
 from scanflow.run.container_step import BIND_OPTIONS, RunFolders, container_step
-from scanflow.run.docker_engine import connect, label_filter, labels, resource_name, tracker_alias
+from scanflow.run.docker_engine import LABEL_KIND, connect, label_filter, labels, resource_name, tracker_alias
 from scanflow.run.images import ImageBuilder, StepImage
 from scanflow.run.workflow_tracker import (
     STORE_DIR,
@@ -267,21 +268,24 @@ class DockerBackend(Backend):
             containers = list(self._containers.values())
         for container in containers:
             self._remove(container)
-        if self._tracker_container is not None and not self.keep_tracker:
-            self._remove(self._tracker_container)
-            self._tracker_container = None
-        elif self._tracker_container is not None and self.tracker is not None:
-            self._progress(f"the tracker stays up at {self.tracker.host_uri} (docker rm -f to stop it)")
+        if not self.keep_tracker:
+            self._stop_tracker()
         self._sweep()
-        if self._network is not None and not (self.keep_tracker and self._tracker_container is not None):
-            with contextlib.suppress(Exception):
-                self._network.remove()
+        if self.keep_tracker and self.tracker is not None:
+            self._progress(f"the tracker stays up at {self.tracker.host_uri} until this backend closes")
+        elif self._network is not None and _remove_network(self._network):
             self._network = None
         if self._folders is not None:
             for name in self._folders.volumes():
                 with contextlib.suppress(Exception):
                     self.client.volumes.get(name).remove()
             self._folders = None
+
+    def _stop_tracker(self) -> None:
+        if self._tracker_container is not None:
+            self._remove(self._tracker_container)
+            self._tracker_container = None
+        self.tracker = None
 
     def _sweep(self) -> None:
         """Remove any container still labelled with this run (a job's leftover, a lost handle)."""
@@ -290,10 +294,27 @@ class DockerBackend(Backend):
         selected = label_filter(run_id=self._state.run_id)
         with contextlib.suppress(Exception):
             for container in self.client.containers.list(all=True, filters={"label": selected}):
-                kept = self._tracker_container is not None and container.id == self._tracker_container.id
+                kept = self.keep_tracker and container.labels.get(LABEL_KIND) == "tracker"
                 if not kept:
                     with contextlib.suppress(Exception):
                         container.remove(force=True)
+
+
+def _remove_network(network: Any, timeout: float = 20.0) -> bool:
+    """Remove a network, waiting for endpoints of just-removed containers and tasks to go."""
+    from docker.errors import APIError, NotFound
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            network.remove()
+            return True
+        except NotFound:
+            return True
+        except APIError:
+            if time.time() > deadline:
+                return False
+            time.sleep(0.3)
 
 
 def _stream_logs(container: Container, log_path: Path) -> None:

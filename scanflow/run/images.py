@@ -127,6 +127,16 @@ class ImageBuilder:
 
     def deps_image(self, base: str, requirements: tuple[str, ...], workflow: str, owner: str = "") -> str:
         """The base image plus a virtualenv holding ``requirements``, installed from wheels."""
+        context, tag = self.deps_context(base, requirements, owner)
+        if not self._exists(tag):
+            self.ensure_present(base, f"base image of {owner or 'the tracker'}")
+            self._build(context, tag, {LABEL_WORKFLOW: workflow, LABEL_KIND: "deps"}, owner)
+        return tag
+
+    def deps_context(
+        self, base: str, requirements: tuple[str, ...], owner: str = ""
+    ) -> tuple[BuildContext, str]:
+        """The build context of a dependency image and its content tag (wheels prepared first)."""
         wheels = WheelSet(requirements)
         if not self.wheelhouse.is_ready(wheels) and requirements:
             self.progress(f"preparing wheels for {owner or 'the tracker'}: {', '.join(requirements[:4])}")
@@ -146,18 +156,11 @@ class ImageBuilder:
         )
         context.add_file(f"wheels/{REQUIREMENTS_FILE}", folder / REQUIREMENTS_FILE)
         context.add_tree("wheels", folder, ((p.name, p) for p in sorted(folder.glob("*.whl"))))
-        tag = f"scanflow-deps:{context.digest(base, _TEMPLATE_VERSION)}"
-        if not self._exists(tag):
-            self.ensure_present(base, f"base image of {owner or 'the tracker'}")
-            self._build(context, tag, {LABEL_WORKFLOW: workflow, LABEL_KIND: "deps"}, owner)
-        return tag
+        return context, f"scanflow-deps:{context.digest(base, _TEMPLATE_VERSION)}"
 
     def code_image(self, deps: str, base_dir: Path, workflow: str) -> str:
         """``deps`` plus Scanflow's package and the workflow's folder."""
-        context = BuildContext(_CODE_DOCKERFILE.format(deps=deps, package_dir=PACKAGE_DIR, code_dir=CODE_DIR))
-        context.add_tree("scanflow", scanflow_package())
-        context.add_tree("app", base_dir)
-        tag = f"scanflow-{slug(workflow)}:{context.digest(deps, _TEMPLATE_VERSION)}"
+        context, tag = code_context(deps, base_dir, workflow)
         if not self._exists(tag):
             self._build(context, tag, {LABEL_WORKFLOW: workflow, LABEL_KIND: "code"}, workflow)
         return tag
@@ -238,6 +241,22 @@ class ImageBuilder:
         self._known.add(tag)
 
 
+def code_context(deps: str, base_dir: Path, workflow: str) -> tuple[BuildContext, str]:
+    """The build context of a code image on ``deps`` and its content tag."""
+    context = BuildContext(_CODE_DOCKERFILE.format(deps=deps, package_dir=PACKAGE_DIR, code_dir=CODE_DIR))
+    context.add_tree("scanflow", scanflow_package())
+    context.add_tree("app", base_dir)
+    return context, f"scanflow-{slug(workflow)}:{context.digest(deps, _TEMPLATE_VERSION)}"
+
+
+def standalone_context(deps: BuildContext, code: BuildContext) -> BuildContext:
+    """One context building a code image from scratch (dependency stages, then the code layers)."""
+    code_lines = code.dockerfile.split("\n", 1)[1]  # drop its FROM: it continues the deps stages
+    merged = BuildContext(deps.dockerfile + code_lines)
+    merged.entries = [*deps.entries, *code.entries]
+    return merged
+
+
 def _build_failure(tag: str, owner: str, step: str, output: list[str], chunk: dict[str, Any]) -> str:
     error = chunk.get("errorDetail", {}).get("message") or chunk["error"]
     tail = "\n".join(output[-20:]) or "(no output)"
@@ -245,3 +264,16 @@ def _build_failure(tag: str, owner: str, step: str, output: list[str], chunk: di
         f"building image {tag} for {owner} failed at:\n  {step or '(before the first step)'}\n"
         f"output:\n{tail}\nerror: {error.strip()}"
     )
+
+
+def build_images(workflow: Any, progress: Progress, show_steps: bool = False) -> dict[str, str]:
+    """Build (or find) every image of a workflow and its tracker: step key -> image tag."""
+    from scanflow.graph import Graph
+    from scanflow.run.docker_engine import connect
+    from scanflow.run.workflow_tracker import tracker_image
+
+    builder = ImageBuilder(connect(), progress, show_steps=show_steps)
+    graph = Graph.from_workflow(workflow)
+    tags = {step.key: builder.step_image(step, graph.base_dir, workflow.name).tag for step in graph}
+    tags["(tracker)"] = tracker_image(builder, workflow.name)
+    return tags

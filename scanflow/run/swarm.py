@@ -22,6 +22,7 @@ import os
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scanflow.graph import Step
@@ -373,10 +374,13 @@ class SwarmBackend(DockerBackend):
             services = list(self._services.values())
         for service in services:
             self._remove_service(service)
-        if self._tracker_service is not None and not self.keep_tracker:
+        super().close()
+
+    def _stop_tracker(self) -> None:
+        if self._tracker_service is not None:
             self._remove_service(self._tracker_service)
             self._tracker_service = None
-        super().close()
+        self.tracker = None
 
 
 # ------------------------------------------------------------------ helpers
@@ -414,3 +418,44 @@ def _options(text: str) -> dict[str, str]:
         key, _, value = item.partition("=")
         found[key] = value
     return found
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One Scanflow service of a swarm, as `scanflow swarm status` lists it."""
+
+    name: str
+    workflow: str
+    run_id: str
+    kind: str
+    step: str
+    mode: str
+    tasks: str  # "running 1/1", "complete 1/1"...
+
+
+def service_statuses(client: DockerClient, workflow: str | None = None) -> list[ServiceStatus]:
+    """The services Scanflow made (for ``workflow``, or all), with the states of their tasks."""
+    from scanflow.run.docker_engine import LABEL_KIND, LABEL_RUN, LABEL_STEP, LABEL_WORKFLOW, label_filter
+
+    rows = []
+    for service in client.services.list(filters={"label": label_filter(workflow)}):
+        spec_labels = service.attrs["Spec"].get("Labels", {})
+        mode = next(iter(service.attrs["Spec"].get("Mode", {"?": None})))
+        states: dict[str, int] = {}
+        tasks = service.tasks()
+        for task in tasks:
+            state = task["Status"]["State"]
+            states[state] = states.get(state, 0) + 1
+        summary = ", ".join(f"{state} {count}/{len(tasks)}" for state, count in sorted(states.items()))
+        rows.append(
+            ServiceStatus(
+                service.name,
+                spec_labels.get(LABEL_WORKFLOW, ""),
+                spec_labels.get(LABEL_RUN, ""),
+                spec_labels.get(LABEL_KIND, ""),
+                spec_labels.get(LABEL_STEP, ""),
+                mode,
+                summary or "no tasks yet",
+            )
+        )
+    return sorted(rows, key=lambda row: (row.workflow, row.run_id, row.kind != "tracker", row.name))

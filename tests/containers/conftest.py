@@ -93,7 +93,7 @@ def pipeline(project: Path) -> Path:
         total = sum(numbers)
         print("total", total)
         scanflow.log_metric("total", total)
-        with mlflow.start_run(run_id=os.environ["MLFLOW_RUN_ID"]):
+        with mlflow.start_run(run_id=os.environ.get("MLFLOW_RUN_ID")):  # set by Scanflow
             mlflow.log_metric("count", len(numbers))
         """,
     )

@@ -25,3 +25,18 @@ def run_labels(client, run_id: str) -> dict[str, list]:
 
 def _is_swarm(client) -> bool:
     return client.info().get("Swarm", {}).get("LocalNodeState") == "active"
+
+
+def left_after(client, run_id: str, timeout: float = 40.0) -> dict[str, list]:
+    """What of a run is still there once the engine had time to finish removals it accepted.
+
+    Swarm removes an overlay network some seconds after the network's last task is gone.
+    """
+    import time
+
+    deadline = time.time() + timeout
+    while True:
+        left = run_labels(client, run_id)
+        if not any(left.values()) or time.time() > deadline:
+            return left
+        time.sleep(0.5)
