@@ -294,6 +294,30 @@ def runs_show(
     console.print(f"[dim]MLflow run {root.run.info.run_id}, experiment {root.run.info.experiment_id}[/]")
 
 
+@runs_app.command("pull")
+def runs_pull(
+    workflow: Annotated[str, typer.Argument(help="workflow whose container runs to copy")],
+    tracking_uri: TrackingUri = None,
+    home: HomeOption = None,
+) -> None:
+    """Copy a workflow's runs from its container tracker into the local store."""
+    from scanflow.home import Home
+    from scanflow.run.backend import BackendError
+    from scanflow.run.docker_engine import connect
+    from scanflow.run.workflow_tracker import workflow_tracker_up
+    from scanflow.track.pull import pull_runs
+
+    try:
+        with (
+            console.status(f"Starting the tracker of '{workflow}'…"),
+            workflow_tracker_up(connect(), workflow, console.print) as source,
+        ):
+            report = pull_runs(source, Home.resolve(home), workflow, tracking_uri)
+    except (BackendError, LookupError) as error:
+        raise _fail(str(error), code=1) from None
+    console.print(f"[green]✔[/] copied {report.copied} run(s) of '{workflow}'; {report.skipped} already here")
+
+
 def _status_text(status: str) -> str:
     colour = {
         "succeeded": "green",

@@ -21,19 +21,14 @@ from scanflow.graph import Step
 from scanflow.run.backend import Backend, BackendError, Exit, ExitCallback, ExitKind, Handle, Launch, Progress
 from scanflow.run.capacity import Capacity
 from scanflow.run.container_step import BIND_OPTIONS, RunFolders, container_step
-from scanflow.run.docker_engine import LABEL_KIND, connect, label_filter, labels, resource_name, tracker_alias
+from scanflow.run.docker_engine import LABEL_KIND, connect, label_filter, labels, resource_name
 from scanflow.run.images import ImageBuilder, StepImage
 from scanflow.run.workflow_tracker import (
-    STORE_DIR,
-    TRACKER_PORT,
     TrackerAddress,
     network_uri,
     reachable_from_containers,
-    server_command,
-    server_environment,
-    store_volume,
+    start_tracker_container,
     tracker_image,
-    wait_until_healthy,
 )
 
 if TYPE_CHECKING:
@@ -75,7 +70,7 @@ class DockerBackend(Backend):
             max_parallel=max_parallel,
         )
         self.grace = grace
-        self.keep_tracker = keep_tracker
+        self.keep_tracker = keep_tracker or os.environ.get("SCANFLOW_KEEP_TRACKER") == "1"
         self.tracker: TrackerAddress | None = None
         self._images: dict[str, StepImage] = {}
         self._state: RunState | None = None
@@ -126,39 +121,15 @@ class DockerBackend(Backend):
 
     def _start_tracker(self, state: RunState, progress: Progress) -> TrackerAddress:
         workflow = state.workflow
-        progress(f"starting the tracker of '{workflow}' (http://{tracker_alias(workflow)}:{TRACKER_PORT})")
-        image = tracker_image(ImageBuilder(self.client, progress), workflow)
-        volume = store_volume(workflow)
-        with contextlib.suppress(Exception):
-            self.client.volumes.create(volume, labels=labels(workflow, kind="tracker-store"))
-        network = self._network.name
-        container = self.client.containers.run(
-            image,
-            server_command(),
-            name=resource_name(workflow, state.run_id, "tracker"),
-            detach=True,
-            labels=labels(workflow, state.run_id, "tracker"),
-            environment=server_environment(workflow),
-            volumes={volume: {"bind": STORE_DIR, "mode": "rw"}},
-            network=network,
-            networking_config={
-                network: self.client.api.create_endpoint_config(aliases=[tracker_alias(workflow)])
-            },
-            ports={f"{TRACKER_PORT}/tcp": ("127.0.0.1", None)},
+        progress(f"starting the tracker of '{workflow}' ({network_uri(workflow)})")
+        self._tracker_container, host_uri = start_tracker_container(
+            self.client,
+            tracker_image(ImageBuilder(self.client, progress), workflow),
+            workflow,
+            resource_name(workflow, state.run_id, "tracker"),
+            labels(workflow, state.run_id, "tracker"),
+            self._network.name,
         )
-        self._tracker_container = container
-        container.reload()
-        port = container.attrs["NetworkSettings"]["Ports"][f"{TRACKER_PORT}/tcp"][0]["HostPort"]
-        host_uri = f"http://127.0.0.1:{port}"
-
-        def running() -> bool:
-            container.reload()
-            return container.status in ("created", "running")
-
-        def log_tail() -> str:
-            return container.logs(tail=30).decode(errors="replace")
-
-        wait_until_healthy(host_uri, running, log_tail)
         return TrackerAddress(host_uri, network_uri(workflow))
 
     # -------------------------------------------------------------- images
@@ -272,7 +243,10 @@ class DockerBackend(Backend):
             self._stop_tracker()
         self._sweep()
         if self.keep_tracker and self.tracker is not None:
-            self._progress(f"the tracker stays up at {self.tracker.host_uri} until this backend closes")
+            self._progress(
+                f"the tracker stays up at {self.tracker.host_uri} with its network (label"
+                f" scanflow.run={self._state.run_id if self._state else '?'}); `docker rm -f` it when done"
+            )
         elif self._network is not None and _remove_network(self._network):
             self._network = None
         if self._folders is not None:

@@ -8,17 +8,24 @@ run (``scanflow wipe`` removes it).
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from scanflow.run.backend import BackendError
-from scanflow.run.docker_engine import resource_name, tracker_alias
+from scanflow.run.docker_engine import LABEL_KIND, LABEL_WORKFLOW, resource_name, tracker_alias
 from scanflow.run.images import ImageBuilder, default_base_image
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
 
 TRACKER_PORT = 5000
 STORE_DIR = "/mlflow"
@@ -86,6 +93,55 @@ def reachable_from_containers(uri: str | None) -> bool:
     return (urlparse(uri).hostname or "") not in _LOOPBACK
 
 
+def start_tracker_container(
+    client: DockerClient,
+    image: str,
+    workflow: str,
+    name: str,
+    container_labels: dict[str, str],
+    network: str | None = None,
+) -> tuple[Container, str]:
+    """Run the tracker on the workflow's store, published on 127.0.0.1; return it and its host URI.
+
+    On ``network`` it answers to ``tracker-<workflow>``. Returns once it is healthy.
+    """
+    volume = store_volume(workflow)
+    with contextlib.suppress(Exception):  # it exists after the first run
+        client.volumes.create(volume, labels={LABEL_WORKFLOW: workflow, LABEL_KIND: "tracker-store"})
+    options: dict[str, Any] = {}
+    if network is not None:
+        alias = client.api.create_endpoint_config(aliases=[tracker_alias(workflow)])
+        options = {"network": network, "networking_config": {network: alias}}
+    container = client.containers.run(
+        image,
+        server_command(),
+        name=name,
+        detach=True,
+        labels=container_labels,
+        environment=server_environment(workflow),
+        volumes={volume: {"bind": STORE_DIR, "mode": "rw"}},
+        ports={f"{TRACKER_PORT}/tcp": ("127.0.0.1", None)},
+        **options,
+    )
+    try:
+        container.reload()
+        port = container.attrs["NetworkSettings"]["Ports"][f"{TRACKER_PORT}/tcp"][0]["HostPort"]
+        host_uri = f"http://127.0.0.1:{port}"
+
+        def running() -> bool:
+            container.reload()
+            return container.status in ("created", "running")
+
+        def log_tail() -> str:
+            return container.logs(tail=30).decode(errors="replace")
+
+        wait_until_healthy(host_uri, running, log_tail)
+    except BaseException:
+        container.remove(force=True)
+        raise
+    return container, host_uri
+
+
 def wait_until_healthy(
     uri: str, still_running: Callable[[], bool], logs: Callable[[], str], timeout: float = 180.0
 ) -> None:
@@ -102,3 +158,26 @@ def wait_until_healthy(
             break
         time.sleep(0.3)
     raise BackendError(f"the workflow's tracker did not start at {uri}; its log ends with:\n{logs()}")
+
+
+@contextlib.contextmanager
+def workflow_tracker_up(client: DockerClient, workflow: str, progress: Callable[[str], Any]) -> Iterator[str]:
+    """The workflow's tracker on its store, up while the block runs (to pull runs or browse them)."""
+    from docker.errors import NotFound
+
+    try:
+        client.volumes.get(store_volume(workflow))
+    except NotFound:
+        raise LookupError(
+            f"workflow '{workflow}' has no tracker store on this Docker engine (volume"
+            f" {store_volume(workflow)}); run it with --backend docker or swarm first"
+        ) from None
+    image = tracker_image(ImageBuilder(client, progress), workflow)
+    name = resource_name(workflow, "tracker", secrets.token_hex(3))
+    container, host_uri = start_tracker_container(
+        client, image, workflow, name, {LABEL_WORKFLOW: workflow, LABEL_KIND: "tracker"}
+    )
+    try:
+        yield host_uri
+    finally:
+        container.remove(force=True)

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 from container_helpers import run_labels, write
+from mlflow import MlflowClient
+from typer.testing import CliRunner
 
+from scanflow.cli import app
+from scanflow.home import Home
 from scanflow.run.backend import BackendError
 from scanflow.run.docker import DockerBackend
 from scanflow.run.runner import run_workflow
@@ -44,8 +48,6 @@ def test_workflow_runs_in_containers_and_logs_to_its_tracker(docker_client, pipe
         assert backend.tracker is not None
         assert backend.tracker.network_uri == "http://tracker-pipe:5000"
 
-        from mlflow import MlflowClient
-
         client = MlflowClient(backend.tracker.host_uri)
         train = client.get_run(result.steps["train"].mlflow_run_id)
         assert train.data.metrics["total"] == 10  # scanflow.log_metric, uploaded by the host
@@ -59,6 +61,21 @@ def test_workflow_runs_in_containers_and_logs_to_its_tracker(docker_client, pipe
     left = run_labels(docker_client, result.run_id)
     assert left["containers"] == [] and left["networks"] == []
     assert docker_client.volumes.get("scanflow-pipe-tracker")  # the tracker's store outlives the run
+
+    pulled = CliRunner().invoke(app, ["runs", "pull", "pipe"], env={"COLUMNS": "200"})
+    assert pulled.exit_code == 0, pulled.output
+    local = MlflowClient(Home.resolve().tracking_uri())
+    experiment = local.get_experiment_by_name("pipe").experiment_id
+    runs = {r.data.tags["scanflow.pulled_from"]: r for r in local.search_runs([experiment])}
+    train = runs[result.steps["train"].mlflow_run_id]
+    assert train.data.metrics == {
+        "total": 10,
+        "count": 5,
+        "scanflow.duration_s": pytest.approx(train.data.metrics["scanflow.duration_s"]),
+    }
+    assert train.data.tags["mlflow.parentRunId"] == runs[result.mlflow_run_id].info.run_id
+    again = CliRunner().invoke(app, ["runs", "pull", "pipe"], env={"COLUMNS": "200"})
+    assert "copied 0 run(s)" in again.output
 
 
 def test_a_failing_step_fails_the_run_and_skips_what_depends_on_it(docker_client, project):
