@@ -363,6 +363,22 @@ def wipe(
     )
     for note in report.notes:
         console.print(f"[dim]{note}[/]")
+    _wipe_tracker_stores(workflow)
+
+
+def _wipe_tracker_stores(workflow: str | None) -> None:
+    """Container runs keep their tracker's store in a Docker volume: wipe deletes it too."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+    except Exception:  # no SDK or no engine: there is nothing of ours to delete there
+        return
+    from scanflow.run.workflow_tracker import remove_tracker_stores
+
+    for name in remove_tracker_stores(client, workflow):
+        console.print(f"[green]✔[/] removed the tracker store volume {name}")
 
 
 @tracker_app.command("up")

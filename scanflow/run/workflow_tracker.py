@@ -181,3 +181,22 @@ def workflow_tracker_up(client: DockerClient, workflow: str, progress: Callable[
         yield host_uri
     finally:
         container.remove(force=True)
+
+
+def remove_tracker_stores(client: DockerClient, workflow: str | None = None) -> list[str]:
+    """Delete the tracker store volumes of ``workflow`` (or of every workflow); return their names.
+
+    A store still used by a running tracker is left alone.
+    """
+    from docker.errors import APIError
+
+    selected = [
+        f"{LABEL_KIND}=tracker-store",
+        LABEL_WORKFLOW if workflow is None else f"{LABEL_WORKFLOW}={workflow}",
+    ]
+    removed = []
+    for volume in client.volumes.list(filters={"label": selected}):
+        with contextlib.suppress(APIError):
+            volume.remove()
+            removed.append(volume.name)
+    return removed

@@ -77,6 +77,10 @@ def test_workflow_runs_in_containers_and_logs_to_its_tracker(docker_client, pipe
     again = CliRunner().invoke(app, ["runs", "pull", "pipe"], env={"COLUMNS": "200"})
     assert "copied 0 run(s)" in again.output
 
+    wiped = CliRunner().invoke(app, ["wipe", "pipe", "--yes"], env={"COLUMNS": "200"})
+    assert wiped.exit_code == 0 and "scanflow-pipe-tracker" in wiped.output, wiped.output
+    assert not docker_client.volumes.list(filters={"name": "scanflow-pipe-tracker"})
+
 
 def test_a_failing_step_fails_the_run_and_skips_what_depends_on_it(docker_client, project):
     write(project, "bad.py", "import sys\nprint('about to fail')\nsys.exit(3)\n")
