@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def test_an_unreachable_engine_is_an_error_before_anything_starts(project, monke
     assert not (project / ".scanflow" / "runs").exists()
 
 
-def test_workflow_runs_in_containers_and_logs_to_its_tracker(docker_client, pipeline):
+def test_workflow_runs_in_containers_and_logs_to_its_tracker(docker_client, pipeline, project, monkeypatch):
     backend = DockerBackend(keep_tracker=True)
     result = run_workflow(pipeline, backend=backend, stream_logs=False)
     try:
@@ -63,7 +64,7 @@ def test_workflow_runs_in_containers_and_logs_to_its_tracker(docker_client, pipe
     assert docker_client.volumes.get("scanflow-pipe-tracker")  # the tracker's store outlives the run
 
     pulled = CliRunner().invoke(app, ["runs", "pull", "pipe"], env={"COLUMNS": "200"})
-    assert pulled.exit_code == 0, pulled.output
+    assert pulled.exit_code == 0, "".join(traceback.format_exception(pulled.exception)) + pulled.output
     local = MlflowClient(Home.resolve().tracking_uri())
     experiment = local.get_experiment_by_name("pipe").experiment_id
     runs = {r.data.tags["scanflow.pulled_from"]: r for r in local.search_runs([experiment])}
@@ -77,6 +78,9 @@ def test_workflow_runs_in_containers_and_logs_to_its_tracker(docker_client, pipe
     again = CliRunner().invoke(app, ["runs", "pull", "pipe"], env={"COLUMNS": "200"})
     assert "copied 0 run(s)" in again.output
 
+    elsewhere = project / "another-project"  # a project that tracked nothing locally
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     wiped = CliRunner().invoke(app, ["wipe", "pipe", "--yes"], env={"COLUMNS": "200"})
     assert wiped.exit_code == 0 and "scanflow-pipe-tracker" in wiped.output, wiped.output
     assert not docker_client.volumes.list(filters={"name": "scanflow-pipe-tracker"})
