@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,8 @@ from typer.testing import CliRunner
 
 from scanflow.cli import app
 from scanflow.home import Home
+from scanflow.run.workflow_tracker import workflow_tracker_up
+from scanflow.track.pull import pull_runs
 from scanflow.run.backend import BackendError
 from scanflow.run.docker import DockerBackend
 from scanflow.run.runner import run_workflow
@@ -63,8 +64,10 @@ def test_workflow_runs_in_containers_and_logs_to_its_tracker(docker_client, pipe
     assert left["containers"] == [] and left["networks"] == []
     assert docker_client.volumes.get("scanflow-pipe-tracker")  # the tracker's store outlives the run
 
-    pulled = CliRunner().invoke(app, ["runs", "pull", "pipe"], env={"COLUMNS": "200"})
-    assert pulled.exit_code == 0, "".join(traceback.format_exception(pulled.exception)) + pulled.output
+    with workflow_tracker_up(docker_client, "pipe", lambda _: None) as tracker:
+        first = pull_runs(tracker, Home.resolve(), "pipe")  # what `scanflow runs pull pipe` does
+        again = pull_runs(tracker, Home.resolve(), "pipe")
+    assert first.copied == 4 and (again.copied, again.skipped) == (0, 4)  # a workflow run and 3 steps
     local = MlflowClient(Home.resolve().tracking_uri())
     experiment = local.get_experiment_by_name("pipe").experiment_id
     runs = {r.data.tags["scanflow.pulled_from"]: r for r in local.search_runs([experiment])}
@@ -75,8 +78,6 @@ def test_workflow_runs_in_containers_and_logs_to_its_tracker(docker_client, pipe
         "scanflow.duration_s": pytest.approx(train.data.metrics["scanflow.duration_s"]),
     }
     assert train.data.tags["mlflow.parentRunId"] == runs[result.mlflow_run_id].info.run_id
-    again = CliRunner().invoke(app, ["runs", "pull", "pipe"], env={"COLUMNS": "200"})
-    assert "copied 0 run(s)" in again.output
 
     elsewhere = project / "another-project"  # a project that tracked nothing locally
     elsewhere.mkdir()
@@ -84,6 +85,12 @@ def test_workflow_runs_in_containers_and_logs_to_its_tracker(docker_client, pipe
     wiped = CliRunner().invoke(app, ["wipe", "pipe", "--yes"], env={"COLUMNS": "200"})
     assert wiped.exit_code == 0 and "scanflow-pipe-tracker" in wiped.output, wiped.output
     assert not docker_client.volumes.list(filters={"name": "scanflow-pipe-tracker"})
+
+
+def test_pulling_a_workflow_never_run_in_containers_says_so(docker_client):
+    pulled = CliRunner().invoke(app, ["runs", "pull", "never-ran-here"], env={"COLUMNS": "200"})
+    assert pulled.exit_code == 1
+    assert "has no tracker store" in pulled.output and "--backend docker" in pulled.output
 
 
 def test_a_failing_step_fails_the_run_and_skips_what_depends_on_it(docker_client, project):
