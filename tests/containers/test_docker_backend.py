@@ -17,13 +17,13 @@ from typer.testing import CliRunner
 
 from scanflow.cli import app
 from scanflow.home import Home
-from scanflow.run.workflow_tracker import workflow_tracker_up
-from scanflow.track.pull import pull_runs
 from scanflow.run.backend import BackendError
 from scanflow.run.docker import DockerBackend
 from scanflow.run.runner import run_workflow
 from scanflow.run.status import RunStatus, StepStatus
+from scanflow.run.workflow_tracker import workflow_tracker_up
 from scanflow.spec import Workflow
+from scanflow.track.pull import pull_runs
 
 pytestmark = pytest.mark.docker
 
