@@ -23,7 +23,7 @@ import yaml
 
 from scanflow.graph import Graph, Step
 from scanflow.run.build_context import GENERATED_MARKER, BuildContext
-from scanflow.run.container_step import code_path
+from scanflow.run.container_step import WORKER, code_path, container_paths, function_task
 from scanflow.run.docker_engine import LABEL_KIND, LABEL_STEP, LABEL_WORKFLOW, slug, tracker_alias
 from scanflow.run.images import (
     CODE_DIR,
@@ -47,7 +47,6 @@ from scanflow.run.workflow_tracker import (
 from scanflow.spec.workflow import Workflow
 
 COMPOSE_FILE = "docker-compose.yml"
-WORKER = "/opt/scanflow/lib/scanflow/run/function_worker.py"
 
 
 @dataclass(frozen=True)
@@ -170,28 +169,17 @@ def _step_service(step: Step, graph: Graph, workflow: str, image: str) -> dict[s
     executor = step.executor
     me = _service_name(step)
     upstream = sorted(_service_name(graph.steps[key]) for key in step.upstream)
+    node_dir = f"{NODES_DIR}/{me}"
     environment = {
         **executor.env,
         "SCANFLOW_WORKFLOW": workflow,
         "SCANFLOW_NODE": step.key,
-        "SCANFLOW_DATA_DIR": DATA_DIR,
-        "SCANFLOW_NODE_DIR": f"{NODES_DIR}/{me}",
-        "SCANFLOW_WORKFLOW_DIR": CODE_DIR,
         "MLFLOW_TRACKING_URI": network_uri(workflow),
         "MLFLOW_EXPERIMENT_NAME": workflow,
-        "PYTHONUNBUFFERED": "1",
+        **container_paths(node_dir),
     }
     if executor.function:
-        task = {
-            "function": executor.function,
-            "parameters": executor.parameters,
-            "env": {},
-            "inherit_env": True,
-            "cwd": DATA_DIR,
-            "sys_path": [CODE_DIR],
-            "result_path": f"{NODES_DIR}/{me}/result.json",
-        }
-        environment["SCANFLOW_TASK"] = json.dumps(task)
+        environment["SCANFLOW_TASK"] = json.dumps(function_task(executor, node_dir))
         command = [PYTHON, "-u", WORKER, "--once", f"{NODES_DIR}/{me}/task.json"]
     else:
         command = [PYTHON, f"{CODE_DIR}/{code_path(graph.base_dir, executor.file or '')}"]

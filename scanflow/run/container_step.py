@@ -12,11 +12,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from scanflow.run.backend import BackendError, Launch
 from scanflow.run.build_context import scanflow_package
 from scanflow.run.images import CODE_DIR, DATA_DIR, NODES_DIR, PACKAGE_DIR, StepImage
 from scanflow.run.processes import script_arguments
+from scanflow.spec.executor import Executor
 
 STEP_UID = 10001
 WORKER = f"{PACKAGE_DIR}/scanflow/run/function_worker.py"
@@ -49,16 +51,7 @@ def container_step(launch: Launch, image: StepImage, tracking_uri: str | None) -
     """The container form of ``launch``; ``tracking_uri`` is the tracker as containers reach it."""
     executor = launch.step.executor
     node_dir = f"{NODES_DIR}/{launch.node_dir.name}"
-    environment = {**executor.env, **launch.env}
-    environment.update(
-        {
-            "SCANFLOW_DATA_DIR": DATA_DIR,
-            "SCANFLOW_NODE_DIR": node_dir,
-            "SCANFLOW_WORKFLOW_DIR": CODE_DIR,
-            "PYTHONUNBUFFERED": "1",
-            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # the tracker's URL means nothing outside
-        }
-    )
+    environment = {**executor.env, **launch.env, **container_paths(node_dir)}
     if tracking_uri is not None and "MLFLOW_TRACKING_URI" in environment:
         environment["MLFLOW_TRACKING_URI"] = tracking_uri
     binds: dict[str, str] = {}
@@ -72,16 +65,7 @@ def container_step(launch: Launch, image: StepImage, tracking_uri: str | None) -
     elif not image.code_mounted:
         hand_over(launch.data_dir, launch.node_dir)
     if executor.function:
-        task = {
-            "function": executor.function,
-            "parameters": executor.parameters,
-            "env": {},
-            "inherit_env": True,
-            "cwd": DATA_DIR,
-            "sys_path": [CODE_DIR],
-            "result_path": f"{node_dir}/result.json",
-        }
-        (launch.node_dir / "task.json").write_text(json.dumps(task))
+        (launch.node_dir / "task.json").write_text(json.dumps(function_task(executor, node_dir)))
         command = [image.python, "-u", WORKER, "--once", f"{node_dir}/task.json"]
     elif executor.file:
         command = [image.python, f"{CODE_DIR}/{code_path(launch.base_dir, executor.file)}"]
@@ -89,6 +73,30 @@ def container_step(launch: Launch, image: StepImage, tracking_uri: str | None) -
     else:  # a ready image run as it is, parameters as its arguments
         command = script_arguments(executor.parameters)
     return ContainerStep(command, environment, user, binds)
+
+
+def container_paths(node_dir: str) -> dict[str, str]:
+    """The variables that tell a step where things are inside its container."""
+    return {
+        "SCANFLOW_DATA_DIR": DATA_DIR,
+        "SCANFLOW_NODE_DIR": node_dir,
+        "SCANFLOW_WORKFLOW_DIR": CODE_DIR,
+        "PYTHONUNBUFFERED": "1",
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # the tracker's URL means nothing outside
+    }
+
+
+def function_task(executor: Executor, node_dir: str) -> dict[str, Any]:
+    """The function worker's task for a function step; the container's environment is kept."""
+    return {
+        "function": executor.function,
+        "parameters": executor.parameters,
+        "env": {},
+        "inherit_env": True,
+        "cwd": DATA_DIR,
+        "sys_path": [CODE_DIR],
+        "result_path": f"{node_dir}/result.json",
+    }
 
 
 def code_path(base_dir: Path, file: str) -> str:

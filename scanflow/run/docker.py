@@ -134,7 +134,7 @@ class DockerBackend(Backend):
 
     # -------------------------------------------------------------- images
     def prepare(self, steps: list[Step], base_dir: Path, progress: Progress) -> dict[str, str]:
-        workflow = self._state.workflow if self._state else (steps[0].key if steps else "workflow")
+        workflow = self._state.workflow if self._state else "workflow"  # names images by workflow
         builder = ImageBuilder(self.client, progress)
         for step in steps:
             self._images[step.key] = builder.step_image(step, base_dir, workflow)
