@@ -83,6 +83,7 @@ def container_paths(node_dir: str) -> dict[str, str]:
         "SCANFLOW_WORKFLOW_DIR": CODE_DIR,
         "PYTHONUNBUFFERED": "1",
         "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # the tracker's URL means nothing outside
+        "GIT_PYTHON_REFRESH": "quiet",  # images have no git; MLflow would warn about it in every step
     }
 
 
