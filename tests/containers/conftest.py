@@ -67,8 +67,19 @@ def swarm_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def pipeline(project: Path) -> Path:
-    """A small workflow like a user's: files through the data dir, a function, MLflow logging."""
+def pipeline(project: Path, docker_client):
+    """A small workflow like a user's: files through the data dir, a function, MLflow logging.
+
+    Its tracker store starts empty and is deleted afterwards, so tests see only their own runs.
+    """
+    from scanflow.run.workflow_tracker import remove_tracker_stores
+
+    remove_tracker_stores(docker_client, "pipe")
+    yield _write_pipeline(project)
+    remove_tracker_stores(docker_client, "pipe")
+
+
+def _write_pipeline(project: Path) -> Path:
     write(
         project,
         "make.py",
