@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from container_helpers import write
 
@@ -20,7 +22,8 @@ def _images(client, project, messages: list[str]) -> dict[str, str]:
 
 
 def test_unchanged_steps_are_not_rebuilt_and_a_code_change_rebuilds_only_the_code(docker_client, project):
-    write(project, "a.py", "print('a')\n")
+    token = uuid.uuid4().hex  # code no earlier run built: images are named by content
+    write(project, "a.py", f"print('a {token}')\n")
     write(project, "b.py", "print('b')\n")
     write(
         project,
@@ -37,7 +40,7 @@ def test_unchanged_steps_are_not_rebuilt_and_a_code_change_rebuilds_only_the_cod
     assert _images(docker_client, project, again) == tags
     assert not [m for m in again if m.startswith(("building", "preparing"))]
 
-    write(project, "a.py", "print('a, changed')\n")
+    write(project, "a.py", f"print('a {token}, changed')\n")
     changed: list[str] = []
     new_tags = _images(docker_client, project, changed)
     assert new_tags["a"] != tags["a"]
