@@ -234,7 +234,7 @@ class SwarmBackend(DockerBackend):
 
     # ----------------------------------------------------------------- steps
     def start(self, launch: Launch, on_exit: ExitCallback) -> Handle:
-        from docker.types import NetworkAttachmentConfig, Resources, RestartPolicy, ServiceMode
+        from docker.types import Mount, NetworkAttachmentConfig, Resources, RestartPolicy, ServiceMode
 
         if self._network is None or self._folders is None or self._state is None:
             raise BackendError("the Swarm backend was not opened for a run (open_run)")
@@ -242,8 +242,6 @@ class SwarmBackend(DockerBackend):
         step = launch.step
         image = self._images[step.key]
         inside = container_step(launch, image, self.tracker.network_uri if self.tracker else None)
-        from docker.types import Mount
-
         mounts = self._mounts()
         for host, target in inside.read_only_binds.items():
             mounts.append(Mount(target, host, type="bind", read_only=True))
@@ -284,7 +282,7 @@ class SwarmBackend(DockerBackend):
         threading.Thread(target=self._follow_job, args=(handle, on_exit), daemon=True).start()
         return handle
 
-    def _follow_job(self, handle: ServiceHandle, on_exit: ExitCallback) -> None:  # type: ignore[override]
+    def _follow_job(self, handle: ServiceHandle, on_exit: ExitCallback) -> None:
         """Poll the job's task until it ends; stream its container's log when it runs here."""
         service = handle.service
         streaming: threading.Thread | None = None
