@@ -28,8 +28,12 @@ runs_app = typer.Typer(help="List tracked workflow runs, or show one as a tree o
 tracker_app = typer.Typer(
     help="Run an MLflow tracking server (with its UI) on the project's store.", no_args_is_help=True
 )
+export_app = typer.Typer(help="Export a workflow as files other tools run.", no_args_is_help=True)
+swarm_app = typer.Typer(help="Look at what Scanflow runs on a Docker Swarm.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(tracker_app, name="tracker")
+app.add_typer(export_app, name="export")
+app.add_typer(swarm_app, name="swarm")
 
 console = Console()
 err = Console(stderr=True)
@@ -298,6 +302,30 @@ def runs_show(
     console.print(f"[dim]MLflow run {root.run.info.run_id}, experiment {root.run.info.experiment_id}[/]")
 
 
+@runs_app.command("pull")
+def runs_pull(
+    workflow: Annotated[str, typer.Argument(help="workflow whose container runs to copy")],
+    tracking_uri: TrackingUri = None,
+    home: HomeOption = None,
+) -> None:
+    """Copy a workflow's runs from its container tracker into the local store."""
+    from scanflow.home import Home
+    from scanflow.run.backend import BackendError
+    from scanflow.run.docker_engine import connect
+    from scanflow.run.workflow_tracker import workflow_tracker_up
+    from scanflow.track.pull import pull_runs
+
+    try:
+        with (
+            console.status(f"Starting the tracker of '{workflow}'…"),
+            workflow_tracker_up(connect(), workflow, console.print) as source,
+        ):
+            report = pull_runs(source, Home.resolve(home), workflow, tracking_uri)
+    except (BackendError, LookupError) as error:
+        raise _fail(str(error), code=1) from None
+    console.print(f"[green]✔[/] copied {report.copied} run(s) of '{workflow}'; {report.skipped} already here")
+
+
 def _status_text(status: str) -> str:
     colour = {
         "succeeded": "green",
@@ -343,6 +371,22 @@ def wipe(
     )
     for note in report.notes:
         console.print(f"[dim]{note}[/]")
+    _wipe_tracker_stores(workflow)
+
+
+def _wipe_tracker_stores(workflow: str | None) -> None:
+    """Container runs keep their tracker's store in a Docker volume: wipe deletes it too."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+    except Exception:  # no SDK or no engine: there is nothing of ours to delete there
+        return
+    from scanflow.run.workflow_tracker import remove_tracker_stores
+
+    for name in remove_tracker_stores(client, workflow):
+        console.print(f"[green]✔[/] removed the tracker store volume {name}")
 
 
 @tracker_app.command("up")
@@ -556,6 +600,82 @@ def improve(
         raise _fail("stopped; every label given so far is kept", code=130) from None
     verdict = f"promoted v{result.champion_version}" if result.promoted else "champion kept"
     console.print(f"[green]✔[/] {model}@{alias}: {verdict} (MLflow run {result.mlflow_run_id})")
+
+
+# ---------------------------------------------------------------- containers
+@app.command()
+def build(
+    workflow: WorkflowFile,
+    steps: Annotated[bool, typer.Option("--steps", help="show every Dockerfile step")] = False,
+) -> None:
+    """Build the container images of a workflow's steps and its tracker (cached by content)."""
+    spec = _load(workflow)
+    from scanflow.run.backend import BackendError
+    from scanflow.run.images import build_images
+
+    try:
+        with console.status("Building images…"):
+            tags = build_images(spec, console.print, show_steps=steps)
+    except BackendError as error:
+        raise _fail(str(error), code=1) from None
+    for key, tag in tags.items():
+        console.print(f"[green]✔[/] {key}: {tag}")
+
+
+@export_app.command("compose")
+def export_compose(
+    workflow: WorkflowFile,
+    output: Annotated[Path, typer.Option("--output", "-o", help="folder to write")] = Path("compose"),
+    tracker_port: Annotated[int, typer.Option(help="published port of the tracker")] = 5000,
+    endpoint_mode: Annotated[str, typer.Option(help="Swarm service discovery: vip or dnsrr")] = "vip",
+    publish_mode: Annotated[str, typer.Option(help="how the tracker port is published: ingress or host")] = (
+        "ingress"
+    ),
+) -> None:
+    """Write docker-compose.yml and build contexts; deploy with `docker stack deploy -c`."""
+    spec = _load(workflow)
+    from scanflow.deploy.compose import ComposeOptions
+    from scanflow.deploy.compose import export_compose as write_compose
+    from scanflow.run.backend import BackendError
+    from scanflow.run.images import ImageBuilder
+
+    options = ComposeOptions(tracker_port, endpoint_mode, publish_mode)
+    try:
+        with console.status("Preparing wheels and build contexts…"):
+            exported = write_compose(spec, output, ImageBuilder(None, console.print), options)
+    except (BackendError, ValueError) as error:
+        raise _fail(str(error), code=1) from None
+    console.print(
+        f"[green]✔[/] wrote {exported.compose_file} and {len(set(exported.images.values()))} build contexts"
+    )
+    console.print(f"[dim]build: scanflow build {workflow}[/]")
+    console.print(f"[dim]deploy: docker stack deploy -c {exported.compose_file} NAME[/]")
+
+
+@swarm_app.command("status")
+def swarm_status(
+    workflow: Annotated[str | None, typer.Argument(help="workflow name; all when left out")] = None,
+) -> None:
+    """Show the Swarm services of a workflow: trackers and running or finished step jobs."""
+    from rich.table import Table
+
+    from scanflow.run.backend import BackendError
+    from scanflow.run.docker_engine import connect
+    from scanflow.run.swarm import service_statuses
+
+    try:
+        rows = service_statuses(connect(), workflow)
+    except BackendError as error:
+        raise _fail(str(error), code=1) from None
+    if not rows:
+        console.print("No Scanflow services on this swarm" + (f" for '{workflow}'." if workflow else "."))
+        return
+    table = Table(title="Scanflow services")
+    for column in ("service", "workflow", "run", "kind", "step", "mode", "tasks"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row.name, row.workflow, row.run_id, row.kind, row.step, row.mode, row.tasks)
+    console.print(table)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from scanflow.graph import Step
 
 if TYPE_CHECKING:
     from scanflow.run.capacity import Capacity
+    from scanflow.run.state import RunState
 
 
 class ExitKind(StrEnum):
@@ -82,6 +83,15 @@ Progress = Callable[[str], Any]
 class Backend(ABC):
     name: str = "backend"
     capacity: Capacity | None = None  # what the scheduler may run at once; None: the host's
+
+    def open_run(self, state: RunState, tracking_uri: str | None, progress: Progress) -> str | None:
+        """Set up what the run's steps share (a network, volumes, a tracker) before anything starts.
+
+        ``tracking_uri`` is where the run will be recorded (None when untracked).
+        Return the URI the host-side recorder should use instead (a tracker the
+        backend started for the run), or None to keep it. ``close`` undoes it.
+        """
+        return None
 
     @abstractmethod
     def prepare(self, steps: list[Step], base_dir: Path, progress: Progress) -> dict[str, str]:

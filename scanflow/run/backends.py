@@ -9,6 +9,8 @@ from scanflow.run.backend import Backend, BackendError
 BackendFactory = Callable[..., Backend]
 _FACTORIES: dict[str, str] = {
     "local": "scanflow.run.local:LocalBackend",
+    "docker": "scanflow.run.docker:DockerBackend",
+    "swarm": "scanflow.run.swarm:SwarmBackend",
 }
 
 

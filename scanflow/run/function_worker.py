@@ -21,8 +21,13 @@ from typing import Any
 
 
 def run_task(task: dict[str, Any]) -> int:
-    """Call the task's function; return an exit code like a script would."""
-    os.environ.clear()
+    """Call the task's function; return an exit code like a script would.
+
+    ``env`` replaces the environment, or adds to it with ``inherit_env`` (in a
+    container, whose image sets the rest).
+    """
+    if not task.get("inherit_env"):
+        os.environ.clear()
     os.environ.update(task["env"])
     os.chdir(task["cwd"])
     for entry in reversed(task.get("sys_path", [])):

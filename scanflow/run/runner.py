@@ -95,10 +95,19 @@ def _execute(
     view = ConsoleView(opts.console, stream_logs=opts.stream_logs, live=opts.live)
     listeners: list[RunListener] = [view]
     recorder = None
-    if opts.track:
+    uri = project.tracking_uri(opts.tracking_uri) if opts.track else None
+    try:
+        uri = engine.open_run(state, uri, view.console.print) or uri
+    except BaseException as error:
+        engine.close()
+        mark_unfinished(state, StepStatus.CANCELLED, f"not started: {error}")
+        state.status = RunStatus.FAILED
+        state.save()
+        raise
+    if uri is not None:
         from scanflow.track.recorder import MlflowRecorder
 
-        recorder = MlflowRecorder(project.tracking_uri(opts.tracking_uri), project)
+        recorder = MlflowRecorder(uri, project)
         recorder.start()
         listeners.append(recorder)
 
@@ -135,9 +144,9 @@ def _execute(
             for listener in listeners:
                 listener.run_finished(state)
     finally:
-        engine.close()
-        if recorder is not None:
+        if recorder is not None:  # first: the backend may host the tracker (`open_run`)
             _flush(recorder, view.console)
+        engine.close()
     return RunResult(state, recorder.warnings if recorder else [])
 
 

@@ -64,6 +64,9 @@ class Executor(Node):
     image: str | None = Field(default=None, description="ready container image to run in")
     base_image: str | None = Field(default=None, description="image to build the step's image on")
     dockerfile: str | None = Field(default=None, description="the user's own Dockerfile")
+    placement: list[str] = Field(
+        default_factory=list, description="cluster placement constraints, e.g. 'node.labels.gpu==true'"
+    )
 
     @field_validator("env", mode="before")
     @classmethod

@@ -1,0 +1,1 @@
+"""Exporters: a workflow as files other tools run (Compose and Swarm stacks)."""

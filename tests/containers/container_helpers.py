@@ -1,0 +1,42 @@
+"""Helpers the container tests share: writing workflow files, finding what a run left."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def run_labels(client, run_id: str) -> dict[str, list]:
+    """What of a run is still on the engine."""
+    selected = {"label": [f"scanflow.run={run_id}"]}
+    return {
+        "containers": client.containers.list(all=True, filters=selected),
+        "networks": client.networks.list(filters=selected),
+        "services": client.services.list(filters=selected) if _is_swarm(client) else [],
+    }
+
+
+def _is_swarm(client) -> bool:
+    return client.info().get("Swarm", {}).get("LocalNodeState") == "active"
+
+
+def left_after(client, run_id: str, timeout: float = 40.0) -> dict[str, list]:
+    """What of a run is still there once the engine had time to finish removals it accepted.
+
+    Swarm removes an overlay network some seconds after the network's last task is gone.
+    """
+    import time
+
+    deadline = time.time() + timeout
+    while True:
+        left = run_labels(client, run_id)
+        if not any(left.values()) or time.time() > deadline:
+            return left
+        time.sleep(0.5)

@@ -1,0 +1,86 @@
+"""Step images: named by content, rebuilt only where something changed, with clear failures."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from container_helpers import write
+
+from scanflow.graph import Graph
+from scanflow.run.images import ImageBuilder, ImageError
+from scanflow.spec import Workflow
+
+pytestmark = pytest.mark.docker
+
+
+def _images(client, project, messages: list[str]) -> dict[str, str]:
+    workflow = Workflow.from_yaml(project / "wf.yaml")
+    builder = ImageBuilder(client, messages.append)
+    graph = Graph.from_workflow(workflow)
+    return {step.key: builder.step_image(step, graph.base_dir, workflow.name).tag for step in graph}
+
+
+def test_unchanged_steps_are_not_rebuilt_and_a_code_change_rebuilds_only_the_code(docker_client, project):
+    token = uuid.uuid4().hex  # code no earlier run built: images are named by content
+    write(project, "a.py", f"print('a {token}')\n")
+    write(project, "b.py", "print('b')\n")
+    write(
+        project,
+        "wf.yaml",
+        "name: cached\nnodes:\n  - {executor: a, file: a.py}\n"
+        "  - {executor: b, file: b.py, requirements: [six]}\n",
+    )
+    first: list[str] = []
+    tags = _images(docker_client, project, first)
+    assert all(":" in tag and not tag.endswith(":latest") for tag in tags.values())
+    assert tags["a"] != tags["b"]  # other requirements, other image
+
+    again: list[str] = []
+    assert _images(docker_client, project, again) == tags
+    assert not [m for m in again if m.startswith(("building", "preparing"))]
+
+    write(project, "a.py", f"print('a {token}, changed')\n")
+    changed: list[str] = []
+    new_tags = _images(docker_client, project, changed)
+    assert new_tags["a"] != tags["a"]
+    built = [m for m in changed if m.startswith("building")]
+    assert built and all("scanflow-deps" not in m for m in built)  # dependencies were not rebuilt
+    labels = docker_client.images.get(new_tags["a"]).labels
+    assert labels["scanflow.workflow"] == "cached"
+
+
+def test_a_failing_build_shows_the_dockerfile_step_and_its_output(docker_client, project):
+    write(
+        project,
+        "image/Dockerfile",
+        "FROM python:3.11-slim\nRUN echo preparing the model && exit 7\n",
+    )
+    write(project, "wf.yaml", "name: broken\nnodes:\n  - {executor: s, dockerfile: image/Dockerfile}\n")
+    with pytest.raises(ImageError) as caught:
+        _images(docker_client, project, [])
+    message = str(caught.value)
+    assert "RUN echo preparing the model && exit 7" in message
+    assert "preparing the model" in message.split("output:")[1]
+    assert "code: 7" in message
+
+
+def test_a_missing_image_says_how_to_build_or_import_it(docker_client, project):
+    write(project, "wf.yaml", "name: lost\nnodes:\n  - {executor: s, image: '127.0.0.1:9/nowhere/model:1'}\n")
+    with pytest.raises(
+        ImageError, match=r"not on the Docker engine.*\n.*docker build -t 127.0.0.1:9/nowhere"
+    ):
+        _images(docker_client, project, [])
+
+
+def test_a_bad_requirement_names_itself_before_any_build(docker_client, project):
+    write(project, "s.py", "print('s')\n")
+    write(
+        project,
+        "wf.yaml",
+        "name: typo\nnodes:\n"
+        "  - {executor: s, file: s.py, requirements: [scanflow-no-such-package-xyz==1.0]}\n",
+    )
+    with pytest.raises(Exception, match="scanflow-no-such-package-xyz") as caught:
+        _images(docker_client, project, [])
+    assert "step 's'" in str(caught.value)
