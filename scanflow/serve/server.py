@@ -1,0 +1,100 @@
+"""Running the service: one uvicorn process, or ``--workers N`` processes on one port.
+
+With one worker the app runs in this process and a model that cannot be loaded
+stops it with an error. With several, uvicorn starts the workers; they get the
+config through ``SCANFLOW_SERVE_CONFIG`` and share their metrics through a
+temporary ``PROMETHEUS_MULTIPROC_DIR``, and the models are looked up in the
+registry first so that a wrong URI fails here rather than in every worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from typing import Any
+
+from scanflow.serve.config import CONFIG_VARIABLE, ServeConfig
+from scanflow.serve.errors import ServeSetupError
+
+log = logging.getLogger("scanflow.serve")
+
+
+def serve(config: ServeConfig | None = None, **options: Any) -> None:
+    """Serve until Ctrl-C or SIGTERM; `ServeSetupError` when the service cannot start."""
+    import uvicorn
+
+    config = (config or ServeConfig(**options)).resolved()
+    _configure_logging()
+    settings = {
+        "host": config.host,
+        "port": config.port,
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+    }
+    if config.workers == 1:
+        failure: list[str] = []
+        server: uvicorn.Server | None = None
+
+        def stop(message: str) -> None:
+            failure.append(message)
+            if server is not None:
+                server.should_exit = True
+
+        from scanflow.serve.app import create_app
+
+        app = create_app(config, on_fatal=stop)
+        server = uvicorn.Server(uvicorn.Config(app, **settings))
+        _announce(config)
+        server.run()
+        if failure:
+            raise ServeSetupError(failure[0])
+        return
+    _check_models(config)
+    from scanflow.serve.metrics import MULTIPROCESS_VARIABLE
+
+    with tempfile.TemporaryDirectory(prefix="scanflow-metrics-") as metrics_dir:
+        os.environ[MULTIPROCESS_VARIABLE] = metrics_dir
+        os.environ[CONFIG_VARIABLE] = config.model_dump_json()
+        _announce(config)
+        uvicorn.run(
+            "scanflow.serve.server:app_from_environment", factory=True, workers=config.workers, **settings
+        )
+
+
+def app_from_environment() -> Any:
+    """The app of one worker process (uvicorn's factory)."""
+    from scanflow.serve.app import create_app
+
+    _configure_logging()
+    return create_app(ServeConfig.from_environment())
+
+
+def _check_models(config: ServeConfig) -> None:
+    from scanflow.serve.registry import ModelSource, Registry
+    from scanflow.serve.rules import RuleFile
+
+    uris = [config.model] if config.model else list(RuleFile.read(config.rules).models.values())  # type: ignore[arg-type]
+    registry = Registry(config.tracking_uri or "")
+    for uri in uris:
+        registry.resolve(ModelSource.parse(uri))
+
+
+def _announce(config: ServeConfig) -> None:
+    what = config.model or f"the models of {config.rules}"
+    workers = f"{config.workers} worker{'s' if config.workers > 1 else ''}"
+    guard = "token required" if config.token else "no token"
+    log.warning(
+        "serving %s on http://%s:%d (%s, %s); Ctrl-C stops", what, config.host, config.port, workers, guard
+    )
+
+
+def _configure_logging() -> None:
+    logger = logging.getLogger("scanflow.serve")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s scanflow.serve: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
