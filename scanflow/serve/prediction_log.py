@@ -61,6 +61,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from scanflow.serve.errors import ServeSetupError
+
 log = logging.getLogger("scanflow.serve")
 
 TABLE_NAME = "scanflow_predictions"
@@ -181,8 +183,21 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="scanflow-prediction-log", daemon=True)
         self._engine: Engine | None = None
 
+    def open(self) -> None:
+        """Open the database (creating the table); `ServeSetupError` when it cannot be used."""
+        if self._engine is not None:
+            return
+        try:
+            self._engine = open_database(self.url)
+        except Exception as error:
+            reason = str(error).splitlines()[0]
+            raise ServeSetupError(
+                f"cannot open the prediction log {_safe(self.url)}: {reason}."
+                " Fix --log-db (SCANFLOW_SERVE_LOG_DB) or start with --no-log."
+            ) from None
+
     def start(self) -> None:
-        self._engine = open_database(self.url)
+        self.open()
         self._thread.start()
 
     def stop(self) -> None:
@@ -302,6 +317,16 @@ class PredictionLog:
                 start += len(entry.values)
                 found[id(entry)] = [dict(zip(classes, row.tolist(), strict=True)) for row in part]
         return found
+
+
+def _safe(url: str) -> str:
+    """A database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "the database"
 
 
 def _concat(parts: list[Any]) -> Any:

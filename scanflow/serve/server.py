@@ -9,9 +9,13 @@ registry first so that a wrong URI fails here rather than in every worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from scanflow.serve.config import CONFIG_VARIABLE, ServeConfig
@@ -47,7 +51,8 @@ def serve(config: ServeConfig | None = None, **options: Any) -> None:
         app = create_app(config, on_fatal=stop)
         server = uvicorn.Server(uvicorn.Config(app, **settings))
         _announce(config)
-        server.run()
+        with _sigterm_ends_quietly():
+            server.run()
         if failure:
             raise ServeSetupError(failure[0])
         return
@@ -58,9 +63,33 @@ def serve(config: ServeConfig | None = None, **options: Any) -> None:
         os.environ[MULTIPROCESS_VARIABLE] = metrics_dir
         os.environ[CONFIG_VARIABLE] = config.model_dump_json()
         _announce(config)
-        uvicorn.run(
-            "scanflow.serve.server:app_from_environment", factory=True, workers=config.workers, **settings
-        )
+        with _sigterm_ends_quietly():
+            uvicorn.run(
+                "scanflow.serve.server:app_from_environment", factory=True, workers=config.workers, **settings
+            )
+
+
+class _Terminated(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _sigterm_ends_quietly() -> Iterator[None]:
+    """Exit 0 after a graceful shutdown on SIGTERM (uvicorn re-raises the signal once it is done)."""
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    except _Terminated:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def app_from_environment() -> Any:

@@ -68,6 +68,8 @@ class PredictionService:
             if config.log_predictions
             else None
         )
+        if self.prediction_log is not None:
+            self.prediction_log.open()  # a wrong --log-db fails now, before the server binds
         self.follower = AliasFollower(self.models, self.registry, config.follow_s, self._served)
         self.reporter = MonitoringReporter(self.registry, self.models, self.checking, config.report_s)
         self._loader = threading.Thread(target=self._load, name="scanflow-model-loader", daemon=True)
