@@ -86,7 +86,7 @@ def _from_file(path: Path, attribute: str, value: str) -> Any:
         raise ServeSetupError(
             f"--checker {value}: importing {path} failed: {type(error).__name__}: {error}"
         ) from None
-    return _attribute(module, attribute, value)
+    return _attribute(module, attribute, value, str(path))
 
 
 def _from_module(module_name: str, attribute: str, value: str) -> Any:
@@ -99,14 +99,14 @@ def _from_module(module_name: str, attribute: str, value: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise ServeSetupError(f"--checker {value}: cannot import {module_name}: {error}") from None
-    return _attribute(module, attribute, value)
+    return _attribute(module, attribute, value, module_name)
 
 
-def _attribute(module: Any, attribute: str, value: str) -> Any:
+def _attribute(module: Any, attribute: str, value: str, where: str) -> Any:
     try:
         return getattr(module, attribute)
     except AttributeError:
-        raise ServeSetupError(f"--checker {value}: {module.__name__} has no '{attribute}'") from None
+        raise ServeSetupError(f"--checker {value}: {where} has no '{attribute}'") from None
 
 
 def _instantiate(found: Any, value: str) -> Any:

@@ -75,6 +75,7 @@ class LiveChecking:
         window: int = 200,
         capacity: int = 10_000,
         on_result: ResultListener | None = None,
+        on_error: ResultListener | None = None,
         on_drop: Callable[[int], None] | None = None,
     ):
         self.states = {name: CheckerState(name, checker) for name, checker in checkers.items()}
@@ -82,6 +83,7 @@ class LiveChecking:
         self.capacity = max(capacity, window)
         self.dropped = 0
         self._on_result = on_result or (lambda state: None)
+        self._on_error = on_error or (lambda state: None)
         self._on_drop = on_drop or (lambda rows: None)
         self._queue = Window()
         self._lock = threading.Lock()
@@ -164,6 +166,7 @@ class LiveChecking:
                 state.errors += 1
                 state.last_error = f"{type(error).__name__}: {error}"
                 log.warning("checker %s failed on a window: %s", state.name, state.last_error)
+                self._on_error(state)
                 continue
             state.windows += 1
             state.last_at = time.time()

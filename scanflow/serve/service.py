@@ -57,6 +57,7 @@ class PredictionService:
             window=config.check_window,
             capacity=config.check_queue,
             on_result=self._checked,
+            on_error=lambda state: self.metrics.checker_errors.labels(state.name).inc(),
             on_drop=self.metrics.check_dropped.inc,
         )
         self.prediction_log = (
