@@ -30,6 +30,7 @@ def serve(config: ServeConfig | None = None, **options: Any) -> None:
 
     config = (config or ServeConfig(**options)).resolved()
     _configure_logging()
+    _one_compute_thread()
     settings = {
         "host": config.host,
         "port": config.port,
@@ -117,6 +118,17 @@ def _announce(config: ServeConfig) -> None:
     log.warning(
         "serving %s on http://%s:%d (%s, %s); Ctrl-C stops", what, config.host, config.port, workers, guard
     )
+
+
+def _one_compute_thread() -> None:
+    """One BLAS/OpenMP thread per server process, unless the environment says otherwise.
+
+    Requests are small and parallelism comes from workers and concurrent
+    requests; threaded BLAS on a one-row prediction only adds spinning threads
+    that fight the server (and the other workers) for the cores.
+    """
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")  # read when NumPy loads, after this; workers inherit it
 
 
 def _configure_logging() -> None:
