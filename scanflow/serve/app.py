@@ -33,13 +33,21 @@ log = logging.getLogger("scanflow.serve")
 JSON = "application/json"
 
 
-def create_app(config: ServeConfig, on_fatal: Callable[[str], None] | None = None) -> FastAPI:
-    """The service's ASGI app; models load in the background once it starts (see ``/ready``)."""
+def create_app(
+    config: ServeConfig, on_fatal: Callable[[str], None] | None = None, load_first: bool = False
+) -> FastAPI:
+    """The service's ASGI app.
+
+    Models load when the app starts: in the background while ``/health`` already
+    answers (``/ready`` says when they are in), or, with ``load_first``, before
+    the app takes its first connection, which lets the sibling workers of a
+    ``--workers N`` server answer meanwhile.
+    """
     service = PredictionService(config.resolved(), on_fatal)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service.start()
+        service.start(wait=load_first)
         yield
         service.stop()
 

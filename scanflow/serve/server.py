@@ -98,7 +98,7 @@ def app_from_environment() -> Any:
     from scanflow.serve.app import create_app
 
     _configure_logging()
-    return create_app(ServeConfig.from_environment())
+    return create_app(ServeConfig.from_environment(), load_first=True)
 
 
 def _check_models(config: ServeConfig) -> None:

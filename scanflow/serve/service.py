@@ -7,6 +7,7 @@ starts and stops with the service.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -73,15 +74,18 @@ class PredictionService:
             self.prediction_log.open()  # a wrong --log-db fails now, before the server binds
         self.follower = AliasFollower(self.models, self.registry, config.follow_s, self._served)
         self.reporter = MonitoringReporter(self.registry, self.models, self.checking, config.report_s)
-        self._loader = threading.Thread(target=self._load, name="scanflow-model-loader", daemon=True)
+        self._loader = threading.Thread(target=self._load_quietly, name="scanflow-model-loader", daemon=True)
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> None:
-        """Open the log, start checking, and load the models in the background (see `ready`)."""
+    def start(self, wait: bool = False) -> None:
+        """Open the log, start checking, and load the models: in the background (see `ready`) or now."""
         if self.prediction_log is not None:
             self.prediction_log.start()
         self.checking.start()
-        self._loader.start()
+        if wait:
+            self._load()
+        else:
+            self._loader.start()
 
     def _load(self) -> None:
         try:
@@ -90,9 +94,13 @@ class PredictionService:
             self.error = str(error)
             log.error("cannot serve: %s", self.error)
             self.on_fatal(self.error)
-            return
+            raise
         self.follower.start()
         self.reporter.start()
+
+    def _load_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # reported by _load and GET /ready
+            self._load()
 
     @property
     def ready(self) -> bool:
