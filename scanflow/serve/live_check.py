@@ -86,6 +86,7 @@ class LiveChecking:
         self._on_error = on_error or (lambda state: None)
         self._on_drop = on_drop or (lambda rows: None)
         self._queue = Window()
+        self._names: list[str] | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -96,8 +97,13 @@ class LiveChecking:
         return bool(self.states)
 
     # ------------------------------------------------------------ hot path
-    def submit(self, values: Any) -> bool:
-        """Queue a request's input for checking; False (and counted) when the queue is full."""
+    def submit(self, values: Any, names: list[str] | None = None) -> bool:
+        """Queue a request's input for checking; False (and counted) when the queue is full.
+
+        An array with ``names`` reaches the checkers as a DataFrame with those columns.
+        """
+        if names is not None and self._names is None:
+            self._names = names
         rows = len(values)
         with self._lock:
             if self._queue.rows + rows > self.capacity:
@@ -154,7 +160,10 @@ class LiveChecking:
             queue.rows -= taken
         if isinstance(parts[0], pd.DataFrame):
             return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+        array = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        if self._names is not None and array.ndim == 2 and array.shape[1] == len(self._names):
+            return pd.DataFrame(array, columns=self._names)
+        return array
 
     def judge(self, batch: Any) -> None:
         """Run every checker on one window; a failing checker only marks its own state."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +92,8 @@ def load_model(ref: ModelVersionRef) -> LoadedModel:
         proba_fn=getattr(raw, "predict_proba", None),
         classes=_classes(raw),
     )
+    if raw is not None and isinstance(spec, TableInput) and spec.numeric and spec.named:
+        spec.array_ok = _takes_arrays(predict_fn, spec)
     _warm_up(model)
     model.load_seconds = time.perf_counter() - started
     log.info("loaded %s from %s in %.2f s", model.label, ref.uri, model.load_seconds)
@@ -106,6 +109,31 @@ def _predict_function(pyfunc: Any) -> tuple[Callable[..., Any], bool, Any]:
             return function, False, raw
     takes_params = "params" in inspect.signature(pyfunc.predict).parameters
     return pyfunc.predict, takes_params, None
+
+
+def _takes_arrays(predict: Callable[[Any], Any], spec: TableInput) -> bool:
+    """Whether the estimator gives the same answers for an array in column order as for the table.
+
+    True for plain estimators (they only warn that the array has no column
+    names, a warning silenced here); False for pipelines that pick columns by
+    name, which fail on arrays.
+    """
+    import pandas as pd
+
+    probe = np.zeros((3, len(spec.columns)), dtype=spec.dtype)
+    probe[1] = 1
+    probe[2] = np.arange(len(spec.columns)) % 7
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from_array = np.asarray(predict(probe))
+            from_table = np.asarray(predict(pd.DataFrame(probe, columns=spec.names)))
+    except Exception:
+        return False
+    if from_array.shape != from_table.shape or not np.array_equal(from_array, from_table):
+        return False
+    warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
+    return True
 
 
 def _classes(raw: Any) -> list[Any] | None:

@@ -150,6 +150,7 @@ class LoggedRequest:
     slot: str
     route: str
     values: Any  # DataFrame or array given to the model
+    names: list[str] | None  # the columns, when values is an array standing for a table
     outputs: Any
     latency_ms: float
     checker_scores: dict[str, float] | None
@@ -272,7 +273,7 @@ class PredictionLog:
         rows = []
         for entry in entries:
             created = datetime.fromtimestamp(entry.created_at, UTC)
-            inputs = _input_rows(entry.values)
+            inputs = _input_rows(entry.values, entry.names)
             outputs = _output_rows(entry.outputs, len(inputs))
             probs = probabilities.get(id(entry))
             for index, (row, output) in enumerate(zip(inputs, outputs, strict=True)):
@@ -337,10 +338,11 @@ def _concat(parts: list[Any]) -> Any:
     return np.concatenate(parts)
 
 
-def _input_rows(values: Any) -> list[Any]:
+def _input_rows(values: Any, names: list[str] | None) -> list[Any]:
     if isinstance(values, pd.DataFrame):
         return values.to_dict(orient="records")
-    return np.asarray(values).tolist()
+    rows = np.asarray(values).tolist()
+    return [dict(zip(names, row, strict=True)) for row in rows] if names else rows
 
 
 def _output_rows(outputs: Any, count: int) -> list[Any]:

@@ -164,7 +164,7 @@ class PredictionService:
         metrics.latency.labels(model.name).observe(seconds)
         metrics.rows.labels(model.name).inc(answer.prepared.rows)
         if self.checking.enabled:
-            self.checking.submit(answer.prepared.values)
+            self.checking.submit(answer.prepared.values, answer.prepared.names)
         if self.prediction_log is not None:
             self.prediction_log.record(
                 LoggedRequest(
@@ -174,6 +174,7 @@ class PredictionService:
                     slot=answer.slot.key,
                     route=answer.route,
                     values=answer.prepared.values,
+                    names=answer.prepared.names,
                     outputs=answer.outputs,
                     latency_ms=seconds * 1000,
                     checker_scores=self.checking.scores() if self.checking.enabled else None,

@@ -49,10 +49,11 @@ _NOUNS: dict[Kind, str] = {
 
 @dataclass(frozen=True)
 class Prepared:
-    """A request's input ready for the model: a DataFrame (tables) or an array (tensors)."""
+    """A request's input ready for the model: a DataFrame, or an array (tensors, fast tables)."""
 
     values: pd.DataFrame | np.ndarray
     rows: int
+    names: list[str] | None = None  # the columns of an array that stands for a table
 
 
 class InputSpec(ABC):
@@ -114,17 +115,25 @@ class TableInput(InputSpec):
 
     def __init__(self, columns: list[Column]):
         self.columns = columns
+        # Set by the loader when the model was shown to take a plain array in column order:
+        # building a DataFrame and having scikit-learn check its names costs more than predicting.
+        self.array_ok = False
         self.named = all(c.name is not None for c in columns)
         self._names = [c.name for c in columns] if self.named else None
         self._index = {c.name: c for c in columns}
         dtypes = {np.dtype(c.dtype) for c in columns}
-        self._dtype = (
+        self.dtype = (
             dtypes.pop() if len(dtypes) == 1 and all(c.kind in ("float", "int") for c in columns) else None
         )
 
     @property
     def names(self) -> list[str] | None:
         return self._names
+
+    @property
+    def numeric(self) -> bool:
+        """All columns are numbers of one dtype: the request can become one array."""
+        return self.dtype is not None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -137,8 +146,10 @@ class TableInput(InputSpec):
         if not rows:
             raise BadInput("the request has no rows to predict")
         self._check(rows)
-        if self._dtype is not None:
-            array = np.asarray(rows, dtype=self._dtype)
+        if self.dtype is not None:
+            array = np.asarray(rows, dtype=self.dtype)
+            if self.array_ok:
+                return Prepared(array, len(rows), self._names)
             frame = pd.DataFrame(array, columns=self._names, copy=False)
         else:
             frame = pd.DataFrame(

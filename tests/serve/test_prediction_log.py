@@ -99,6 +99,7 @@ def _request(model, values, number: int) -> LoggedRequest:
         slot="digits",
         route="default",
         values=values,
+        names=None,
         outputs=model.predict(values),
         latency_ms=1.5,
         checker_scores={"mean_shift": 0.25},
