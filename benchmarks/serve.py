@@ -33,7 +33,7 @@ from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-console = Console()
+console = Console(width=120)
 
 
 @dataclass
@@ -177,25 +177,33 @@ def main() -> None:
     )  # the same for every server
     model = "models:/digits@champion"
     scanflow = [str(BIN / "scanflow"), "serve", model, "--workers", str(args.workers)]
-    results = []
-    port = free_port()
-    results.append(
-        measure("scanflow serve", [*scanflow, "--port", str(port)], "/ready", port, env, args, body, root)
-    )
-    port = free_port()
-    checked = [*scanflow, "--port", str(port), "--checker", args.checker]
-    results.append(measure("scanflow serve + checker", checked, "/ready", port, env, args, body, root))
-    port = free_port()
     mlflow = [str(BIN / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local"]
-    mlflow += ["-p", str(port), "-h", "127.0.0.1", "-w", str(args.workers)]
-    results.append(measure("mlflow models serve", mlflow, "/health", port, env, args, body, root))
+    mlflow += ["-h", "127.0.0.1", "-w", str(args.workers)]
+    servers = [
+        ("scanflow serve", lambda port: [*scanflow, "--port", str(port)], "/ready"),
+        (
+            "scanflow serve + checker",
+            lambda port: [*scanflow, "--port", str(port), "--checker", args.checker],
+            "/ready",
+        ),
+        ("mlflow models serve", lambda port: [*mlflow, "-p", str(port)], "/health"),
+    ]
+    best: dict[str, Result] = {}
+    for round_number in range(args.rounds):  # alternating, so a busy moment hurts every server alike
+        console.rule(f"round {round_number + 1} of {args.rounds}")
+        for name, command, ready_path in servers:
+            port = free_port()
+            result = measure(name, command(port), ready_path, port, env, args, body, root)
+            if name not in best or result.requests_per_s > best[name].requests_per_s:
+                best[name] = result
+    results = [best[name] for name, _, _ in servers]
     report(results, args)
     shutil.rmtree(root, ignore_errors=True)
 
 
 def report(results: list[Result], args) -> None:
     table = Table(
-        title=f"digits, 1 row per request; {args.workers} worker(s), {args.connections} keep-alive"
+        title=f"best of {args.rounds} rounds; digits, 1 row per request; {args.workers} worker(s), {args.connections} keep-alive"
         f" connections,"
         f" {args.seconds} s per run"
     )
