@@ -203,9 +203,8 @@ def main() -> None:
 
 def report(results: list[Result], args) -> None:
     table = Table(
-        title=f"best of {args.rounds} rounds; digits, 1 row per request; {args.workers} worker(s), {args.connections} keep-alive"
-        f" connections,"
-        f" {args.seconds} s per run"
+        title=f"digits, 1 row per request; {args.workers} worker(s), {args.connections} keep-alive"
+        f" connections; best of {args.rounds} rounds of {args.seconds} s"
     )
     for column in ("server", "ready (s)", "requests/s", "p50 (ms)", "p99 (ms)", "errors", "requests"):
         table.add_column(column, justify="left" if column == "server" else "right")
