@@ -9,11 +9,11 @@ none fails. A version that cannot be loaded is reported and the old one stays.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from scanflow.serve.holder import ModelSet, ModelSlot
 from scanflow.serve.model import LoadedModel, load_model
+from scanflow.serve.periodic import Periodic
 from scanflow.serve.registry import Registry
 
 log = logging.getLogger("scanflow.serve")
@@ -25,28 +25,16 @@ class AliasFollower:
     def __init__(self, models: ModelSet, registry: Registry, interval_s: float, on_swap: SwapListener):
         self.slots = [s for s in models.slots.values() if s.source.follows_alias]
         self.registry = registry
-        self.interval_s = interval_s
         self.on_swap = on_swap
         self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scanflow-alias-follower", daemon=True)
-
-    @property
-    def active(self) -> bool:
-        return bool(self.slots) and self.interval_s > 0
+        self._periodic = Periodic(self.check, interval_s, "scanflow-alias-follower")
 
     def start(self) -> None:
-        if self.active:
-            self._thread.start()
+        if self.slots:
+            self._periodic.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.check()
+        self._periodic.stop()
 
     def check(self) -> list[ModelSlot]:
         """Swap every slot whose alias moved; the slots that changed."""

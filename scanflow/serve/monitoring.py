@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from typing import Any
 
 from scanflow.serve.holder import ModelSet
 from scanflow.serve.live_check import LiveChecking
+from scanflow.serve.periodic import Periodic
 from scanflow.serve.registry import Registry
 from scanflow.track.store import TAG_KIND, ensure_experiment
 
@@ -30,32 +30,21 @@ class MonitoringReporter:
         self.registry = registry
         self.models = models
         self.checking = checking
-        self.interval_s = interval_s
         self.run_id: str | None = None
         self.reports = 0
         self._sent: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="scanflow-monitoring", daemon=True)
-
-    @property
-    def active(self) -> bool:
-        return self.checking.enabled and self.interval_s > 0
+        self._periodic = Periodic(lambda: self._safely(self.report), interval_s, "scanflow-monitoring")
 
     def start(self) -> None:
-        if self.active:
-            self._thread.start()
+        if self.checking.enabled:
+            self._periodic.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+        """Log the last results and end the monitoring run."""
+        self._periodic.stop()
         if self.run_id is not None:
             self._safely(self.report)
             self._safely(lambda: self.registry.client.set_terminated(self.run_id, "FINISHED"))
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._safely(self.report)
 
     def _safely(self, job: Any) -> None:
         try:
