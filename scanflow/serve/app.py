@@ -1,9 +1,12 @@
 """The HTTP face of the prediction service (FastAPI on uvicorn).
 
 Prediction routes are plain Starlette routes that read the body themselves:
-no request model to validate twice, one JSON parse, one JSON dump. Every
-failure becomes a 4xx/5xx answer with a message; nothing a client sends can
-take the server down.
+no request model to validate twice, one JSON parse, one JSON dump. A
+scikit-learn estimator predicts on the event loop (handing a sub-millisecond
+computation to a thread costs more than it takes); any other model runs in the
+thread pool, so a slow one does not hold up the other requests. Every failure
+becomes a 4xx/5xx answer with a message; nothing a client sends can take the
+server down.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -80,7 +84,11 @@ def _add_prediction_routes(app: FastAPI, service: PredictionService) -> None:
         try:
             body = await _read_body(request, limit)
             payload = parse_body(body, request.headers.get("content-type"))
-            answer = service.predict(payload, slot_key, request.headers, request.query_params)
+            slot, route, model = service.choose(slot_key, request.headers, request.query_params)
+            if model.inline:
+                answer = service.predict(payload, slot, route, model)
+            else:
+                answer = await run_in_threadpool(service.predict, payload, slot, route, model)
             content: dict[str, Any] = {"predictions": answer.outputs}
             if slot_key is not None:
                 content.update(model=answer.model.name, version=answer.model.version)

@@ -39,6 +39,7 @@ class LoadedModel:
     takes_params: bool = False
     proba_fn: Callable[[Any], Any] | None = None
     classes: list[Any] | None = None
+    inline: bool = False  # cheap enough to call on the event loop (a scikit-learn estimator)
     loaded_at: float = field(default_factory=time.time)
     load_seconds: float = 0.0
 
@@ -91,6 +92,7 @@ def load_model(ref: ModelVersionRef) -> LoadedModel:
         takes_params=takes_params,
         proba_fn=getattr(raw, "predict_proba", None),
         classes=_classes(raw),
+        inline=raw is not None,
     )
     if raw is not None and isinstance(spec, TableInput) and spec.numeric and spec.named:
         spec.array_ok = _takes_arrays(predict_fn, spec)

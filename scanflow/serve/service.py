@@ -126,14 +126,10 @@ class PredictionService:
         self.metrics.check_windows.labels(state.name).inc()
 
     # ------------------------------------------------------------ requests
-    def predict(
-        self,
-        payload: Payload,
-        slot_key: str | None,
-        headers: Mapping[str, str],
-        query: Mapping[str, str],
-    ) -> Answer:
-        """Predict a payload with the model the URL names or the rules choose."""
+    def choose(
+        self, slot_key: str | None, headers: Mapping[str, str], query: Mapping[str, str]
+    ) -> tuple[ModelSlot, str, LoadedModel]:
+        """The slot the URL names or the rules choose, why, and the model it serves now."""
         if slot_key is None:
             slot, route = self.router.choose(headers, query)
         else:
@@ -146,6 +142,10 @@ class PredictionService:
         model = slot.current
         if model is None:
             raise NotReady(self.error or "the model is still loading; retry when GET /ready answers 200")
+        return slot, route, model
+
+    def predict(self, payload: Payload, slot: ModelSlot, route: str, model: LoadedModel) -> Answer:
+        """Check a payload against the model's signature and predict it."""
         prepared = model.spec.prepare(payload)
         try:
             outputs = model.predict(prepared.values, payload.params)
