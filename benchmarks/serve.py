@@ -161,6 +161,9 @@ def main() -> None:
     parser.add_argument(
         "--checker", default=str(HERE / "checker.py"), help="the --checker of the checked run"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="runs of each server, alternating; the best counts"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")

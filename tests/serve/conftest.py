@@ -9,7 +9,8 @@ serve`` processes on free loopback ports, stopped at the end of the session.
 from __future__ import annotations
 
 import pytest
-from serving import HERE, Server, Store
+
+from .serving import HERE, Server, Store
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ import re
 
 import httpx
 import pytest
-from serving import Server, Store, checker, split_body, wait_for
+
+from .serving import Server, Store, checker, split_body, wait_for
 
 TOKEN = "s3cret-token"
 BODY_LIMIT = 200_000

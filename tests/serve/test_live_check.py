@@ -7,11 +7,12 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from serving import Server, Store, checker, wait_for
 
 from scanflow.serve.checkers import load_checker, load_checkers
 from scanflow.serve.errors import ServeSetupError
 from scanflow.serve.live_check import LiveChecking
+
+from .serving import Server, Store, checker, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy
-from serving import Server, Store, postgres_url, split_body, wait_for
 
 from scanflow.serve.model import load_model
 from scanflow.serve.prediction_log import TABLE_NAME, LoggedRequest, PredictionLog, read_predictions
 from scanflow.serve.registry import ModelSource, Registry
+
+from .serving import Server, Store, postgres_url, split_body, wait_for
 
 
 def _empty(url: str) -> str:

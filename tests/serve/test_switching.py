@@ -9,10 +9,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from serving import SCANFLOW, Server, Store, wait_for
 
 from scanflow.serve.errors import ServeSetupError
 from scanflow.serve.rules import RuleFile
+
+from .serving import SCANFLOW, Server, Store, wait_for
 
 
 def test_alias_move_hot_swaps_under_load_without_a_failed_request(start_server, store: Store) -> None:

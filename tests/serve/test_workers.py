@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from serving import Server, Store, split_body, wait_for
+
+from .serving import Server, Store, split_body, wait_for
 
 
 def test_two_workers_answer_and_metrics_add_up_across_them(start_server, store: Store) -> None:
