@@ -70,7 +70,7 @@ def create_app(
         app.add_middleware(
             BearerTokenAuth,
             token=service.config.token,
-            on_denied=lambda: service.record_error(None, 401),
+            on_denied=lambda: service.record_error("Unauthenticated", 401),
         )
     return app
 
@@ -94,11 +94,11 @@ def _add_prediction_routes(app: FastAPI, service: PredictionService) -> None:
                 content.update(model=answer.model.name, version=answer.model.version)
             data = orjson.dumps(content, default=_jsonable, option=orjson.OPT_SERIALIZE_NUMPY)
         except RequestError as error:
-            service.record_error(error, error.status)
+            service.record_error(type(error).__name__, error.status)
             return Response(error.body(), status_code=error.status, media_type=JSON)
         except Exception:
             log.exception("unexpected error while answering a prediction request")
-            service.record_error(None, 500)
+            service.record_error("InternalError", 500)
             message = "internal error while predicting; the server log has the details"
             return Response(
                 orjson.dumps({"error_code": "INTERNAL_ERROR", "message": message}), 500, media_type=JSON

@@ -16,7 +16,7 @@ from typing import Any
 
 from scanflow.serve.checkers import load_checkers
 from scanflow.serve.config import ServeConfig
-from scanflow.serve.errors import ModelFailed, NotReady, RequestError, UnknownModel
+from scanflow.serve.errors import ModelFailed, NotReady, UnknownModel
 from scanflow.serve.follow import AliasFollower
 from scanflow.serve.holder import ModelSet, ModelSlot
 from scanflow.serve.live_check import CheckerState, LiveChecking
@@ -181,8 +181,8 @@ class PredictionService:
                 )
             )
 
-    def record_error(self, error: RequestError | None, status: int) -> None:
-        kind = type(error).__name__ if error is not None else "InternalError"
+    def record_error(self, kind: str, status: int) -> None:
+        """Account for a request that got an error (``kind``: the error class, e.g. ``BadInput``)."""
         self.metrics.errors.labels(kind).inc()
         self.metrics.requests.labels("", "", str(status)).inc()
 

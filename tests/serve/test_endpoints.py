@@ -225,6 +225,8 @@ def test_a_token_protects_predictions_and_metrics(server: Server, store: Store) 
     wrong = httpx.post(server.url + "/invocations", json=body, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and "wrong" in wrong.json()["message"]
     assert httpx.get(server.url + "/metrics").status_code == 401
+    with server.client() as client:
+        assert 'scanflow_request_errors_total{kind="Unauthenticated"} 3.0' in client.get("/metrics").text
     assert httpx.get(server.url + "/checks").status_code == 401
     right = httpx.post(server.url + "/invocations", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
     assert right.status_code == 200
