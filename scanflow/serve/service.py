@@ -21,7 +21,7 @@ from scanflow.serve.follow import AliasFollower
 from scanflow.serve.holder import ModelSet, ModelSlot
 from scanflow.serve.live_check import CheckerState, LiveChecking
 from scanflow.serve.metrics import ServeMetrics
-from scanflow.serve.model import LoadedModel
+from scanflow.serve.model import LoadedModel, import_model_libraries_early
 from scanflow.serve.monitoring import MonitoringReporter
 from scanflow.serve.payload import Payload
 from scanflow.serve.prediction_log import LoggedRequest, PredictionLog
@@ -89,6 +89,7 @@ class PredictionService:
 
     def _load(self) -> None:
         try:
+            import_model_libraries_early()
             self.models.load(self.registry, self._served)
         except Exception as error:
             self.error = str(error)
