@@ -83,7 +83,7 @@ class PredictionService:
             self.prediction_log.start()
         self.checking.start()
         if wait:
-            self._load()
+            self._load_quietly()  # a failure leaves the service up, answering 503 with the reason
         else:
             self._loader.start()
 
