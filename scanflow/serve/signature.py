@@ -104,8 +104,8 @@ class Column:
         return f"'{self.name}'" if self.name is not None else f"#{self.position}"
 
     def accepts(self, value: Any) -> bool:
-        if value is None:
-            return not self.required
+        if value is None:  # a missing value; integer and boolean columns cannot hold one
+            return not self.required and self.kind not in ("int", "bool")
         accepted = _ACCEPTS.get(self.kind)
         return accepted is None or type(value) in accepted
 

@@ -58,3 +58,18 @@ def _payload(store: Store):
     from scanflow.serve.payload import Payload
 
     return Payload("dataframe_split", {"columns": store.columns, "data": store.x[:5]})
+
+
+def test_optional_columns_take_nulls_where_their_type_can_hold_them() -> None:
+    from mlflow.types import ColSpec, Schema
+
+    from scanflow.serve.errors import BadInput
+    from scanflow.serve.payload import Payload
+    from scanflow.serve.signature import input_spec
+
+    spec = input_spec(Schema([ColSpec("double", "x"), ColSpec("double", "y", required=False)]))
+    frame = spec.prepare(Payload("dataframe_records", [{"x": 1.0}, {"x": 2.0, "y": None}])).values
+    assert frame["x"].tolist() == [1.0, 2.0] and frame["y"].isna().all()
+    counts = input_spec(Schema([ColSpec("double", "x"), ColSpec("long", "n", required=False)]))
+    with pytest.raises(BadInput, match="row 0, column 'n': expected an integer \\(long\\), got null"):
+        counts.prepare(Payload("inputs", [[1.0, None]]))
