@@ -1,0 +1,179 @@
+"""A model loaded once through MLflow pyfunc, with the fastest safe way to call it.
+
+For scikit-learn models the service calls the estimator itself on input the
+`signature` module already checked, skipping MLflow's second schema check
+(most of the time of a one-row prediction); any other flavor goes through
+``PyFuncModel.predict``. Probabilities, when the estimator gives them, are
+computed later and in batches by the prediction log, off the request path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from scanflow.serve.errors import ServeSetupError
+from scanflow.serve.registry import ModelVersionRef
+from scanflow.serve.signature import InputSpec, TableInput, TensorInput, input_spec
+
+log = logging.getLogger("scanflow.serve")
+
+
+@dataclass
+class LoadedModel:
+    """One model version in memory, ready to predict."""
+
+    name: str
+    version: str
+    uri: str
+    run_id: str | None
+    spec: InputSpec
+    predict_fn: Callable[..., Any]
+    takes_params: bool = False
+    proba_fn: Callable[[Any], Any] | None = None
+    classes: list[Any] | None = None
+    inline: bool = False  # cheap enough to call on the event loop (a scikit-learn estimator)
+    loaded_at: float = field(default_factory=time.time)
+    load_seconds: float = 0.0
+
+    def predict(self, values: Any, params: dict[str, Any] | None = None) -> Any:
+        if params and self.takes_params:
+            return self.predict_fn(values, params=params)
+        return self.predict_fn(values)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/{self.version}" if self.version else self.name
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "uri": self.uri,
+            "run_id": self.run_id,
+            "loaded_at": self.loaded_at,
+            "load_seconds": round(self.load_seconds, 3),
+            "input": self.spec.describe(),
+        }
+
+
+def import_model_libraries_early() -> None:
+    """Import skops, if installed, before MLflow: a third of the start-up time saved.
+
+    MLflow 3 saves scikit-learn models with skops, and importing skops looks up
+    each of several hundred NumPy/SciPy functions in every loaded module. Done
+    before MLflow loads its thousands of modules, that scan takes about a
+    second less; for models of other flavors it costs the import of
+    scikit-learn.
+    """
+    if importlib.util.find_spec("skops") is not None:
+        import skops.io  # noqa: F401
+
+
+def load_model(ref: ModelVersionRef) -> LoadedModel:
+    """Load one model version; `ServeSetupError` says why it cannot be served."""
+    started = time.perf_counter()
+    try:
+        import mlflow.pyfunc
+
+        pyfunc = mlflow.pyfunc.load_model(ref.uri)
+    except ImportError as error:
+        raise ServeSetupError(
+            f"cannot load {ref.uri}: {error}. Install the libraries the model needs"
+            " (see its requirements.txt), e.g. pip install 'scanflow[serve]'"
+        ) from None
+    except Exception as error:
+        message = str(getattr(error, "message", error)).splitlines()[0]
+        raise ServeSetupError(f"cannot load the model {ref.uri}: {message}") from None
+    metadata = pyfunc.metadata
+    spec = input_spec(metadata.get_input_schema())
+    predict_fn, takes_params, raw = _predict_function(pyfunc)
+    model = LoadedModel(
+        name=ref.name,
+        version=ref.version or (f"run-{metadata.run_id[:8]}" if metadata.run_id else ""),
+        uri=ref.uri,
+        run_id=ref.run_id or metadata.run_id,
+        spec=spec,
+        predict_fn=predict_fn,
+        takes_params=takes_params,
+        proba_fn=getattr(raw, "predict_proba", None),
+        classes=_classes(raw),
+        inline=raw is not None,
+    )
+    if raw is not None and isinstance(spec, TableInput) and spec.numeric and spec.named:
+        spec.array_ok = _takes_arrays(predict_fn, spec)
+    _warm_up(model)
+    model.load_seconds = time.perf_counter() - started
+    log.info("loaded %s from %s in %.2f s", model.label, ref.uri, model.load_seconds)
+    return model
+
+
+def _predict_function(pyfunc: Any) -> tuple[Callable[..., Any], bool, Any]:
+    flavor = pyfunc.metadata.flavors.get("python_function", {})
+    if flavor.get("loader_module") == "mlflow.sklearn":
+        raw = pyfunc.get_raw_model()
+        function = getattr(raw, flavor.get("predict_fn") or "predict", None)
+        if function is not None:
+            return function, False, raw
+    takes_params = "params" in inspect.signature(pyfunc.predict).parameters
+    return pyfunc.predict, takes_params, None
+
+
+def _takes_arrays(predict: Callable[[Any], Any], spec: TableInput) -> bool:
+    """Whether the estimator gives the same answers for an array in column order as for the table.
+
+    True for plain estimators (they only warn that the array has no column
+    names, a warning silenced here); False for pipelines that pick columns by
+    name, which fail on arrays.
+    """
+    import pandas as pd
+
+    probe = np.zeros((3, len(spec.columns)), dtype=spec.dtype)
+    probe[1] = 1
+    probe[2] = np.arange(len(spec.columns)) % 7
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from_array = np.asarray(predict(probe))
+            from_table = np.asarray(predict(pd.DataFrame(probe, columns=spec.names)))
+    except Exception:
+        return False
+    if from_array.shape != from_table.shape or not np.array_equal(from_array, from_table):
+        return False
+    warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
+    return True
+
+
+def _classes(raw: Any) -> list[Any] | None:
+    classes = getattr(raw, "classes_", None)
+    return None if classes is None else np.asarray(classes).tolist()
+
+
+def _warm_up(model: LoadedModel) -> None:
+    """One prediction on zeros, so the first request after a load or swap is not the slow one."""
+    spec = model.spec
+    try:
+        if (
+            isinstance(spec, TableInput)
+            and spec.names
+            and all(c.kind in ("float", "int") for c in spec.columns)
+        ):
+            from scanflow.serve.payload import Payload
+
+            row = [0.0 if c.kind == "float" else 0 for c in spec.columns]
+            model.predict(
+                spec.prepare(Payload("dataframe_split", {"columns": spec.names, "data": [row]})).values
+            )
+        elif isinstance(spec, TensorInput):
+            shape = tuple(1 if d == -1 else d for d in spec.shape)
+            model.predict(np.zeros(shape, dtype=spec.dtype))
+    except Exception:  # a model that rejects zeros is not broken
+        log.debug("warm-up prediction of %s failed", model.label, exc_info=True)

@@ -1,0 +1,120 @@
+"""Finding the model version a URI stands for in the MLflow model registry.
+
+``models:/digits@champion`` follows an alias: the service asks the registry
+which version it names now, and again every few seconds to hot-swap when it
+moves. ``models:/digits/3`` pins a version; ``runs:/...``, ``models:/m-...``
+and paths are used as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scanflow.serve.errors import ServeSetupError
+
+_REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model URI as the user gave it."""
+
+    uri: str
+    registered_name: str | None = None
+    alias: str | None = None
+    version: str | None = None
+
+    @classmethod
+    def parse(cls, uri: str) -> ModelSource:
+        uri = uri.strip()
+        if not uri:
+            raise ServeSetupError("the model URI is empty; give e.g. models:/digits@champion")
+        match = _REGISTERED.match(uri)
+        if match:
+            return cls(uri, match["name"], match["alias"], match["version"])
+        return cls(uri)
+
+    @property
+    def follows_alias(self) -> bool:
+        return self.alias is not None
+
+    @property
+    def default_name(self) -> str:
+        """The name the service gives the model when the registry has none for it."""
+        if self.registered_name:
+            return self.registered_name
+        tail = self.uri.rstrip("/").rsplit("/", 1)[-1] or "model"
+        return tail if tail != "model" else Path(self.uri.rstrip("/")).parent.name or "model"
+
+
+@dataclass(frozen=True)
+class ModelVersionRef:
+    """One exact model to load: a URI that does not move, and what to call it."""
+
+    uri: str
+    name: str
+    version: str
+    run_id: str | None = None
+
+
+class Registry:
+    """The MLflow registry (and tracking store) the service reads models from."""
+
+    def __init__(self, tracking_uri: str):
+        self.tracking_uri = tracking_uri
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import mlflow
+
+            from scanflow.track.store import open_client
+
+            self._client = open_client(self.tracking_uri)
+            # pyfunc.load_model reads models:/ URIs from the process-wide registry: make it this one.
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
+        return self._client
+
+    def resolve(self, source: ModelSource) -> ModelVersionRef:
+        """The exact version a source names now (the alias's target for ``name@alias``)."""
+        if source.registered_name is None:
+            if source.uri.startswith(("runs:/", "models:/")):
+                _ = self.client  # these URIs are read from the tracking store
+            return ModelVersionRef(source.uri, source.default_name, "")
+        name = source.registered_name
+        try:
+            if source.alias is not None:
+                found = self.client.get_model_version_by_alias(name, source.alias)
+            else:
+                found = self.client.get_model_version(name, source.version)
+        except Exception as error:
+            raise ServeSetupError(self._explain(source, error)) from None
+        return ModelVersionRef(f"models:/{name}/{found.version}", name, str(found.version), found.run_id)
+
+    def current_version(self, source: ModelSource) -> str:
+        """The version an alias names now (one cheap registry query)."""
+        assert source.registered_name is not None and source.alias is not None
+        return str(self.client.get_model_version_by_alias(source.registered_name, source.alias).version)
+
+    def _explain(self, source: ModelSource, error: Exception) -> str:
+        what = f"alias '{source.alias}'" if source.alias is not None else f"version {source.version}"
+        reason = str(getattr(error, "message", error)).splitlines()[0]
+        return (
+            f"cannot find {what} of registered model '{source.registered_name}' in the registry at"
+            f" {self.tracking_uri} ({reason}). Check the name, register the model, or point"
+            " --tracking-uri / SCANFLOW_TRACKING_URI at the right store."
+        )
+
+    def experiment_of(self, run_id: str | None) -> str | None:
+        """The experiment of the run that logged a model, if the store knows it."""
+        if not run_id:
+            return None
+        try:
+            return self.client.get_run(run_id).info.experiment_id
+        except Exception:
+            return None

@@ -1,0 +1,16 @@
+"""A model (from code) that answers like a constant classifier, slowly: the rules tests' "accurate" model."""
+
+import time
+
+import mlflow
+import numpy as np
+from mlflow.pyfunc import PythonModel
+
+
+class SlowModel(PythonModel):
+    def predict(self, context, model_input, params=None):
+        time.sleep(0.03)
+        return np.full(len(model_input), 7)
+
+
+mlflow.models.set_model(SlowModel())

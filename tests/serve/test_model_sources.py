@@ -1,0 +1,75 @@
+"""Model URIs: registry aliases and versions, runs:/ URIs and folders, loaded in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from scanflow.serve.errors import ServeSetupError
+from scanflow.serve.model import load_model
+from scanflow.serve.registry import ModelSource, Registry
+
+from .serving import Store
+
+
+@pytest.mark.parametrize(
+    ("uri", "name", "alias", "version"),
+    [
+        ("models:/digits@champion", "digits", "champion", None),
+        ("models:/digits/2", "digits", None, "2"),
+        ("runs:/abc/model", None, None, None),
+        ("/srv/models/digits", None, None, None),
+    ],
+)
+def test_uris_are_read_as_registry_names_or_plain_locations(uri, name, alias, version) -> None:
+    source = ModelSource.parse(uri)
+    assert (source.registered_name, source.alias, source.version) == (name, alias, version)
+    assert source.follows_alias == (alias is not None)
+
+
+def test_an_alias_resolves_to_the_version_it_names(store: Store) -> None:
+    ref = Registry(store.tracking_uri).resolve(ModelSource.parse("models:/digits@champion"))
+    assert (ref.uri, ref.name, ref.version) == ("models:/digits/1", "digits", "1")
+
+
+def test_runs_uris_and_folders_load_with_their_run_as_version(store: Store, tmp_path) -> None:
+    from mlflow import MlflowClient
+    from mlflow.artifacts import download_artifacts
+
+    registry = Registry(store.tracking_uri)
+    version = MlflowClient(store.tracking_uri, store.tracking_uri).get_model_version("digits", "2")
+    from_run = load_model(registry.resolve(ModelSource.parse(f"runs:/{version.run_id}/model")))
+    assert from_run.version == f"run-{version.run_id[:8]}" and from_run.run_id == version.run_id
+    folder = download_artifacts("models:/digits/2", dst_path=str(tmp_path / "digits-model"))
+    from_folder = load_model(registry.resolve(ModelSource.parse(folder)))
+    assert from_folder.name == "digits-model"
+    for model in (from_run, from_folder):
+        values = model.spec.prepare(_payload(store)).values
+        assert model.predict(values).tolist() == store.expected_v2[:5]
+
+
+def test_a_missing_alias_names_model_alias_and_store(store: Store) -> None:
+    with pytest.raises(ServeSetupError) as raised:
+        Registry(store.tracking_uri).resolve(ModelSource.parse("models:/digits@nonesuch"))
+    message = str(raised.value)
+    assert "alias 'nonesuch' of registered model 'digits'" in message and store.tracking_uri in message
+
+
+def _payload(store: Store):
+    from scanflow.serve.payload import Payload
+
+    return Payload("dataframe_split", {"columns": store.columns, "data": store.x[:5]})
+
+
+def test_optional_columns_take_nulls_where_their_type_can_hold_them() -> None:
+    from mlflow.types import ColSpec, Schema
+
+    from scanflow.serve.errors import BadInput
+    from scanflow.serve.payload import Payload
+    from scanflow.serve.signature import input_spec
+
+    spec = input_spec(Schema([ColSpec("double", "x"), ColSpec("double", "y", required=False)]))
+    frame = spec.prepare(Payload("dataframe_records", [{"x": 1.0}, {"x": 2.0, "y": None}])).values
+    assert frame["x"].tolist() == [1.0, 2.0] and frame["y"].isna().all()
+    counts = input_spec(Schema([ColSpec("double", "x"), ColSpec("long", "n", required=False)]))
+    with pytest.raises(BadInput, match="row 0, column 'n': expected an integer \\(long\\), got null"):
+        counts.prepare(Payload("inputs", [[1.0, None]]))
