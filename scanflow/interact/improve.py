@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scanflow.interact.database import describe
+from scanflow.database import describe
 from scanflow.interact.export import labelled_samples, write_labelled
 from scanflow.interact.labellers import Labeller, WaitForPeople
 from scanflow.interact.models import LoadedModel, load_version

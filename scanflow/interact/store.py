@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from scanflow.interact.database import describe, make_engine
+from scanflow.database import describe, make_engine
 from scanflow.interact.schema import Status, events, items, metadata, queues
 
 

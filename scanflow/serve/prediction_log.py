@@ -40,7 +40,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,12 +54,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    create_engine,
-    event,
     select,
 )
 from sqlalchemy.engine import Engine
 
+from scanflow.database import make_engine, normalise_url
 from scanflow.serve.errors import ServeSetupError
 
 log = logging.getLogger("scanflow.serve")
@@ -86,33 +84,11 @@ predictions = Table(
 )
 
 
-def database_url(url: str) -> str:
-    """A URL SQLAlchemy can open with the installed drivers (``postgresql://`` means psycopg 3)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url.removeprefix(prefix)
-    return url
-
-
 def open_database(url: str) -> Engine:
     """An engine on the log's database, with the table created if missing."""
-    url = database_url(url)
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, json_serializer=_json_text, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+    engine = make_engine(url, json_serializer=_json_text)
     metadata.create_all(engine, checkfirst=True)
     return engine
-
-
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    """Several server workers write one file: write-ahead logging and waiting for locks."""
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
 
 
 def _json_text(value: Any) -> str:
@@ -166,7 +142,7 @@ class PredictionLog:
         probabilities: bool = True,
         on_rows: Callable[[str, int], None] | None = None,
     ):
-        self.url = database_url(url)
+        self.url = normalise_url(url)
         self.batch_rows = batch_rows
         self.flush_s = flush_s
         self.capacity = capacity

@@ -28,7 +28,7 @@ def postgres_url() -> Iterator[str]:
         unavailable(f"no PostgreSQL server: set {POSTGRES_VARIABLE}=postgresql://user@host/db")
     from sqlalchemy import text
 
-    from scanflow.interact.database import make_engine
+    from scanflow.database import make_engine
 
     schema = f"test_{secrets.token_hex(4)}"
     admin = make_engine(url)

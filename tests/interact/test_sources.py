@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import MetaData
 
-from scanflow.interact.database import make_engine
+from scanflow.database import make_engine
 from scanflow.interact.sources import (
     DatasetError,
     DatasetSource,

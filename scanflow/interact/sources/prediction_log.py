@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, select
 
-from scanflow.interact.database import describe, make_engine
+from scanflow.database import describe, make_engine
 from scanflow.interact.sources.base import Samples, SampleSource
 
 

@@ -1,0 +1,64 @@
+"""Opening Scanflow's own SQL databases: SQLite by default, PostgreSQL by URL.
+
+One place decides how a URL becomes an engine, so the prediction log, the
+label store and everything reading them accept the same URLs:
+``sqlite:///path.db``, ``postgresql://user@host/db`` (driven by psycopg 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+from scanflow.extras import require
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3, the driver the extra installs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def make_engine(url: str, json_serializer: Callable[[Any], str] | None = None) -> Engine:
+    """An engine for ``url``; SQLite gets its folder, write-ahead logging and a busy timeout.
+
+    Several processes (server workers, the labelling page, the improve loop)
+    write one SQLite file: WAL lets readers go on while one writes, and the
+    busy timeout makes writers wait for each other instead of failing.
+    """
+    url = normalise_url(url)
+    if url.startswith("postgresql+psycopg://"):
+        require("psycopg", "serve", "a PostgreSQL database")
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if json_serializer is not None:
+        options["json_serializer"] = json_serializer
+    engine = create_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: say it as given
+        return url
