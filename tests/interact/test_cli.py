@@ -85,7 +85,7 @@ def test_improve_with_an_oracle_promotes_and_says_so(
         app,
         ["improve", "cli-digits", "--pool", "pool.npz", "--holdout", "holdout.npz",
          "--reference", "reference.npz", "--fit", "fitting:fit", "--oracle", "oracle.npz", "--batch", "20",
-         "--tracking-uri", tracking_uri],
+         "--seed", "0", "--tracking-uri", tracking_uri],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "round 1: hybrid picked 20 of 570 samples" in result.output

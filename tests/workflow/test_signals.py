@@ -62,7 +62,7 @@ def test_interrupt_stops_all_steps_and_records_the_run_as_cancelled(write, track
     assert all(not _gone(pid, wait=0) for pid in pids)
 
     os.kill(process.pid, sig)
-    output, _ = process.communicate(timeout=60)
+    output, _ = process.communicate(timeout=180)  # generous: CI machines can be busy
     assert process.returncode == 130, output
     for pid in pids:
         assert _gone(pid), f"process {pid} survived the interrupt"
