@@ -18,7 +18,6 @@ from scipy import stats
 
 from scanflow.check.base import Checker, CheckerError, CheckResult, FeatureDrift
 from scanflow.check.encoding import TabularEncoder
-from scanflow.check.inputs import as_frame
 from scanflow.check.optional import import_optional
 
 
@@ -72,7 +71,7 @@ class AutoencoderChecker(Checker):
         array = np.asarray(data, dtype=np.float32)
         if array.ndim == 3:
             array = array[:, None, :, :]
-        elif array.ndim == 4 and array.shape[-1] == self.image_shape[0] and array.shape[1] != self.image_shape[0]:
+        elif array.ndim == 4 and array.shape[1] != self.image_shape[0]:
             array = array.transpose(0, 3, 1, 2)  # channels last -> channels first
         if array.ndim != 4 or list(array.shape[1:]) != self.image_shape:
             raise CheckerError(
@@ -160,7 +159,8 @@ class AutoencoderChecker(Checker):
         if drifted:
             explanation = f"The batch is novel to the autoencoder: {summary}; Mann-Whitney p={p_value:.2g}."
         else:
-            explanation = f"The batch looks like the reference to the autoencoder: {summary}; p={p_value:.2g}."
+            explanation = f"The batch looks like the reference to the autoencoder: {summary}; p={p_value:.2g}"
+            explanation += "."
         return CheckResult(
             checker=self.name,
             verdict="drift" if drifted else "ok",
@@ -178,7 +178,8 @@ class AutoencoderChecker(Checker):
             names = self.encoder.feature_of_output()
         else:
             c, h, w = self.image_shape
-            names = [f"pixel_{y}_{x}" + (f"_c{k}" if c > 1 else "") for k in range(c) for y in range(h) for x in range(w)]
+            suffix = [f"_c{k}" if c > 1 else "" for k in range(c)]
+            names = [f"pixel_{y}_{x}{suffix[k]}" for k in range(c) for y in range(h) for x in range(w)]
         ratio = squared.mean(axis=0) / np.maximum(self.reference_feature_errors, 1e-12)
         best: dict[str, float] = {}
         for name, value in zip(names, ratio, strict=True):
@@ -219,7 +220,8 @@ class AutoencoderChecker(Checker):
         self.reference_feature_errors = arrays["reference_feature_errors"]
         shape = self.image_shape or [self.encoder.width]
         self._model = net.build(shape, self.config["latent_dim"])
-        net.load_arrays(self._model, {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("weights.")})
+        weights = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("weights.")}
+        net.load_arrays(self._model, weights)
 
 
 def _is_table(data: Any) -> bool:

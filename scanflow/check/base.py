@@ -115,8 +115,8 @@ class Checker(ABC):
         """The fitted state as (JSON-ready values, numpy arrays)."""
         return {}, {}
 
-    def set_state(self, values: dict[str, Any], arrays: dict[str, Any]) -> None:
-        """Restore what ``get_state`` returned."""
+    def set_state(self, values: dict[str, Any], arrays: dict[str, Any]) -> None:  # noqa: B027
+        """Restore what ``get_state`` returned (nothing to restore by default)."""
 
     # ------------------------------------------------------------ helpers
     @property

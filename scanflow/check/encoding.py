@@ -7,6 +7,7 @@ reference's levels, so a level never seen maps to all zeros instead of failing.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -35,9 +36,10 @@ class TabularEncoder:
                 levels, counts = np.unique(category_values(frame[column]).astype(str), return_counts=True)
                 self.levels[column] = [str(v) for v in levels[np.argsort(-counts)][:MAX_LEVELS]]
         values = self._numeric(frame)
-        with np.errstate(invalid="ignore"):
-            self.mean = np.nan_to_num(np.nanmean(values, axis=0)) if values.size else np.zeros(values.shape[1])
-            scale = np.nan_to_num(np.nanstd(values, axis=0)) if values.size else np.ones(values.shape[1])
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns: mean 0, scale 1
+            self.mean = np.nan_to_num(np.nanmean(values, axis=0))
+            scale = np.nan_to_num(np.nanstd(values, axis=0))
         self.scale = np.where(scale > 0, scale, 1.0)
         return self
 

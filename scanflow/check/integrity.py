@@ -126,13 +126,15 @@ class IntegrityChecker(Checker):
         n = len(series)
         missing = series.isna().to_numpy()
         if missing.any() and not rule.get("nullable", True):
-            problem(column, missing.mean(), f"{missing.sum()} missing value(s) ({missing.mean():.0%}), none allowed")
+            detail = f"{missing.sum()} missing value(s) ({missing.mean():.0%}), none allowed"
+            problem(column, missing.mean(), detail)
         if rule.get("kind") == "numeric":
             values = numeric_values(series)
             not_numbers = np.isnan(values) & ~missing
             if not_numbers.any():
                 examples = ", ".join(repr(v) for v in series[not_numbers].astype(str).unique()[:3])
-                problem(column, not_numbers.mean(), f"{not_numbers.sum()} value(s) are not numbers, e.g. {examples}")
+                detail = f"{not_numbers.sum()} value(s) are not numbers, e.g. {examples}"
+                problem(column, not_numbers.mean(), detail)
             infinite = np.isinf(values)
             if infinite.any() and rule.get("finite", True):
                 problem(column, infinite.mean(), f"{infinite.sum()} infinite value(s)")

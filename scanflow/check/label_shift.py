@@ -94,9 +94,7 @@ class LabelShiftChecker(Checker):
                 detail = f"vanished: {before:.0%} of the reference, none in the batch"
             else:
                 detail = f"share {before:.0%} → {after:.0%}"
-            features.append(
-                FeatureDrift(name, float(after - before), float(p), bool(p < self.alpha), detail)
-            )
+            features.append(FeatureDrift(name, float(after - before), float(p), bool(p < self.alpha), detail))
         features.sort(key=lambda f: (f.p_value, -abs(f.statistic)))
         drifted = p_value < self.alpha
         return CheckResult(

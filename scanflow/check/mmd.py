@@ -15,7 +15,7 @@ from typing import Any, Literal, Self
 
 import numpy as np
 
-from scanflow.check.base import Checker, CheckerError, CheckResult, FeatureDrift
+from scanflow.check.base import Checker, CheckerError, CheckResult
 from scanflow.check.encoding import TabularEncoder
 from scanflow.check.inputs import as_frame
 from scanflow.check.mean_shift import mean_shift_features

@@ -16,8 +16,7 @@ def p_text(p_value: float | None) -> str:
 
 def feature_list(features: Sequence[FeatureDrift], limit: int = 3) -> str:
     """``'a' (p<0.0001), 'b' (p=0.003) and 2 more``: the most changed features first."""
-    shown = [
-        f"'{f.feature}'" + (f" ({p_text(f.p_value)})" if f.p_value is not None else "") for f in features[:limit]
-    ]
+    shown = [f"'{f.feature}'" + ("" if f.p_value is None else f" ({p_text(f.p_value)})") for f in features]
+    shown = shown[:limit]
     rest = len(features) - limit
     return ", ".join(shown) + (f" and {rest} more" if rest > 0 else "")

@@ -103,7 +103,7 @@ class UnivariateChecker(Checker):
             statistics += list(statistic)
             p_values += list(p_raw)
             distances += list(distance)
-            details += [_numeric_detail(self.reference[:, j], current[:, j]) for j in range(len(self.numeric))]
+            details += [_numeric_detail(self.reference[:, j], current[:, j]) for j in range(current.shape[1])]
         for column in self.categorical:
             counts = _level_counts(frame[column])
             reference = self.level_counts[column]
