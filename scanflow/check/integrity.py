@@ -156,7 +156,7 @@ class IntegrityChecker(Checker):
             known = set(rule["levels"]) | {MISSING_LEVEL}
             new = np.array([v not in known for v in values])
             if new.any():
-                levels = sorted(set(values[new]))
+                levels = sorted({str(v) for v in values[new]})
                 shown = ", ".join(repr(v) for v in levels[:5]) + (" ..." if len(levels) > 5 else "")
                 problem(column, new.mean(), f"{new.sum()} value(s) with new level(s) {shown}")
 
