@@ -47,7 +47,9 @@ def test_constant_missing_and_empty_columns_are_judged_without_errors():
 
 def test_constant_reference_column_flags_any_change():
     reference = pd.DataFrame({"flag": np.zeros(300)})
-    result = UnivariateChecker().fit(reference).check(pd.DataFrame({"flag": np.r_[np.zeros(30), np.ones(20)]}))
+    result = (
+        UnivariateChecker().fit(reference).check(pd.DataFrame({"flag": np.r_[np.zeros(30), np.ones(20)]}))
+    )
     assert result.drifted
 
 
