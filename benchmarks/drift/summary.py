@@ -1,0 +1,108 @@
+"""The benchmark's tables: detection rates side by side, times per check, targets met or missed."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+TARGET_FPR = 0.05
+
+
+def best(results: dict, prefix: str, key: str, exclude_prefix: bool = False) -> tuple[float, str]:
+    rates = [
+        (cells[key]["rate"], name)
+        for name, cells in results.items()
+        if key in cells and (name.startswith(prefix) != exclude_prefix)
+    ]
+    return max(rates, default=(float("nan"), "-"))
+
+
+def rate_table(dataset: str, meta: dict, results: dict) -> Table:
+    names = list(results)
+    table = Table(title=f"{dataset}: detection rate ({meta['trials']} trials, alpha {meta['alpha']})")
+    table.add_column("shift")
+    table.add_column("n", justify="right")
+    for name in names:
+        table.add_column(name.replace(" ", "\n", 1), justify="right")
+    table.add_column("ours\nbest", justify="right")
+    table.add_column("peers\nbest", justify="right")
+    table.add_column("", justify="center")
+    for shift, size in meta["cells"]:
+        key = f"{shift}/{size}"
+        ours, _ = best(results, "scanflow", key)
+        peers, _ = best(results, "scanflow", key, exclude_prefix=True)
+        if shift == "none":
+            worst = max(cells[key]["rate"] for name, cells in results.items() if name.startswith("scanflow"))
+            mark = "✓" if worst <= TARGET_FPR else "✗ fpr"
+        else:
+            mark = "✓" if peers != peers or ours >= peers else "✗"
+        table.add_row(
+            shift,
+            str(size),
+            *[_rate(results[name].get(key)) for name in names],
+            f"{ours:.2f}",
+            "-" if peers != peers else f"{peers:.2f}",
+            mark,
+        )
+    return table
+
+
+def time_table(dataset: str, meta: dict, results: dict) -> Table:
+    size = max(s for _, s in meta["cells"])
+    table = Table(title=f"{dataset}: median time per check at n = {size}")
+    table.add_column("detector")
+    table.add_column("ms", justify="right")
+    for name, cells in results.items():
+        times = [c["time_ms"] for key, c in cells.items() if key.endswith(f"/{size}")]
+        if times:
+            table.add_row(name, f"{sorted(times)[len(times) // 2]:.1f}")
+    return table
+
+
+def targets(all_results: dict) -> list[tuple[str, bool, str]]:
+    """(target, met, evidence) for the issue's targets."""
+    checks = []
+    fprs = [
+        (cells[key]["rate"], f"{dataset} {name} n={key.split('/')[1]}")
+        for dataset, (_, results) in all_results.items()
+        for name, cells in results.items()
+        if name.startswith("scanflow")
+        for key in cells
+        if key.startswith("none/")
+    ]
+    worst = max(fprs, default=(0.0, "-"))
+    checks.append(
+        (
+            "false-positive rate ≤ 0.05 in every cell",
+            worst[0] <= TARGET_FPR,
+            f"worst {worst[0]:.2f} ({worst[1]})",
+        )
+    )
+    losses = []
+    for dataset, (meta, results) in all_results.items():
+        for shift, size in meta["cells"]:
+            key = f"{shift}/{size}"
+            if shift == "none":
+                continue
+            ours, _ = best(results, "scanflow", key)
+            peers, peer = best(results, "scanflow", key, exclude_prefix=True)
+            if peers == peers and ours < peers:
+                losses.append(f"{dataset} {key} {ours:.2f} < {peers:.2f} ({peer})")
+    checks.append(("every cell at least the best peer", not losses, "; ".join(losses) or "all cells"))
+    if "digits" in all_results:
+        value, name = best(all_results["digits"][1], "scanflow", "knockout/100")
+        checks.append(("digits knockout ≥ 0.8 at n = 100", value >= 0.8, f"{value:.2f} ({name})"))
+        cells = all_results["digits"][1].get("scanflow ks", {})
+        size = max(int(k.split("/")[1]) for k in cells) if cells else 0
+        times = sorted(c["time_ms"] for k, c in cells.items() if k.endswith(f"/{size}"))
+        median = times[len(times) // 2] if times else float("nan")
+        checks.append(
+            (f"default detector (ks) check of a {size}-row batch < 50 ms", median < 50, f"{median:.1f} ms")
+        )
+    if "breast_cancer" in all_results:
+        value, name = best(all_results["breast_cancer"][1], "scanflow", "noise_medium/50")
+        checks.append(("tabular medium noise ≥ 0.6 at n = 50", value >= 0.6, f"{value:.2f} ({name})"))
+    return checks
+
+
+def _rate(cell: dict | None) -> str:
+    return "-" if cell is None else f"{cell['rate']:.2f}"
