@@ -52,14 +52,20 @@ def compare_counts(reference: np.ndarray, batch: np.ndarray, seed: int = 0) -> C
     return CountTest(float(statistic), p_value, distance)
 
 
-def _pearson(reference: np.ndarray, batch: np.ndarray) -> np.ndarray:
-    """Pearson chi-squared of each 2 x k table given as rows of ``reference`` and ``batch``."""
-    totals = reference + batch
+def _expected(reference: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expected counts of each 2 x k table (rows of ``reference`` and ``batch``) if nothing changed."""
     m = reference.sum(axis=1, keepdims=True)
     n = batch.sum(axis=1, keepdims=True)
-    share = totals / (m + n)
+    share = (reference + batch) / (m + n)
+    return m * share, n * share
+
+
+def _pearson(reference: np.ndarray, batch: np.ndarray) -> np.ndarray:
+    """Pearson chi-squared of each 2 x k table given as rows of ``reference`` and ``batch``."""
+    expected_reference, expected_batch = _expected(reference, batch)
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = (reference - m * share) ** 2 / (m * share) + (batch - n * share) ** 2 / (n * share)
+        terms = (reference - expected_reference) ** 2 / expected_reference
+        terms += (batch - expected_batch) ** 2 / expected_batch
     return np.nansum(terms, axis=1)
 
 
@@ -102,13 +108,11 @@ def compare_classes(reference: np.ndarray, batch: np.ndarray, seed: int = 0) -> 
 
 
 def _likelihood_ratio(reference: np.ndarray, batch: np.ndarray) -> np.ndarray:
-    totals = reference + batch
-    m = reference.sum(axis=1, keepdims=True)
-    n = batch.sum(axis=1, keepdims=True)
-    share = totals / (m + n)
+    """G statistic (likelihood-ratio chi-squared) of each 2 x k table."""
+    expected_reference, expected_batch = _expected(reference, batch)
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(batch > 0, batch * np.log(batch / (n * share)), 0.0)
-        terms += np.where(reference > 0, reference * np.log(reference / (m * share)), 0.0)
+        terms = np.where(batch > 0, batch * np.log(batch / expected_batch), 0.0)
+        terms += np.where(reference > 0, reference * np.log(reference / expected_reference), 0.0)
     return 2 * np.nansum(terms, axis=1)
 
 
