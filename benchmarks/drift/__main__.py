@@ -27,6 +27,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=None, help="trials per cell (default 30)")
     parser.add_argument("--datasets", default="digits,breast_cancer")
     parser.add_argument("--peers", default=",".join(peers.PEERS), help="comma-separated, or 'none'")
+    parser.add_argument(
+        "--evidently-trials",
+        type=int,
+        default=None,
+        help="fewer trials for evidently, whose full report takes seconds per check",
+    )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="peer environments and results")
     args = parser.parse_args()
     console = Console()

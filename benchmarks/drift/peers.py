@@ -53,11 +53,14 @@ def environment(peer: Peer, cache: Path, log) -> Path:  # noqa: ANN001
     return python
 
 
-def start(peer: Peer, python: Path, task: Path, out: Path, log_file: Path) -> subprocess.Popen:
+def start(
+    peer: Peer, python: Path, task: Path, out: Path, log_file: Path, trials: int | None = None
+) -> subprocess.Popen:
     """Run the peer on one task file in the background; its results land in ``out``."""
     handle = open(log_file, "w")  # noqa: SIM115 - closed when the process is collected
+    limit = [] if trials is None else [str(trials)]
     return subprocess.Popen(
-        [str(python), str(RUNNERS / peer.runner), str(task), str(out)],
+        [str(python), str(RUNNERS / peer.runner), str(task), str(out), *limit],
         stdout=handle,
         stderr=subprocess.STDOUT,
         env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"},

@@ -22,7 +22,9 @@ def rate_table(dataset: str, meta: dict, results: dict) -> Table:
     table.add_column("shift")
     table.add_column("n", justify="right")
     for name in names:
-        table.add_column(name.replace(" ", "\n", 1), justify="right")
+        trials = {c.get("trials", meta["trials"]) for c in results[name].values()}
+        note = f"\n({min(trials)} trials)" if min(trials, default=meta["trials"]) < meta["trials"] else ""
+        table.add_column(name.replace(" ", "\n", 1) + note, justify="right")
     table.add_column("ours\nbest", justify="right")
     table.add_column("peers\nbest", justify="right")
     table.add_column("", justify="center")
