@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def main() -> None:
     )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="peer environments and results")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 250)
     trials = args.trials or (10 if args.quick else 30)
     chosen = [] if args.peers == "none" else [peers.PEERS[p] for p in args.peers.split(",")]
     run_folder = args.cache / "runs" / time.strftime("%Y%m%d-%H%M%S")
@@ -87,6 +88,9 @@ def main() -> None:
         console.print(summary.rate_table(dataset, meta, results))
         console.print(summary.time_table(dataset, meta, results))
 
+    report = run_folder / "results.md"
+    report.write_text(summary.markdown(all_results))
+    console.print(f"[dim]Markdown tables in {report}[/]")
     console.print("[bold]Targets[/]")
     for target, met, evidence in summary.targets(all_results):
         console.print(f"  {'[green]met[/]' if met else '[red]missed[/]'}  {target}: {evidence}")

@@ -108,3 +108,48 @@ def targets(all_results: dict) -> list[tuple[str, bool, str]]:
 
 def _rate(cell: dict | None) -> str:
     return "-" if cell is None else f"{cell['rate']:.2f}"
+
+
+def markdown(all_results: dict) -> str:
+    """The same tables as Markdown, for notes and pull requests."""
+    lines = []
+    for dataset, (meta, results) in all_results.items():
+        names = list(results)
+        lines += [f"### {dataset}: detection rate ({meta['trials']} trials, alpha {meta['alpha']})", ""]
+        lines.append(
+            "| shift | n | "
+            + " | ".join(_with_trials(n, results[n], meta) for n in names)
+            + " | ours best | peers best |"
+        )
+        lines.append("|---|---:|" + "---:|" * (len(names) + 2))
+        for shift, size in meta["cells"]:
+            key = f"{shift}/{size}"
+            ours, _ = best(results, "scanflow", key)
+            peers, _ = best(results, "scanflow", key, exclude_prefix=True)
+            row = [_rate(results[n].get(key)) for n in names]
+            lines.append(f"| {shift} | {size} | " + " | ".join(row) + f" | {ours:.2f} | {peers:.2f} |")
+        size = max(s for _, s in meta["cells"])
+        lines += [
+            "",
+            f"Median time per check at n = {size} (ms): "
+            + ", ".join(
+                f"{n} {_median([c['time_ms'] for k, c in results[n].items() if k.endswith(f'/{size}')]):.1f}"
+                for n in names
+            ),
+            "",
+        ]
+    lines.append("### Targets")
+    lines += [
+        f"- {'met' if met else 'MISSED'}: {target} ({evidence})"
+        for target, met, evidence in targets(all_results)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _with_trials(name: str, cells: dict, meta: dict) -> str:
+    trials = min((c.get("trials", meta["trials"]) for c in cells.values()), default=meta["trials"])
+    return name if trials >= meta["trials"] else f"{name} ({trials} trials)"
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2] if values else float("nan")
