@@ -10,7 +10,6 @@ saved checkers travel between machines and are loaded back from users.
 from __future__ import annotations
 
 import json
-import threading
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -100,7 +99,6 @@ class Checker(ABC):
     def __init__(self, **config: Any) -> None:
         self.config: dict[str, Any] = config
         self._fitted = False
-        self._lock = threading.RLock()
 
     # ----------------------------------------------------------- interface
     @abstractmethod

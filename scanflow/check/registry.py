@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from scanflow.check.base import Checker, CheckerError, read_document
+from scanflow.check.base import CONFIG_FILE, Checker, CheckerError, read_document
 
 ENTRY_POINT_GROUP = "scanflow.checkers"
 
@@ -84,7 +84,7 @@ def _as_checker_class(value: Any, name: str) -> type[Checker]:
 def load_checker(path_or_name: str | Path, **options: Any) -> Checker:
     """A saved checker (a folder, fitted), or a new one by name or class path (``options`` configure it)."""
     path = Path(path_or_name)
-    if path.is_dir():
+    if path.is_dir() and ((path / CONFIG_FILE).is_file() or str(path_or_name) not in available()):
         document = read_document(path)
         if options:
             raise CheckerError(f"{path} is a saved checker; its options were fixed when it was fitted")

@@ -72,3 +72,16 @@ def test_saved_autoencoder_gives_the_same_errors(tabular, tmp_path):
         loaded.reconstruction_error(rest[:50]), checker.reconstruction_error(rest[:50])
     )
     assert loaded.check(rest[:50]).p_value == pytest.approx(checker.check(rest[:50]).p_value)
+
+
+def test_mmd_on_the_autoencoder_latent_space_round_trips(tmp_path):
+    from scanflow.check import MMDChecker
+
+    reference, rest = breast_cancer_split()
+    checker = MMDChecker(reducer="autoencoder", n_permutations=100, autoencoder={"epochs": 15}).fit(reference)
+    noisy = rest[:80] + reference.std(axis=0) * 1.0  # every feature one SD higher
+    assert checker.check(noisy).drifted
+    assert not checker.check(rest[:80]).drifted
+    checker.save(tmp_path / "mmd-ae")
+    loaded = load_checker(tmp_path / "mmd-ae")
+    assert loaded.check(noisy).to_dict() == checker.check(noisy).to_dict()
