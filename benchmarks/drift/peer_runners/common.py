@@ -40,6 +40,6 @@ def run_cells(meta, arrays, detectors, out: str) -> None:
                 "trials": len(batches),
             }
             print(f"{name} {key} {cells[key]['rate']:.2f}", file=sys.stderr, flush=True)
-        results[name] = cells
-        Path(out).write_text(json.dumps(results))
+            results[name] = cells
+            Path(out).write_text(json.dumps(results))  # partial results survive an interrupted run
     Path(out).write_text(json.dumps(results))
