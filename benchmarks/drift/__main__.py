@@ -75,7 +75,7 @@ def main() -> None:
         }
         arrays = np.load(task, allow_pickle=False)
         with Progress(console=console, transient=True) as progress:
-            bar = progress.add_task(f"scanflow on {dataset}", total=5 * len(meta["cells"]))
+            bar = progress.add_task(f"scanflow on {dataset}", total=6 * len(meta["cells"]))
             results = ours.run(meta, arrays, progress=lambda bar=bar: progress.advance(bar))
         with console.status(f"Waiting for the peers on {dataset} ({', '.join(running)})…"):
             for name, (process, out) in running.items():

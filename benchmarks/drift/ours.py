@@ -7,7 +7,13 @@ import time
 import numpy as np
 import pandas as pd
 
-from scanflow.check import AutoencoderChecker, LabelShiftChecker, MMDChecker, UnivariateChecker
+from scanflow.check import (
+    AutoencoderChecker,
+    IntegrityChecker,
+    LabelShiftChecker,
+    MMDChecker,
+    UnivariateChecker,
+)
 
 
 def detectors(meta: dict, arrays) -> dict:
@@ -45,6 +51,7 @@ def detectors(meta: dict, arrays) -> dict:
         "scanflow mmd": (MMDChecker(n_permutations=100).fit(reference), tables),
         "scanflow label_shift": (LabelShiftChecker().fit(arrays["ref_p"].astype(float)), predictions),
         "scanflow ks-bbsd": (UnivariateChecker().fit(arrays["ref_p"].astype(float)), predictions),
+        "scanflow integrity": (IntegrityChecker().fit(reference), tables),
     }
     if side:
         found["scanflow autoencoder"] = (
