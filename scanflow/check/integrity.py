@@ -30,7 +30,7 @@ class IntegrityChecker(Checker):
     def __init__(
         self,
         rules: dict[str, dict[str, Any]] | None = None,
-        range_margin: float = 1.0,
+        range_margin: float = 3.0,
         min_rows: int = 1,
         max_rows: int | None = None,
         allow_extra_columns: bool = False,
