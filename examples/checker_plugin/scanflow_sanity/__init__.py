@@ -1,0 +1,1 @@
+"""An example Scanflow checker plugin."""

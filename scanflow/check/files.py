@@ -1,0 +1,41 @@
+"""Reading the datasets that the CLI and workflow steps check: CSV, Parquet, JSON, NumPy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from scanflow.check.base import CheckerError
+from scanflow.check.optional import import_optional
+
+SUFFIXES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npy", ".npz")
+
+
+def read_dataset(path: str | Path) -> Any:
+    """A DataFrame (tables) or an array (``.npy``/``.npz``, e.g. images) from ``path``."""
+    pd = import_optional("pandas", "check")
+    np = import_optional("numpy", "check")
+    path = Path(path)
+    if not path.is_file():
+        raise CheckerError(f"dataset '{path}' does not exist (looked in {Path.cwd()})")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv"):
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix in (".json", ".jsonl"):
+            return pd.read_json(path, lines=suffix == ".jsonl")
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as arrays:
+                names = [n for n in ("x", "X", "data") if n in arrays.files] or arrays.files[:1]
+                if not names:
+                    raise CheckerError(f"'{path}' holds no arrays")
+                return arrays[names[0]]
+    except ImportError as error:
+        raise CheckerError(f"cannot read '{path}': {error}") from None
+    except (ValueError, OSError) as error:
+        raise CheckerError(f"cannot read '{path}' as {suffix[1:]}: {error}") from None
+    raise CheckerError(f"cannot read '{path}': use one of {', '.join(SUFFIXES)}")

@@ -1,0 +1,78 @@
+"""Plugins: the example checker found through an entry point, a dotted path, and the registry."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scanflow.check import Checker, CheckerError, available, load_checker, register
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "checker_plugin"
+
+
+@pytest.fixture
+def installed_plugin(tmp_path, monkeypatch):
+    """The example plugin installed the way pip would: its package plus a dist-info with entry points."""
+    site = tmp_path / "site"
+    shutil.copytree(EXAMPLE / "scanflow_sanity", site / "scanflow_sanity")
+    info = site / "scanflow_sanity-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: scanflow-sanity\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[scanflow.checkers]\nprobability_sanity = scanflow_sanity.checks:ProbabilitySanityChecker\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    yield
+    for name in [m for m in sys.modules if m.startswith("scanflow_sanity")]:
+        del sys.modules[name]
+
+
+def _probabilities(n, seed):
+    rows = np.random.default_rng(seed).random((n, 3))
+    return rows / rows.sum(axis=1, keepdims=True)
+
+
+def test_plugin_from_an_entry_point_checks_and_round_trips(installed_plugin, tmp_path):
+    assert "probability_sanity" in available()
+    checker = load_checker("probability_sanity").fit(_probabilities(50, 0))
+    assert checker.check(_probabilities(20, 1)).verdict == "ok"
+    broken = _probabilities(20, 2)
+    broken[:4] *= 2
+    result = checker.check(broken)
+    assert result.drifted and result.score == pytest.approx(0.2)
+    assert result.features[0].feature == "sums to 1"
+    checker.save(tmp_path / "sanity")
+    loaded = load_checker(tmp_path / "sanity")
+    assert type(loaded).__name__ == "ProbabilitySanityChecker" and loaded.n_classes == 3
+
+
+def test_plugin_by_dotted_path(installed_plugin):
+    checker = load_checker("scanflow_sanity.checks:ProbabilitySanityChecker", max_bad_share=0.5)
+    assert checker.config["max_bad_share"] == 0.5
+
+
+def test_registered_class_and_clear_errors():
+    @register
+    class AlwaysOk(Checker):
+        name = "always_ok_for_test"
+
+        def fit(self, reference):
+            self._mark_fitted()
+            return self
+
+        def check(self, batch):
+            from scanflow.check import CheckResult
+
+            return CheckResult(self.name, "ok", 0.0, None, None, len(batch), [], "fine")
+
+    assert load_checker("always_ok_for_test").fit([1]).check([1, 2]).verdict == "ok"
+    with pytest.raises(CheckerError, match="no checker named 'nope'.*ks"):
+        load_checker("nope")
+    with pytest.raises(CheckerError, match="has no class 'Nope'"):
+        load_checker("scanflow.check.univariate:Nope")
+    with pytest.raises(CheckerError, match="not a Checker subclass"):
+        load_checker("pathlib:Path")
+    with pytest.raises(CheckerError, match="bad options for checker 'ks'"):
+        load_checker("ks", colour="red")

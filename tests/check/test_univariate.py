@@ -1,0 +1,93 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from scanflow.check import CheckerError, UnivariateChecker, load_checker
+
+from .data import breast_cancer_split, mixed_table
+
+
+def test_same_distribution_rarely_alarms():
+    checker = UnivariateChecker().fit(mixed_table(2000, seed=0))
+    alarms = sum(checker.check(mixed_table(200, seed=s)).drifted for s in range(1, 41))
+    assert alarms <= 5  # 40 batches at alpha 0.05: about 2 expected
+
+
+def test_shifted_column_is_found_and_ranked_first():
+    checker = UnivariateChecker().fit(mixed_table(2000, seed=0))
+    result = checker.check(mixed_table(200, seed=1, shift=1.0))
+    assert result.verdict == "drift"
+    assert result.features[0].feature == "income" and result.features[0].drifted
+    assert not any(f.drifted for f in result.features[1:])
+    assert "income" in result.explanation
+    assert result.p_value < 0.001 and result.threshold == 0.05
+
+
+def test_unseen_category_is_drift_not_an_error():
+    checker = UnivariateChecker().fit(mixed_table(2000, seed=0))
+    batch = mixed_table(200, seed=1)
+    batch.loc[:39, "city"] = "marseille"
+    result = checker.check(batch)
+    city = next(f for f in result.features if f.feature == "city")
+    assert city.drifted and "marseille" in city.detail
+    assert result.features[0].feature == "city"
+
+
+def test_constant_missing_and_empty_columns_are_judged_without_errors():
+    reference = mixed_table(500, seed=0)
+    batch = mixed_table(100, seed=1)
+    batch["score"] = np.nan  # every value missing
+    batch.loc[:10, "city"] = None
+    result = UnivariateChecker().fit(reference).check(batch)
+    by_name = {f.feature: f for f in result.features}
+    assert by_name["version"].statistic == 0 and not by_name["version"].drifted
+    assert by_name["score"].p_value == 1.0 and "no values" in by_name["score"].detail
+    assert "<missing>" in by_name["city"].detail
+
+
+def test_constant_reference_column_flags_any_change():
+    reference = pd.DataFrame({"flag": np.zeros(300)})
+    result = (
+        UnivariateChecker().fit(reference).check(pd.DataFrame({"flag": np.r_[np.zeros(30), np.ones(20)]}))
+    )
+    assert result.drifted
+
+
+def test_missing_column_is_a_clear_error():
+    checker = UnivariateChecker().fit(mixed_table(300, seed=0))
+    with pytest.raises(CheckerError, match="lacks 1 column.*'income'"):
+        checker.check(mixed_table(50, seed=1).drop(columns="income"))
+
+
+def test_arrays_work_like_frames_and_real_data_noise_is_detected():
+    reference, rest = breast_cancer_split()
+    checker = load_checker("ks").fit(reference)
+    assert not checker.check(rest[:100]).drifted
+    noisy = rest[:100] + np.random.default_rng(0).normal(size=(100, 30)) * reference.std(axis=0)
+    result = checker.check(noisy)
+    assert result.drifted and len(result.drifted_features) >= 5
+    assert result.features[0].feature.startswith("x")
+
+
+def test_fdr_flags_at_least_as_many_features_as_bonferroni():
+    reference, rest = breast_cancer_split()
+    noisy = rest[:60] + np.random.default_rng(1).normal(size=(60, 30)) * reference.std(axis=0) * 0.8
+    bonferroni = UnivariateChecker(correction="bonferroni").fit(reference).check(noisy)
+    fdr = UnivariateChecker(correction="fdr").fit(reference).check(noisy)
+    assert len(fdr.drifted_features) >= len(bonferroni.drifted_features) > 0
+
+
+def test_cramer_von_mises_detects_a_change_of_spread():
+    rng = np.random.default_rng(3)
+    checker = load_checker("cvm").fit(rng.normal(size=(1000, 2)))
+    assert not checker.check(rng.normal(size=(150, 2))).drifted
+    wider = rng.normal(size=(150, 2)) * [1.0, 1.8]
+    result = checker.check(wider)
+    assert result.drifted and result.features[0].feature == "x1"
+
+
+def test_bad_options_are_rejected():
+    with pytest.raises(CheckerError, match="correction"):
+        UnivariateChecker(correction="holm")
+    with pytest.raises(CheckerError, match="not fitted"):
+        UnivariateChecker().check(mixed_table(10, seed=0))
