@@ -31,7 +31,9 @@ model.fit(train["X"], train["y"])
 mlflow.log_metric("cv_accuracy", float(scores.mean()))
 # Models are saved with skops (no pickle); tree ensembles hold a type skops asks us to vouch for.
 trusted = ["sklearn.tree._tree.Tree"] if args.model == "forest" else None
-info = mlflow.sklearn.log_model(model, name="model", input_example=train["X"][:2], skops_trusted_types=trusted)
+info = mlflow.sklearn.log_model(
+    model, name="model", input_example=train["X"][:2], skops_trusted_types=trusted
+)
 
 os.makedirs("candidates", exist_ok=True)
 with open(f"candidates/{args.model}.json", "w") as handle:
