@@ -712,6 +712,9 @@ def serve(
         ),
     ] = None,
     check_window: Annotated[int, typer.Option(min=1, help="rows per checked window")] = 200,
+    check_ert: Annotated[
+        int, typer.Option(min=1, help="rows between false alarms on healthy traffic (saved checkers)")
+    ] = 10_000,
     check_queue: Annotated[
         int, typer.Option(min=1, help="rows waiting to be checked before dropping")
     ] = 10_000,
@@ -754,6 +757,7 @@ def serve(
             token=token,
             checkers=checker or [],
             check_window=check_window,
+            check_ert=check_ert,
             check_queue=check_queue,
             report_s=report_every,
             follow_s=follow_every,

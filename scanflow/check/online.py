@@ -69,9 +69,10 @@ class OnlineChecker:
                 return None
             self._since = 0
             batch = _concat(list(self._chunks))[-self.window :]
-        return self._evaluate(batch)
+        return self.evaluate(batch)
 
-    def _evaluate(self, batch: Any) -> CheckResult:
+    def evaluate(self, batch: Any) -> CheckResult:
+        """Judge one whole window at the online level (for callers that cut windows themselves)."""
         result = self.checker.check(batch)
         if result.p_value is not None:
             drifted = result.p_value < self.level

@@ -10,6 +10,11 @@ A value is one of:
 
 A class or factory is called without arguments. The result must have
 ``check(batch)``.
+
+A fitted ``scanflow.check.Checker`` is watched through its online mode: the
+service judges a window every ``window`` rows, so each window is tested at the
+level that gives one false alarm per ``ert`` rows on average, not at the
+checker's single-test alpha (which would alarm on 5% of healthy windows).
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from scanflow.serve.live_check import LiveChecker
 DEFAULT_ATTRIBUTE = "checker"
 
 
-def load_checkers(values: list[str]) -> dict[str, LiveChecker]:
+DEFAULT_ERT = 10_000
+
+
+def load_checkers(values: list[str], window: int = 200, ert: int = DEFAULT_ERT) -> dict[str, LiveChecker]:
     """Checkers by name; names repeat with a suffix (``drift``, ``drift-2``)."""
     checkers: dict[str, LiveChecker] = {}
     for value in values:
-        checker = load_checker(value)
+        checker = calibrated(load_checker(value), window, ert)
         base = str(getattr(checker, "name", "") or type(checker).__name__)
         name, number = base, 1
         while name in checkers:
@@ -52,6 +60,28 @@ def load_checker(value: str) -> LiveChecker:
     if not isinstance(checker, LiveChecker):
         raise ServeSetupError(f"--checker {value}: {type(checker).__name__} has no check(batch) method")
     return checker
+
+
+class _CalibratedWindows:
+    """A fitted scanflow checker judging the service's windows at the online level."""
+
+    def __init__(self, online: Any):
+        self.online = online
+        self.name = online.checker.name
+
+    def check(self, batch: Any) -> Any:
+        return self.online.evaluate(batch)
+
+
+def calibrated(checker: Any, window: int, ert: int) -> Any:
+    """Wrap a fitted ``scanflow.check.Checker`` for repeated testing; leave other checkers alone."""
+    try:
+        from scanflow.check import Checker, OnlineChecker
+    except ImportError:
+        return checker
+    if not isinstance(checker, Checker) or not checker.fitted:
+        return checker
+    return _CalibratedWindows(OnlineChecker(checker, window=window, stride=window, ert=max(ert, window)))
 
 
 def _is_windows_drive(value: str) -> bool:

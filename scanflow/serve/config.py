@@ -39,6 +39,9 @@ class ServeConfig(BaseModel):
     follow_s: Annotated[float, Field(ge=0)] = 10.0
     checkers: list[str] = []
     check_window: Annotated[int, Field(ge=1)] = 200
+    check_ert: Annotated[int, Field(ge=1)] = Field(
+        10_000, description="rows between false alarms on healthy traffic (online calibration)"
+    )
     check_queue: Annotated[int, Field(ge=1)] = 10_000
     report_s: Annotated[float, Field(ge=0)] = 30.0
     log_db: str | None = Field(

@@ -54,7 +54,7 @@ class PredictionService:
         self.router = Router(self.models, rules)
         self.metrics = ServeMetrics()
         self.checking = LiveChecking(
-            load_checkers(config.checkers),
+            load_checkers(config.checkers, window=config.check_window, ert=config.check_ert),
             window=config.check_window,
             capacity=config.check_queue,
             on_result=self._checked,
