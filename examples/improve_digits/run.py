@@ -1,8 +1,9 @@
 """Improve a deployed digits model on drifted production data, with labels from an oracle.
 
 The champion learnt from clean digits with the 9s mostly missing. Production
-sends smeared, noisy digits, 9s included. The latent-space check flags the
-drift; then, for each strategy, the improve loop picks a batch, the oracle
+sends smeared, noisy digits, 9s included. Scanflow's checkers flag the drift
+(a per-pixel KS test, and the autoencoder's reconstruction errors when PyTorch
+is installed); then, for each strategy, the improve loop picks a batch, the oracle
 labels it, the workflow's training step retrains, and the challenger replaces
 the champion when it scores better on held-out production data.
 
@@ -24,9 +25,9 @@ import numpy as np
 from model import make_model
 from sklearn.datasets import load_digits
 
+from scanflow.check import UnivariateChecker
 from scanflow.interact.improve import improve
 from scanflow.interact.labellers import Oracle
-from scanflow.interact.latent import PCALatentSpace
 from scanflow.interact.sources import write_dataset
 from scanflow.interact.trainers import FunctionTrainer, WorkflowTrainer
 from scanflow.run.runner import run_workflow
@@ -69,12 +70,43 @@ def make_data(folder: Path, seed: int = 0) -> dict[str, Path]:
 
 
 def drift_report(paths: dict[str, Path]) -> float:
-    """Share of production samples the reference's latent space rebuilds worse than 95% of its own."""
+    """Check production against the training data; the share of samples the autoencoder calls unusual.
+
+    The KS checker answers "did the data drift?" and names the pixels that
+    changed most; the autoencoder (scanflow[deep]) says how many production
+    samples it rebuilds worse than 95% of the training data, and lends its
+    latent space to the novelty strategy.
+    """
     reference = np.load(paths["reference"])["X"].reshape(-1, 64)
     production = np.load(paths["pool"])["X"].reshape(-1, 64)
-    space = PCALatentSpace(components=0.9).fit(reference)
-    threshold = np.percentile(space.reconstruction_error(reference), 95)
-    return float((space.reconstruction_error(production) > threshold).mean())
+    result = UnivariateChecker().fit(reference).check(production)
+    print(f"ks checker: {result.verdict} ({result.explanation})")
+    autoencoder = latent_space(reference)
+    errors = autoencoder.reconstruction_error
+    threshold = np.percentile(errors(reference), 95)
+    return float((errors(production) > threshold).mean())
+
+
+def latent_space(reference: np.ndarray):  # noqa: ANN201 - AutoencoderChecker or PCALatentSpace
+    """The autoencoder's latent space, or PCA's where PyTorch is not installed."""
+    try:
+        from scanflow.check import AutoencoderChecker
+
+        return AutoencoderChecker(latent_dim=8, epochs=30, seed=0).fit(reference)
+    except ImportError:
+        from scanflow.interact.latent import PCALatentSpace
+
+        return PCALatentSpace(components=0.9).fit(reference)
+
+
+def strategy_for(name: str, paths: dict[str, Path]):  # noqa: ANN201 - a strategy name or object
+    """Novelty ranks by the autoencoder's latent space, as the original Scanflow did."""
+    if name != "novelty":
+        return name
+    from scanflow.interact.strategies import Novelty
+
+    reference = np.load(paths["reference"])["X"].reshape(-1, 64)
+    return Novelty.of(latent_space(reference), reference=reference)
 
 
 def training_workflow(reference: Path) -> Workflow:
@@ -140,7 +172,7 @@ def main() -> None:
                 holdout=paths["holdout"],
                 reference=paths["reference"],
                 trainer=trainer,
-                strategy=strategy,
+                strategy=strategy_for(strategy, paths),
                 batch_size=args.batch,
                 rounds=args.rounds,
                 labeller=Oracle(paths["oracle"]),
