@@ -137,8 +137,6 @@ def run(
     home: HomeOption = None,
 ) -> None:
     """Run a workflow: each step in its environment, tracked in MLflow."""
-    if not no_track:
-        _start_importing_mlflow()
     spec = _load(workflow)
     from scanflow.run.runner import run_workflow
 
@@ -157,8 +155,6 @@ def resume(
     home: HomeOption = None,
 ) -> None:
     """Rerun only the steps of a run that failed, were skipped or never ran."""
-    if not no_track:
-        _start_importing_mlflow()
     from scanflow.run.runner import resume_run
 
     _finish(
@@ -166,13 +162,6 @@ def resume(
             run_id, **_run_options(tracking_uri, no_track, max_parallel, fail_fast, home, quiet)
         )
     )
-
-
-def _start_importing_mlflow() -> None:
-    """Import MLflow on a thread while the spec is read: tracking needs it a moment later."""
-    import threading
-
-    threading.Thread(target=__import__, args=("mlflow",), name="import-mlflow", daemon=True).start()
 
 
 def _finish(start) -> None:  # noqa: ANN001
