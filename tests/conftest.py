@@ -61,3 +61,11 @@ def tracking(project: Path, _mlflow_db_template: Path) -> str:
     with sqlite3.connect(_mlflow_db_template) as source, sqlite3.connect(target) as copy:
         source.backup(copy)
     return f"sqlite:///{target}"
+
+
+@pytest.fixture(scope="session")
+def digits_registry(tmp_path_factory: pytest.TempPathFactory):
+    """An MLflow registry with two versions of a digits classifier (see tests/deploy/helpers.py)."""
+    from deploy.helpers import build_digits_registry
+
+    return build_digits_registry(tmp_path_factory.mktemp("digits-registry"))

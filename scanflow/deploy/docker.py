@@ -85,7 +85,7 @@ class DockerDeployer:
             if started is not None:
                 _remove(started)
             if previous is not None:
-                self._restore(name, previous)
+                self._restore(name, previous, deployment)
             raise
         if previous is not None:
             _remove(previous)
@@ -101,11 +101,14 @@ class DockerDeployer:
             current.stop(timeout=_STOP_GRACE)
         return current
 
-    def _restore(self, name: str, previous: Container) -> None:
+    def _restore(self, name: str, previous: Container, deployment: Deployment) -> None:
+        """Start the replaced container again and wait until it answers, as before the update."""
         with contextlib.suppress(Exception):
             previous.rename(object_name(name))
             previous.start()
-            self.progress(f"started the previous container of '{name}' again")
+            self._wait(name, previous, deployment, None)
+            where = ", ".join(self._urls(previous))
+            self.progress(f"started the previous container of '{name}' again: it answers at {where}")
 
     def _start(self, name: str, deployment: Deployment, container: ServingContainer) -> Container:
         from docker.errors import APIError, NotFound

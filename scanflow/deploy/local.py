@@ -90,7 +90,8 @@ class LocalDeployer:
             if was_running and previous is not None:
                 with contextlib.suppress(Exception):
                     again = self._start(name, deployment, previous.command, previous.port, token, workflow)
-                    self.progress(f"started the previous '{name}' again (pid {again.pid})")
+                    self._wait(again, deployment, None)
+                    self.progress(f"started the previous '{name}' again: it answers at {again.url}")
             raise
         return self._status(record)
 
