@@ -69,3 +69,14 @@ def digits_registry(tmp_path_factory: pytest.TempPathFactory):
     from deploy.helpers import build_digits_registry
 
     return build_digits_registry(tmp_path_factory.mktemp("digits-registry"))
+
+
+@pytest.fixture
+def deployments(project: Path, monkeypatch: pytest.MonkeyPatch):
+    """A list the test adds its deployment names to; each is removed (by label) at the end."""
+    from deploy.helpers import remove_deployments
+
+    monkeypatch.delenv("SCANFLOW_SERVE_TOKEN", raising=False)
+    names: list[str] = []
+    yield names
+    remove_deployments(names, project / ".scanflow")

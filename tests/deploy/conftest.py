@@ -1,18 +1,11 @@
-"""Fixtures of the deployment tests: names to deploy under, removed whatever the test did."""
+"""Fixtures of the deployment tests (the registry and `deployments` are in the root conftest)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from .helpers import remove_deployments
 
-
-@pytest.fixture
-def deployments(project: Path, monkeypatch: pytest.MonkeyPatch):
-    """A list the test adds its deployment names to; each is removed (by label) at the end."""
+@pytest.fixture(autouse=True)
+def no_token_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests say which token they deploy with; none comes from the shell running them."""
     monkeypatch.delenv("SCANFLOW_SERVE_TOKEN", raising=False)
-    names: list[str] = []
-    yield names
-    remove_deployments(names, project / ".scanflow")

@@ -37,6 +37,19 @@ def log_digits_models(tracking_uri: str, experiment: str, artifacts: str | None 
     dependency image.
     """
     import mlflow
+
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        return _log_models(tracking_uri, experiment, artifacts)
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+
+
+def _log_models(tracking_uri: str, experiment: str, artifacts: str | None) -> dict[str, list]:
+    import mlflow
     import sklearn
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
@@ -44,8 +57,6 @@ def log_digits_models(tracking_uri: str, experiment: str, artifacts: str | None 
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
     experiment_id = mlflow.create_experiment(experiment, artifact_location=artifacts)
     x, y = load_digits(return_X_y=True, as_frame=True)
     with threadpool_limits(1):
@@ -137,3 +148,8 @@ def wait_for(condition, timeout: float = 30, interval: float = 0.3, message: str
                 return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+def flat(text: str) -> str:
+    """Command output on one line: the console wraps long messages at its width."""
+    return " ".join(text.split())
