@@ -211,7 +211,7 @@ class SwarmDeployer:
             update = service.attrs.get("UpdateStatus") or {}
             if update.get("State") in _ROLLED_BACK:
                 return f"failed its rolling update, so Swarm rolled it back ({update.get('Message', '')})"
-            tasks = self._tasks(service, container.image)
+            tasks = self._tasks(service, container.config)
             failed = [t for t in tasks if t["Status"]["State"] in _FAILED]
             if len(failed) >= _FAILURES_ALLOWED:
                 return f"has tasks failing ({failed[0]['Status'].get('Err') or 'no reason given'})"
@@ -229,7 +229,7 @@ class SwarmDeployer:
             update = service.attrs.get("UpdateStatus") or {}
             if update.get("State") == "updating":
                 return []
-            running = self._running(service, container.image)
+            running = self._running(service, container.config)
             if len(running) < deployment.replicas:
                 return []
             return list(self._urls(service, running))
@@ -246,16 +246,18 @@ class SwarmDeployer:
         return None
 
     @staticmethod
-    def _tasks(service: Any, image: str | None = None) -> list[dict[str, Any]]:
-        tasks = service.tasks()
-        if image is None:
-            return tasks
-        return [t for t in tasks if t["Spec"]["ContainerSpec"]["Image"].split("@")[0] == image]
-
-    def _running(self, service: Any, image: str | None = None) -> list[dict[str, Any]]:
+    def _tasks(service: Any, config: str) -> list[dict[str, Any]]:
+        """The service's tasks made from the spec whose hash is ``config`` (not those it replaces)."""
         return [
             t
-            for t in self._tasks(service, image)
+            for t in service.tasks()
+            if (t["Spec"]["ContainerSpec"].get("Labels") or {}).get(LABEL_CONFIG) == config
+        ]
+
+    def _running(self, service: Any, config: str) -> list[dict[str, Any]]:
+        return [
+            t
+            for t in self._tasks(service, config)
             if t["DesiredState"] == "running" and t["Status"]["State"] == "running"
         ]
 
@@ -282,7 +284,7 @@ class SwarmDeployer:
         labels = spec.get("Labels", {})
         desired = int(spec.get("Mode", {}).get("Replicated", {}).get("Replicas", 0))
         image = spec["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
-        running = self._running(service, image)
+        running = self._running(service, labels.get(LABEL_CONFIG, ""))
         update = (service.attrs.get("UpdateStatus") or {}).get("State", "")
         if update in ("updating", "rollback_started"):
             state = "updating"
