@@ -680,6 +680,14 @@ def swarm_status(
 
 
 # ------------------------------------------------------------------ serving
+ServeToken = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SCANFLOW_SERVE_TOKEN", help="require 'Authorization: Bearer TOKEN'", show_default=False
+    ),
+]
+
+
 @app.command()
 def serve(
     model: Annotated[
@@ -698,12 +706,7 @@ def serve(
     workers: Annotated[
         int, typer.Option("--workers", "-w", min=1, envvar="SCANFLOW_SERVE_WORKERS", help="server processes")
     ] = 1,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="SCANFLOW_SERVE_TOKEN", help="require 'Authorization: Bearer TOKEN'", show_default=False
-        ),
-    ] = None,
+    token: ServeToken = None,
     checker: Annotated[
         list[str] | None,
         typer.Option(
@@ -813,12 +816,7 @@ def deploy_up(
         str, typer.Option(help="address to publish on (local, docker); others need a token")
     ] = "127.0.0.1",
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="server processes per replica")] = 1,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="SCANFLOW_SERVE_TOKEN", help="require 'Authorization: Bearer TOKEN'", show_default=False
-        ),
-    ] = None,
+    token: ServeToken = None,
     checker: Annotated[
         list[str] | None, typer.Option("--checker", help="live checker: FILE.py[:NAME], pkg.mod:NAME, saved")
     ] = None,

@@ -12,6 +12,7 @@ stops it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -47,6 +48,7 @@ class Record:
     command: list[str]
     token: bool
     workflow: str | None = None
+    settings: str = ""  # hash of the command, environment and token: unchanged means nothing to do
 
 
 class LocalDeployer:
@@ -76,7 +78,11 @@ class LocalDeployer:
         previous = self._record(name)
         port = deployment.port or (previous.port if previous else 0) or free_port(deployment.host)
         command = self._command(deployment, tracking_uri, port)
-        if previous is not None and self._alive(previous) and previous.command == command:
+        if (
+            previous is not None
+            and self._alive(previous)
+            and previous.settings == _settings(command, deployment, token)
+        ):
             self.progress(f"'{name}' already serves {deployment.model} at {previous.url}: nothing to change")
             return replace(self._status(previous), changed=False)
         was_running = previous is not None and self._alive(previous)
@@ -147,6 +153,7 @@ class LocalDeployer:
             command=command,
             token=bool(token),
             workflow=workflow,
+            settings=_settings(command, deployment, token),
         )
         self._path(name).write_text(json.dumps(record.__dict__, indent=1))
         return record
@@ -227,3 +234,8 @@ class LocalDeployer:
         if self._alive(record):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(record.pid, signal.SIGKILL)
+
+
+def _settings(command: list[str], deployment: Deployment, token: str | None) -> str:
+    identity = json.dumps([command, deployment.env, token or ""], sort_keys=True)
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]

@@ -30,7 +30,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from scanflow.deploy.container import ServingContainer, limits
-from scanflow.deploy.errors import DeployError
+from scanflow.deploy.errors import DeployCancelled, DeployError
 from scanflow.deploy.naming import (
     KIND,
     LABEL_CONFIG,
@@ -120,11 +120,31 @@ class SwarmDeployer:
             service = existing
         try:
             self._wait(name, service, deployment, container, cancelled)
-        except BaseException:
+        except BaseException as error:
             if existing is None:  # a new deployment that never answered leaves nothing behind
                 self.remove(name)
+            elif isinstance(error, DeployError) and not isinstance(error, DeployCancelled):
+                raise DeployError(f"{error}\n{self._after_rollback(service)}") from None
             raise
         return self._status(service)
+
+    def _after_rollback(self, service: Any, timeout: float = 120.0) -> str:
+        """Wait for Swarm to roll a failed update back (``failure_action``); say what runs now."""
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            service.reload()
+            state = (service.attrs.get("UpdateStatus") or {}).get("State", "")
+            if state in ("rollback_completed", "rollback_paused", "paused"):
+                break
+            time.sleep(1)
+        if state == "rollback_completed":
+            status = self._status(service)
+            return f"Swarm rolled the update back: {status.image} answers again ({status.replicas} replicas)"
+        return (
+            f"the update is {state or 'still going'}: see `docker service ps {service.name}`, then"
+            f" `docker service rollback {service.name}` or deploy again"
+        )
 
     def _create(self, spec: dict[str, Any]) -> Any:
         from docker.errors import APIError

@@ -61,7 +61,7 @@ print(json.dumps(served))
 
 
 def test_a_swarm_deployment_runs_replicas_that_each_answer_and_updates_them_rolling(
-    swarm_manager, digits_registry: DigitsRegistry, deployments: list[str]
+    swarm_manager, digits_registry: DigitsRegistry, deployments: list[str], write
 ) -> None:
     name = unique_name("swarm")
     deployments.append(name)
@@ -99,6 +99,13 @@ def test_a_swarm_deployment_runs_replicas_that_each_answer_and_updates_them_roll
     for url in new_urls:
         assert predict(url, digits_registry, TOKEN) == (digits_registry.expected["2"], "digits/2")
     new_image = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert set(_through_dns(swarm_manager, new_image, network, name).values()) == {"digits/2"}
+
+    write("broken.py", "raise RuntimeError('this checker cannot even be imported')\n")
+    args = ("--name", name, "--replicas", "2", "--port", "0", "--checker", "broken.py")
+    failed = _deploy(digits_registry, "models:/digits/1", *args)
+    assert failed.exit_code == 1
+    assert "Swarm rolled the update back" in flat(failed.output), failed.output
     assert set(_through_dns(swarm_manager, new_image, network, name).values()) == {"digits/2"}
 
     port = free_port()  # one replica on a fixed port of the node
