@@ -8,7 +8,10 @@ notes the registered name and version beside them (the service reads that note).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,9 +46,37 @@ def resolve_model(uri: str, tracking_uri: str) -> ModelVersionRef:
     from scanflow.serve.registry import ModelSource, Registry
 
     try:
-        return Registry(tracking_uri).resolve(ModelSource.parse(uri))
+        with mlflow_uris_restored():  # the serving registry points MLflow's process-wide URIs at itself
+            return Registry(tracking_uri).resolve(ModelSource.parse(uri))
     except ServeSetupError as error:
         raise DeployError(str(error)) from None
+
+
+@contextlib.contextmanager
+def mlflow_uris_restored() -> Iterator[None]:
+    """Whatever the block does to MLflow's process-wide tracking and registry URIs is undone after it.
+
+    ``mlflow.set_tracking_uri`` and ``set_registry_uri`` also export
+    ``MLFLOW_TRACKING_URI`` and ``MLFLOW_REGISTRY_URI``: a deployment made from
+    a workflow run must not send the run's later steps to another registry.
+    """
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    variables = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = {name: os.environ.get(name) for name in variables}
+    tracking, registry = tracking_utils._tracking_uri, registry_utils._registry_uri
+    try:
+        yield
+    finally:
+        if tracking_utils._tracking_uri != tracking:
+            tracking_utils.set_tracking_uri(tracking)
+        registry_utils._registry_uri = registry
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def fetch_model(uri: str, tracking_uri: str, into: Path) -> ModelToServe:

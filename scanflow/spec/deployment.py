@@ -9,13 +9,16 @@ to the tracker): it comes from ``SCANFLOW_SERVE_TOKEN`` or ``--token``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from scanflow.spec.executor import Executor, Node
 from scanflow.spec.quantities import parse_duration
 from scanflow.spec.resources import Resources
+
+if TYPE_CHECKING:
+    from scanflow.deploy.status import DeploymentStatus
 
 DeployBackend = Literal["local", "docker", "swarm"]
 EndpointMode = Literal["vip", "dnsrr"]
@@ -102,8 +105,8 @@ class Deployment(Node):
             depends_on=list(self.depends_on),
         )
 
-    def deploy(self, **options: Any) -> Any:
-        """Deploy now and wait until it answers; see ``scanflow.deploy.deploy``."""
+    def deploy(self, **options: Any) -> DeploymentStatus:
+        """Deploy now and wait until it answers; see ``scanflow.deploy.deployments.deploy``."""
         from scanflow.deploy.deployments import deploy
 
         return deploy(self, **options)
