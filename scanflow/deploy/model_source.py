@@ -46,26 +46,30 @@ def resolve_model(uri: str, tracking_uri: str) -> ModelVersionRef:
     from scanflow.serve.registry import ModelSource, Registry
 
     try:
-        with mlflow_uris_restored():  # the serving registry points MLflow's process-wide URIs at itself
+        with mlflow_pointed_at(tracking_uri):
             return Registry(tracking_uri).resolve(ModelSource.parse(uri))
     except ServeSetupError as error:
         raise DeployError(str(error)) from None
 
 
 @contextlib.contextmanager
-def mlflow_uris_restored() -> Iterator[None]:
-    """Whatever the block does to MLflow's process-wide tracking and registry URIs is undone after it.
+def mlflow_pointed_at(uri: str) -> Iterator[None]:
+    """MLflow's process-wide tracking and registry URIs at ``uri`` for the block, then as they were.
 
-    ``mlflow.set_tracking_uri`` and ``set_registry_uri`` also export
-    ``MLFLOW_TRACKING_URI`` and ``MLFLOW_REGISTRY_URI``: a deployment made from
-    a workflow run must not send the run's later steps to another registry.
+    MLflow reads ``models:/`` URIs from its process-wide registry, and
+    ``mlflow.set_tracking_uri`` / ``set_registry_uri`` also export
+    ``MLFLOW_TRACKING_URI`` and ``MLFLOW_REGISTRY_URI``: a deployment made
+    from a workflow run must not send the run's later steps to another store.
     """
+    import mlflow
     from mlflow.tracking._model_registry import utils as registry_utils
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
     variables = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
     saved = {name: os.environ.get(name) for name in variables}
     tracking, registry = tracking_utils._tracking_uri, registry_utils._registry_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     try:
         yield
     finally:
@@ -89,7 +93,8 @@ def fetch_model(uri: str, tracking_uri: str, into: Path) -> ModelToServe:
     if local.is_dir():
         shutil.copytree(local, folder)
     else:
-        _download(ref.uri, tracking_uri, folder)
+        with mlflow_pointed_at(tracking_uri):
+            _download(ref.uri, tracking_uri, folder)
     if not (folder / "MLmodel").is_file():
         raise DeployError(
             f"{uri} is not an MLflow model (no MLmodel file in it); give the URI of a logged model,"

@@ -36,21 +36,10 @@ def log_digits_models(tracking_uri: str, experiment: str, artifacts: str | None 
     so every test's serving image needs the same wheels and shares one
     dependency image.
     """
-    with _mlflow_pointed_at(tracking_uri):
+    from scanflow.deploy.model_source import mlflow_pointed_at
+
+    with mlflow_pointed_at(tracking_uri):
         return _log_models(tracking_uri, experiment, artifacts)
-
-
-@contextlib.contextmanager
-def _mlflow_pointed_at(uri: str):
-    """MLflow's process-wide URIs at ``uri`` for a while, then as they were (their variables too)."""
-    import mlflow
-
-    from scanflow.deploy.model_source import mlflow_uris_restored
-
-    with mlflow_uris_restored():
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        yield
 
 
 def _log_models(tracking_uri: str, experiment: str, artifacts: str | None) -> dict[str, list]:
