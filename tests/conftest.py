@@ -21,7 +21,13 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     same environment in every test would only measure uv).
     """
     monkeypatch.chdir(tmp_path)
-    for variable in ("SCANFLOW_HOME", "SCANFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID"):
+    for variable in (
+        "SCANFLOW_HOME",
+        "SCANFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",  # mlflow.set_registry_uri exports it: steps would register elsewhere
+        "MLFLOW_RUN_ID",
+    ):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("SCANFLOW_ENV_CACHE", str(SESSION_ENV_CACHE))
     return tmp_path
