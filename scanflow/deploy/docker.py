@@ -26,7 +26,7 @@ from scanflow.deploy.naming import (
     object_name,
 )
 from scanflow.deploy.ports import port_taken, port_taken_message
-from scanflow.deploy.readiness import wait_ready
+from scanflow.deploy.readiness import served_version, wait_ready
 from scanflow.deploy.serving_image import SERVICE_PORT
 from scanflow.deploy.status import DeploymentStatus
 from scanflow.run.backend import Progress
@@ -207,14 +207,15 @@ class DockerDeployer:
             health or "", container.status
         )
         running = container.status == "running"
+        urls = self._urls(container) if running else ()
         return DeploymentStatus(
             name=labels.get(LABEL_DEPLOYMENT, container.name),
             backend=self.backend,
             model=labels.get(LABEL_MODEL, ""),
-            version=labels.get(LABEL_VERSION, ""),
+            version=labels.get(LABEL_VERSION) or (served_version(urls[0]) if urls else ""),
             state=state,
             replicas=f"{int(running)}/1",
-            urls=self._urls(container) if running else (),
+            urls=urls,
             image=(container.image.tags or [container.image.id])[0] if container.image else "",
         )
 

@@ -40,5 +40,7 @@ def deployment_labels(
 
 
 def deployment_filter(name: str | None = None) -> dict[str, list[str]]:
-    """Docker ``filters`` selecting deployment ``name`` (or every deployment)."""
-    return {"label": [LABEL_DEPLOYMENT if name is None else f"{LABEL_DEPLOYMENT}={name}"]}
+    """Docker ``filters`` selecting what deployment ``name`` (or every deployment) made."""
+    return {
+        "label": [LABEL_DEPLOYMENT if name is None else f"{LABEL_DEPLOYMENT}={name}", f"{LABEL_KIND}={KIND}"]
+    }

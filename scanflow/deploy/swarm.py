@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 from scanflow.deploy.container import ServingContainer, limits
 from scanflow.deploy.errors import DeployCancelled, DeployError
 from scanflow.deploy.naming import (
-    KIND,
     LABEL_CONFIG,
     LABEL_DEPLOYMENT,
     LABEL_MODEL,
@@ -42,7 +41,7 @@ from scanflow.deploy.naming import (
     object_name,
 )
 from scanflow.deploy.ports import port_taken, port_taken_message
-from scanflow.deploy.readiness import wait_ready
+from scanflow.deploy.readiness import served_version, wait_ready
 from scanflow.deploy.serving_image import SERVICE_PORT
 from scanflow.deploy.status import DeploymentStatus
 from scanflow.run.backend import Progress
@@ -312,22 +311,20 @@ class SwarmDeployer:
             state = "rolled back"
         else:
             state = "running" if running and len(running) >= desired else "starting"
+        urls = self._urls(service, running)
         return DeploymentStatus(
             name=labels.get(LABEL_DEPLOYMENT, service.name),
             backend=self.backend,
             model=labels.get(LABEL_MODEL, ""),
-            version=labels.get(LABEL_VERSION, ""),
+            version=labels.get(LABEL_VERSION) or (served_version(urls[0]) if urls else ""),  # when it follows
             state=state,
             replicas=f"{len(running)}/{desired}",
-            urls=self._urls(service, running),
+            urls=urls,
             image=image,
         )
 
     def statuses(self, name: str | None = None) -> list[DeploymentStatus]:
-        found = self.client.services.list(filters=deployment_filter(name))
-        return [
-            self._status(s) for s in found if s.attrs["Spec"].get("Labels", {}).get("scanflow.kind") == KIND
-        ]
+        return [self._status(s) for s in self.client.services.list(filters=deployment_filter(name))]
 
     # ------------------------------------------------------------ removing
     def remove(self, name: str) -> bool:

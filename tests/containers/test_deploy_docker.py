@@ -20,6 +20,7 @@ from deploy.helpers import (
 from typer.testing import CliRunner
 
 from scanflow.cli import app
+from scanflow.deploy.deployments import deployment_statuses
 from scanflow.run.status import StepStatus
 
 pytestmark = pytest.mark.docker
@@ -159,6 +160,8 @@ def test_a_following_deployment_hot_swaps_when_the_alias_moves(
     MlflowClient(uri, uri).set_registered_model_alias("digits", "champion", "2")
     wait_for(lambda: predict(url, registry)[1] == "digits/2", timeout=60, message="the hot swap to version 2")
     assert predict(url, registry)[0] == registry.expected["2"]
+    [status], _ = deployment_statuses(name, "docker")
+    assert (status.model, status.version, status.state) == ("models:/digits@champion", "2", "running")
 
 
 def test_a_docker_deployment_node_in_a_local_run_is_tracked_with_its_image(
