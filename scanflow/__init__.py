@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Deployment": "scanflow.spec",
     "Executor": "scanflow.spec",
     "Workflow": "scanflow.spec",
     "Resources": "scanflow.spec",
@@ -28,6 +29,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "Deployment",
     "Executor",
     "Resources",
     "SpecError",
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
         set_tag,
     )
     from scanflow.run.runner import resume_run, run_workflow
-    from scanflow.spec import Executor, Resources, SpecError, Workflow
+    from scanflow.spec import Deployment, Executor, Resources, SpecError, Workflow
 
 
 def __getattr__(name: str) -> Any:

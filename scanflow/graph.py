@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from scanflow.spec.deployment import Deployment
 from scanflow.spec.errors import Problem, SpecError
 from scanflow.spec.executor import Executor
 from scanflow.spec.workflow import Workflow
@@ -26,6 +27,7 @@ class Step:
     executor: Executor
     workflows: tuple[str, ...]  # paths of the enclosing nested workflows, outermost first
     upstream: frozenset[str] = field(default_factory=frozenset)
+    deployment: Deployment | None = None  # set for a Deployment node (executor: its step form)
 
     @property
     def name(self) -> str:
@@ -157,6 +159,9 @@ def _flatten(
         if isinstance(node, Workflow):
             nested[key] = node
             sinks_of[name] = _flatten(node, f"{key}/", (*enclosing, key), defaults, upstream, steps, nested)
+        elif isinstance(node, Deployment):
+            steps.append(Step(key, node.as_executor(), enclosing, upstream, deployment=node))
+            sinks_of[name] = {key}
         else:
             steps.append(Step(key, _apply_defaults(node, defaults), enclosing, upstream))
             sinks_of[name] = {key}

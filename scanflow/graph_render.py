@@ -12,7 +12,7 @@ import subprocess
 from html import escape
 from pathlib import Path
 
-from scanflow.graph import Graph
+from scanflow.graph import Graph, Step
 
 _NODE_W, _NODE_H, _GAP_X, _GAP_Y, _PAD = 150, 36, 30, 60, 14
 
@@ -36,9 +36,9 @@ def to_dot(graph: Graph) -> str:
 
     def emit(path: str, indent: str) -> None:
         for key in members.get(path, []):
-            label = graph.steps[key].name
-            kind = "ƒ " if graph.steps[key].executor.function else ""
-            lines.append(f'{indent}"{key}" [label="{kind}{label}"];')
+            step = graph.steps[key]
+            look = ', shape=component, fillcolor="#e3f4e1", color="#4a8a4a"' if step.deployment else ""
+            lines.append(f'{indent}"{key}" [label="{_label(step)}"{look}];')
         for sub in children.get(path, []):
             cluster = "cluster_" + sub.replace("/", "__").replace("-", "_").replace(".", "_")
             name = graph.nested[sub].name
@@ -54,6 +54,13 @@ def to_dot(graph: Graph) -> str:
             lines.append(f'  "{up}" -> "{step.key}";')
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _label(step: Step) -> str:
+    """A step's name, marked ``ƒ`` for a function and ``▶`` for a deployment (a served model)."""
+    if step.deployment is not None:
+        return f"▶ {step.name}"
+    return ("ƒ " if step.executor.function else "") + step.name
 
 
 def has_graphviz() -> bool:
@@ -145,10 +152,11 @@ def _fallback_svg(graph: Graph) -> str:
             )
     for step in graph:
         x, y = position[step.key]
-        label = ("ƒ " if step.executor.function else "") + step.name
+        label = _label(step)
+        fill, stroke = ("#e3f4e1", "#4a8a4a") if step.deployment else ("#e8f1fb", "#4a78a8")
         parts.append(
             f'<g class="node" id="{escape(step.key)}"><rect x="{x:.0f}" y="{y:.0f}" width="{_NODE_W}"'
-            f' height="{_NODE_H}" rx="6" fill="#e8f1fb" stroke="#4a78a8"/>'
+            f' height="{_NODE_H}" rx="6" fill="{fill}" stroke="{stroke}"/>'
             f'<text x="{x + _NODE_W / 2:.0f}" y="{y + _NODE_H / 2 + 4:.0f}" text-anchor="middle">'
             f"{escape(label)}</text></g>"
         )

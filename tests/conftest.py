@@ -21,7 +21,13 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     same environment in every test would only measure uv).
     """
     monkeypatch.chdir(tmp_path)
-    for variable in ("SCANFLOW_HOME", "SCANFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID"):
+    for variable in (
+        "SCANFLOW_HOME",
+        "SCANFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",  # mlflow.set_registry_uri exports it: steps would register elsewhere
+        "MLFLOW_RUN_ID",
+    ):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("SCANFLOW_ENV_CACHE", str(SESSION_ENV_CACHE))
     return tmp_path
@@ -61,3 +67,22 @@ def tracking(project: Path, _mlflow_db_template: Path) -> str:
     with sqlite3.connect(_mlflow_db_template) as source, sqlite3.connect(target) as copy:
         source.backup(copy)
     return f"sqlite:///{target}"
+
+
+@pytest.fixture(scope="session")
+def digits_registry(tmp_path_factory: pytest.TempPathFactory):
+    """An MLflow registry with two versions of a digits classifier (see tests/deploy/helpers.py)."""
+    from deploy.helpers import build_digits_registry
+
+    return build_digits_registry(tmp_path_factory.mktemp("digits-registry"))
+
+
+@pytest.fixture
+def deployments(project: Path, monkeypatch: pytest.MonkeyPatch):
+    """A list the test adds its deployment names to; each is removed (by label) at the end."""
+    from deploy.helpers import remove_deployments
+
+    monkeypatch.delenv("SCANFLOW_SERVE_TOKEN", raising=False)
+    names: list[str] = []
+    yield names
+    remove_deployments(names, project / ".scanflow")

@@ -123,6 +123,11 @@ def _step_image(
     contexts: dict[str, tuple[BuildContext, str]],
 ) -> str:
     executor = step.executor
+    if step.deployment is not None:
+        raise ValueError(
+            f"'{step.key}' is a Deployment: its image holds a model that exists only once the workflow"
+            " has run; export the workflow without it and deploy with `scanflow deploy`"
+        )
     if executor.image or executor.dockerfile:
         raise ValueError(
             f"step '{step.key}' uses its own image; the Compose export builds Scanflow images only"

@@ -130,8 +130,7 @@ class ImageBuilder:
         context, tag = self.deps_context(base, requirements, owner)
         if not self._exists(tag):
             self.ensure_present(base, f"base image of {owner or 'the tracker'}")
-            self._build(context, tag, {LABEL_WORKFLOW: workflow, LABEL_KIND: "deps"}, owner)
-        return tag
+        return self.ensure_built(context, tag, {LABEL_WORKFLOW: workflow, LABEL_KIND: "deps"}, owner)
 
     def deps_context(
         self, base: str, requirements: tuple[str, ...], owner: str = ""
@@ -161,9 +160,7 @@ class ImageBuilder:
     def code_image(self, deps: str, base_dir: Path, workflow: str) -> str:
         """``deps`` plus Scanflow's package and the workflow's folder."""
         context, tag = code_context(deps, base_dir, workflow)
-        if not self._exists(tag):
-            self._build(context, tag, {LABEL_WORKFLOW: workflow, LABEL_KIND: "code"}, workflow)
-        return tag
+        return self.ensure_built(context, tag, {LABEL_WORKFLOW: workflow, LABEL_KIND: "code"}, workflow)
 
     def dockerfile_image(self, step: Step, base_dir: Path, workflow: str) -> str:
         dockerfile = (base_dir / (step.executor.dockerfile or "")).resolve()
@@ -175,11 +172,15 @@ class ImageBuilder:
         context.add_tree(".", root, files)
         context.entries = [(name.removeprefix("./"), path) for name, path in context.entries]
         tag = f"scanflow-{slug(workflow)}-{slug(step.key)}:{context.digest(_TEMPLATE_VERSION)}"
-        if not self._exists(tag):
-            self._build(context, tag, {LABEL_WORKFLOW: workflow, LABEL_KIND: "dockerfile"}, step.key)
-        return tag
+        return self.ensure_built(context, tag, {LABEL_WORKFLOW: workflow, LABEL_KIND: "dockerfile"}, step.key)
 
     # -------------------------------------------------------------- engine
+    def ensure_built(self, context: BuildContext, tag: str, labels: dict[str, str], owner: str) -> str:
+        """``tag`` built from ``context`` unless the engine has it already (tags name content)."""
+        if not self._exists(tag):
+            self._build(context, tag, labels, owner)
+        return tag
+
     def _exists(self, tag: str) -> bool:
         if tag in self._known:
             return True
@@ -274,6 +275,10 @@ def build_images(workflow: Any, progress: Progress, show_steps: bool = False) ->
 
     builder = ImageBuilder(connect(), progress, show_steps=show_steps)
     graph = Graph.from_workflow(workflow)
-    tags = {step.key: builder.step_image(step, graph.base_dir, workflow.name).tag for step in graph}
+    tags = {
+        step.key: builder.step_image(step, graph.base_dir, workflow.name).tag
+        for step in graph
+        if step.deployment is None  # a deployment's image holds its model: built when it deploys
+    }
     tags["(tracker)"] = tracker_image(builder, workflow.name)
     return tags

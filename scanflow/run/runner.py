@@ -92,6 +92,10 @@ def resume_run(run_id: str, **options: Any) -> RunResult:
 def _execute(
     state: RunState, graph: Graph, keys: list[str], engine: Backend, project: Home, opts: RunOptions
 ) -> RunResult:
+    if any(step.deployment is not None for step in graph):
+        from scanflow.deploy.step import DeployingBackend  # Deployment steps are deployed from the host
+
+        engine = DeployingBackend(engine, project)
     view = ConsoleView(opts.console, stream_logs=opts.stream_logs, live=opts.live)
     listeners: list[RunListener] = [view]
     recorder = None

@@ -81,23 +81,15 @@ class SwarmBackend(DockerBackend):
     ):
         super().__init__(max_parallel, grace, keep_tracker, client)
         env = os.environ
-        self.endpoint_mode = endpoint_mode or env.get("SCANFLOW_SWARM_ENDPOINT_MODE", "vip")
-        self.publish_mode = publish_mode or env.get("SCANFLOW_SWARM_PUBLISH_MODE", "ingress")
+        self.endpoint_mode, self.publish_mode = publishing(endpoint_mode, publish_mode)
         self.volume_driver = volume_driver or env.get("SCANFLOW_SWARM_VOLUME_DRIVER")
         self.volume_options = volume_options or _options(env.get("SCANFLOW_SWARM_VOLUME_OPTIONS", ""))
         self.shared_folders = (
             shared_folders if shared_folders is not None else env.get("SCANFLOW_SWARM_SHARED_FOLDERS") == "1"
         )
         self.gpu_resource = gpu_resource or env.get("SCANFLOW_SWARM_GPU_RESOURCE", "NVIDIA-GPU")
-        self._check_settings()
-        swarm = self.client.info().get("Swarm", {})
-        if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
-            raise BackendError(
-                "this Docker engine is not a Swarm manager: run `docker swarm init` (or join a swarm as a"
-                " manager) first, or use --backend docker"
-            )
-        self.node_id: str = swarm["NodeID"]
-        self._nodes = _ready_nodes(self.client)
+        self.node_id = manager_node(self.client)
+        self._nodes = ready_nodes(self.client)
         self.capacity = Capacity(
             cpu=sum(n.cpu for n in self._nodes),
             memory=sum(n.memory for n in self._nodes),
@@ -107,17 +99,6 @@ class SwarmBackend(DockerBackend):
         self._pin_here = len(self._nodes) > 1 and not (self.shared_folders or self.volume_driver)
         self._services: dict[str, Any] = {}
         self._tracker_service: Any = None
-
-    def _check_settings(self) -> None:
-        if self.endpoint_mode not in ENDPOINT_MODES:
-            raise BackendError(f"endpoint mode must be one of {ENDPOINT_MODES}, got '{self.endpoint_mode}'")
-        if self.publish_mode not in PUBLISH_MODES:
-            raise BackendError(f"publish mode must be one of {PUBLISH_MODES}, got '{self.publish_mode}'")
-        if self.endpoint_mode == "dnsrr" and self.publish_mode == "ingress":
-            raise BackendError(
-                "endpoint mode dnsrr cannot publish through the routing mesh: set the publish mode to"
-                " 'host' (SCANFLOW_SWARM_PUBLISH_MODE=host)"
-            )
 
     def check_capacity(self, steps: list[Step]) -> None:
         """Each step must fit on one node (a job is never split), not only in the sum."""
@@ -382,6 +363,33 @@ class SwarmBackend(DockerBackend):
 
 
 # ------------------------------------------------------------------ helpers
+def publishing(endpoint_mode: str | None = None, publish_mode: str | None = None) -> tuple[str, str]:
+    """Service discovery and publishing modes: given, else ``SCANFLOW_SWARM_*``, else VIP and ingress."""
+    endpoint = endpoint_mode or os.environ.get("SCANFLOW_SWARM_ENDPOINT_MODE", "vip")
+    publish = publish_mode or os.environ.get("SCANFLOW_SWARM_PUBLISH_MODE", "ingress")
+    if endpoint not in ENDPOINT_MODES:
+        raise BackendError(f"endpoint mode must be one of {ENDPOINT_MODES}, got '{endpoint}'")
+    if publish not in PUBLISH_MODES:
+        raise BackendError(f"publish mode must be one of {PUBLISH_MODES}, got '{publish}'")
+    if endpoint == "dnsrr" and publish == "ingress":
+        raise BackendError(
+            "endpoint mode dnsrr cannot publish through the routing mesh: set the publish mode to"
+            " 'host' (SCANFLOW_SWARM_PUBLISH_MODE=host)"
+        )
+    return endpoint, publish
+
+
+def manager_node(client: DockerClient) -> str:
+    """This engine's node id; an error naming the fix when it is not a Swarm manager."""
+    swarm = client.info().get("Swarm", {})
+    if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+        raise BackendError(
+            "this Docker engine is not a Swarm manager: run `docker swarm init` (or join a swarm as a"
+            " manager) first, or use --backend docker"
+        )
+    return str(swarm["NodeID"])
+
+
 class _Node:
     def __init__(self, cpu: float, memory: int, gpu: int):
         self.cpu, self.memory, self.gpu = cpu, memory, gpu
@@ -390,7 +398,8 @@ class _Node:
         return cpu <= self.cpu + 1e-9 and memory <= self.memory and gpu <= self.gpu
 
 
-def _ready_nodes(client: DockerClient) -> list[_Node]:
+def ready_nodes(client: DockerClient) -> list[_Node]:
+    """The nodes tasks can be placed on (ready and active), with what each has."""
     nodes = []
     for node in client.nodes.list():
         attrs = node.attrs

@@ -96,7 +96,7 @@ class Wheelhouse:
             if result.returncode != 0:
                 shutil.rmtree(target, ignore_errors=True)
                 tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
-                who = f" for step '{owner}'" if owner else ""
+                who = f" for {owner}" if owner.startswith("the ") else f" for step '{owner}'" if owner else ""
                 raise WheelhouseError(
                     f"could not prepare the wheels{who}:\n{tail}\n"
                     "Fix the requirement named above (name, version or index) and run again."

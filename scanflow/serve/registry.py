@@ -3,7 +3,9 @@
 ``models:/digits@champion`` follows an alias: the service asks the registry
 which version it names now, and again every few seconds to hot-swap when it
 moves. ``models:/digits/3`` pins a version; ``runs:/...``, ``models:/m-...``
-and paths are used as they are.
+and paths are used as they are. A folder MLflow downloaded from the registry
+(it writes ``registered_model_meta`` there) keeps its registered name and
+version, so a model packed into a serving image answers as ``digits/3`` too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from scanflow.serve.errors import ServeSetupError
 
 _REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
+REGISTERED_META = "registered_model_meta"  # MLflow's record of the registry version a download came from
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,8 @@ class Registry:
         if source.registered_name is None:
             if source.uri.startswith(("runs:/", "models:/")):
                 _ = self.client  # these URIs are read from the tracking store
-            return ModelVersionRef(source.uri, source.default_name, "")
+            name, version = registered_identity(source.uri) or (source.default_name, "")
+            return ModelVersionRef(source.uri, name, version)
         name = source.registered_name
         try:
             if source.alias is not None:
@@ -118,3 +122,17 @@ class Registry:
             return self.client.get_run(run_id).info.experiment_id
         except Exception:
             return None
+
+
+def registered_identity(location: str) -> tuple[str, str] | None:
+    """``(name, version)`` of a model folder MLflow downloaded from the registry, else None."""
+    import yaml
+
+    meta = Path(location).expanduser() / REGISTERED_META
+    try:
+        data = yaml.safe_load(meta.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict) or not data.get("model_name"):
+        return None
+    return str(data["model_name"]), str(data.get("model_version") or "")

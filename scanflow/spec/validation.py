@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scanflow.graph import find_cycle, sibling_edges
+from scanflow.spec.deployment import Deployment
 from scanflow.spec.errors import Problem, SpecError, did_you_mean
 from scanflow.spec.executor import Executor
 from scanflow.spec.workflow import Workflow
@@ -61,6 +62,8 @@ class _Checker:
             child = f"{path}/{node.name}" if path else node.name
             if isinstance(node, Workflow):
                 self._workflow(node, child)
+            elif isinstance(node, Deployment):
+                self._deployment(node, child)
             else:
                 self._executor(node, child)
 
@@ -97,6 +100,14 @@ class _Checker:
             self._file_exists(executor.requirements, path, "requirements", "requirements file")
         if executor.dockerfile is not None:
             self._file_exists(executor.dockerfile, path, "dockerfile", "Dockerfile")
+
+    def _deployment(self, deployment: Deployment, path: str) -> None:
+        if not self.check_files:
+            return
+        for checker in deployment.checkers:
+            target = checker.rpartition(":")[0] if checker.count(":") == 1 else checker
+            if target.endswith(".py"):
+                self._file_exists(target, path, "checkers", "checker file")
 
     def _file_exists(self, relative: str, path: str, field: str, what: str) -> None:
         target = Path(relative)

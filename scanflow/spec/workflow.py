@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, PrivateAttr
 
+from scanflow.spec.deployment import Deployment
 from scanflow.spec.executor import EnvManager, Executor, Node
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class Workflow(Node):
-    """A named DAG of nodes; a node is an ``Executor`` or another ``Workflow``.
+    """A named DAG of nodes; a node is an ``Executor``, another ``Workflow`` or a ``Deployment``.
 
     Order comes from ``depends_on`` edges between siblings. ``parallel=True`` runs
     all children side by side; with neither, children run in the order written.
@@ -25,7 +26,7 @@ class Workflow(Node):
 
     description: str | None = None
     parallel: bool = False
-    nodes: list[Executor | Workflow] = Field(default_factory=list)
+    nodes: list[Executor | Workflow | Deployment] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     env_manager: EnvManager | None = None
     python: str | None = None
@@ -37,24 +38,24 @@ class Workflow(Node):
     _locations: dict = PrivateAttr(default_factory=dict)  # (node path, field) -> Location
 
     # ----------------------------------------------------------------- building
-    def add(self, *nodes: Executor | Workflow) -> Workflow:
+    def add(self, *nodes: Executor | Workflow | Deployment) -> Workflow:
         """Append nodes (in order) and return self, for chaining."""
         self.nodes = [*self.nodes, *nodes]
         return self
 
-    def __getitem__(self, name: str) -> Executor | Workflow:
+    def __getitem__(self, name: str) -> Executor | Workflow | Deployment:
         """The child named ``name``; ``a/b`` reaches into nested workflows."""
         head, _, rest = name.partition("/")
         for node in self.nodes:
             if node.name == head:
                 if rest:
                     if not isinstance(node, Workflow):
-                        raise KeyError(f"'{head}' is an executor, it has no node '{rest}'")
+                        raise KeyError(f"'{head}' is not a workflow, it has no node '{rest}'")
                     return node[rest]
                 return node
         raise KeyError(f"workflow '{self.name}' has no node '{head}'")
 
-    def walk(self, prefix: str = "") -> Iterator[tuple[str, Executor | Workflow]]:
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, Executor | Workflow | Deployment]]:
         """Every node below this workflow with its path (``train/svm``), depth first."""
         for node in self.nodes:
             path = f"{prefix}{node.name}"

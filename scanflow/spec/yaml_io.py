@@ -2,7 +2,8 @@
 
 The YAML shape mirrors the Python objects one-to-one: an executor is a mapping
 whose ``executor`` key holds its name, a nested workflow one whose ``workflow``
-key does, and every other key is a field of the same name.
+key does, a deployment one whose ``deployment`` key does, and every other key
+is a field of the same name.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from scanflow.spec.deployment import Deployment
 from scanflow.spec.errors import Location, Problem, SpecError, did_you_mean
 from scanflow.spec.executor import Executor
 from scanflow.spec.workflow import Workflow
 
 YamlPath = tuple[str | int, ...]
-_KIND_KEYS = ("executor", "workflow")
+_KIND_KEYS = ("executor", "workflow", "deployment")
+_NODE_KINDS = "'executor: NAME' or 'workflow: NAME' (or 'deployment: NAME' to serve a model)"
 
 
 # ------------------------------------------------------------------ reading
@@ -124,21 +127,17 @@ class _Builder:
             if (where := self.source.positions.get((*path, str(key)))) is not None:
                 self.locations[(label, str(key))] = where
 
-    def node(self, data: Any, path: YamlPath, parent: str | None) -> Executor | Workflow | None:
+    def node(self, data: Any, path: YamlPath, parent: str | None) -> Executor | Workflow | Deployment | None:
         where = self.source.where(path)
         if not isinstance(data, dict):
-            self.problems.append(
-                Problem(
-                    "each node must be a mapping with 'executor: NAME' or 'workflow: NAME'", parent, where
-                )
-            )
+            self.problems.append(Problem(f"each node must be a mapping with {_NODE_KINDS}", parent, where))
             return None
         kinds = [k for k in _KIND_KEYS if k in data]
         if len(kinds) != 1:
             message = (
-                "a node has both 'executor' and 'workflow'; keep one"
+                f"a node has {' and '.join(repr(k) for k in kinds)}; keep one"
                 if kinds
-                else "a node needs 'executor: NAME' or 'workflow: NAME'"
+                else f"a node needs {_NODE_KINDS}"
             )
             hint = None
             if not kinds:
@@ -153,6 +152,8 @@ class _Builder:
         self._remember(data, path, node_path)
         if kinds[0] == "workflow":
             return self.workflow(fields, path, node_path, key_for_name="workflow")
+        if kinds[0] == "deployment":
+            return self._validate(Deployment, fields, path, node_path, key_for_name="deployment")
         return self._validate(Executor, fields, path, node_path, key_for_name="executor")
 
     def workflow(
@@ -162,7 +163,7 @@ class _Builder:
             self._remember(data, path, None)
         children = data.get("nodes", [])
         fields = {k: v for k, v in data.items() if k != "nodes"}
-        built: list[Executor | Workflow] = []
+        built: list[Executor | Workflow | Deployment] = []
         if not isinstance(children, list):
             self.problems.append(
                 Problem("'nodes' must be a list of nodes", node_path, self.source.where((*path, "nodes")))
@@ -253,6 +254,7 @@ def _submodel(model: type[BaseModel], field: str) -> type[BaseModel] | None:
 # ------------------------------------------------------------------ writing
 _EXECUTOR_FIRST = ("file", "function", "depends_on")
 _WORKFLOW_FIRST = ("description", "parallel", "depends_on")
+_DEPLOYMENT_FIRST = ("model", "depends_on", "backend")
 
 
 def _ordered(head: dict[str, Any], data: dict[str, Any], first: tuple[str, ...]) -> dict[str, Any]:
@@ -268,14 +270,25 @@ def executor_to_dict(executor: Executor) -> dict[str, Any]:
     return _ordered({"executor": data.pop("name")}, data, _EXECUTOR_FIRST)
 
 
+def deployment_to_dict(deployment: Deployment) -> dict[str, Any]:
+    data = deployment.model_dump(exclude_unset=True, mode="json")
+    return _ordered({"deployment": data.pop("name")}, data, _DEPLOYMENT_FIRST)
+
+
 def workflow_to_dict(workflow: Workflow, top: bool = False) -> dict[str, Any]:
     data = workflow.model_dump(exclude_unset=True, exclude={"nodes"}, mode="json")
     name = data.pop("name")
     head = {"name": name} if top else {"workflow": name}
-    data["nodes"] = [
-        workflow_to_dict(n) if isinstance(n, Workflow) else executor_to_dict(n) for n in workflow.nodes
-    ]
+    data["nodes"] = [_node_to_dict(n) for n in workflow.nodes]
     return _ordered(head, data, _WORKFLOW_FIRST)
+
+
+def _node_to_dict(node: Executor | Workflow | Deployment) -> dict[str, Any]:
+    if isinstance(node, Workflow):
+        return workflow_to_dict(node)
+    if isinstance(node, Deployment):
+        return deployment_to_dict(node)
+    return executor_to_dict(node)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -296,11 +309,7 @@ def _represent_dict(dumper: yaml.SafeDumper, mapping: dict) -> yaml.Node:
     flat = (
         0 < len(mapping) <= 4
         and all(_plain(v) for v in mapping.values())
-        and not set(mapping)
-        & {
-            "executor",
-            "workflow",
-        }
+        and not set(mapping) & set(_KIND_KEYS)
     )
     node = dumper.represent_mapping("tag:yaml.org,2002:map", mapping, flow_style=flat)
     return node

@@ -31,7 +31,9 @@ def test_an_alias_resolves_to_the_version_it_names(store: Store) -> None:
     assert (ref.uri, ref.name, ref.version) == ("models:/digits/1", "digits", "1")
 
 
-def test_runs_uris_and_folders_load_with_their_run_as_version(store: Store, tmp_path) -> None:
+def test_runs_uris_load_with_their_run_as_version_downloaded_folders_keep_theirs(
+    store: Store, tmp_path
+) -> None:
     from mlflow import MlflowClient
     from mlflow.artifacts import download_artifacts
 
@@ -41,7 +43,7 @@ def test_runs_uris_and_folders_load_with_their_run_as_version(store: Store, tmp_
     assert from_run.version == f"run-{version.run_id[:8]}" and from_run.run_id == version.run_id
     folder = download_artifacts("models:/digits/2", dst_path=str(tmp_path / "digits-model"))
     from_folder = load_model(registry.resolve(ModelSource.parse(folder)))
-    assert from_folder.name == "digits-model"
+    assert (from_folder.name, from_folder.version) == ("digits", "2")  # what MLflow noted it came from
     for model in (from_run, from_folder):
         values = model.spec.prepare(_payload(store)).values
         assert model.predict(values).tolist() == store.expected_v2[:5]

@@ -1,0 +1,149 @@
+"""Helpers of the deployment tests: a real MLflow registry of digits models, requests, cleanup.
+
+Importable as ``deploy.helpers`` from every test folder (the root conftest puts
+``tests/`` on the path), so the container tests share them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROWS = 20  # digits predicted in each check
+
+
+@dataclass(frozen=True)
+class DigitsRegistry:
+    """An MLflow store holding ``digits`` versions 1 and 2 (``champion`` on 1), and what each predicts."""
+
+    tracking_uri: str
+    columns: list[str]
+    rows: list[list[float]]
+    expected: dict[str, list[int]]  # version -> predictions on ``rows``
+
+    def body(self) -> dict:
+        return {"dataframe_split": {"columns": self.columns, "data": self.rows}}
+
+
+def log_digits_models(tracking_uri: str, experiment: str, artifacts: str | None = None) -> dict[str, list]:
+    """Log and register two logistic regressions on scikit-learn's digits; their predictions by version.
+
+    Their requirements are written out (scikit-learn at this machine's version)
+    so every test's serving image needs the same wheels and shares one
+    dependency image.
+    """
+    from scanflow.deploy.model_source import mlflow_pointed_at
+
+    with mlflow_pointed_at(tracking_uri):
+        return _log_models(tracking_uri, experiment, artifacts)
+
+
+def _log_models(tracking_uri: str, experiment: str, artifacts: str | None) -> dict[str, list]:
+    import mlflow
+    import sklearn
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    experiment_id = mlflow.create_experiment(experiment, artifact_location=artifacts)
+    x, y = load_digits(return_X_y=True, as_frame=True)
+    with threadpool_limits(1):
+        models = [
+            LogisticRegression(max_iter=3000).fit(x, y),
+            LogisticRegression(C=1e-4, max_iter=3000).fit(x, y),
+        ]
+    signature = infer_signature(x, models[0].predict(x))
+    for model in models:
+        with mlflow.start_run(experiment_id=experiment_id):
+            mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=signature,
+                registered_model_name="digits",
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+            )
+    MlflowClient(tracking_uri, tracking_uri).set_registered_model_alias("digits", "champion", "1")
+    rows = x[:ROWS]
+    predictions = {str(version): model.predict(rows) for version, model in enumerate(models, start=1)}
+    return {"columns": list(x.columns), "rows": rows.values.tolist(), **predictions}
+
+
+def build_digits_registry(folder: Path) -> DigitsRegistry:
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    logged = log_digits_models(uri, "digits", (folder / "artifacts").as_uri())
+    expected = {version: logged[version].tolist() for version in ("1", "2")}
+    assert expected["1"] != expected["2"], "the two versions must answer differently"
+    return DigitsRegistry(uri, logged["columns"], logged["rows"], expected)
+
+
+def predict(url: str, registry: DigitsRegistry, token: str | None = None) -> tuple[list[int], str]:
+    """Predictions of the service at ``url`` on the registry's rows, and the model version that answered."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.post(f"{url}/invocations", json=registry.body(), headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["predictions"], response.headers["x-scanflow-model"]
+
+
+def unique_name(kind: str) -> str:
+    return f"t{uuid.uuid4().hex[:6]}-{kind}"
+
+
+def remove_deployments(names: list[str], home: Path | None = None) -> None:
+    """Remove the tests' deployments on every backend, and anything still carrying their labels."""
+    from scanflow.deploy.deployments import remove_deployment
+
+    for name in names:
+        with contextlib.suppress(Exception):
+            remove_deployment(name, home=home)
+    with contextlib.suppress(Exception):
+        import docker
+
+        client = docker.from_env(timeout=30)
+        for name in names:
+            selected = {"label": [f"scanflow.deployment={name}"]}
+            for service in client.services.list(filters=selected) if _is_swarm(client) else []:
+                service.remove()
+            for container in client.containers.list(all=True, filters=selected):
+                container.remove(force=True)
+            for network in client.networks.list(filters=selected):
+                with contextlib.suppress(Exception):
+                    network.remove()
+
+
+def _is_swarm(client) -> bool:
+    return client.info().get("Swarm", {}).get("LocalNodeState") == "active"
+
+
+def left_behind(client, name: str) -> dict[str, list]:
+    """What of deployment ``name`` is still on the engine."""
+    selected = {"label": [f"scanflow.deployment={name}"]}
+    return {
+        "containers": client.containers.list(all=True, filters=selected),
+        "services": client.services.list(filters=selected) if _is_swarm(client) else [],
+        "networks": client.networks.list(filters=selected),
+    }
+
+
+def wait_for(condition, timeout: float = 30, interval: float = 0.3, message: str = "condition"):
+    """Poll until ``condition()`` returns something truthy; return it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError, AssertionError):
+            value = condition()
+            if value:
+                return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def flat(text: str) -> str:
+    """Command output on one line: the console wraps long messages at its width."""
+    return " ".join(text.split())
