@@ -12,9 +12,12 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import logging
+import sys
 import time
+import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +78,30 @@ def import_model_libraries_early() -> None:
     scikit-learn.
     """
     if importlib.util.find_spec("skops") is not None:
-        import skops.io  # noqa: F401
+        with _skipping_sklearn_torch_namespace():
+            import skops.io  # noqa: F401
+
+
+_SKLEARN_TORCH = "sklearn.externals.array_api_compat.torch"
+
+
+@contextmanager
+def _skipping_sklearn_torch_namespace() -> Iterator[None]:
+    """Keep skops's walk over scikit-learn's packages from importing PyTorch (2-4 s).
+
+    To list the types it trusts, skops imports every scikit-learn package,
+    among them the array-API adapter for PyTorch, which imports PyTorch when it
+    is installed. A placeholder stands in for that one adapter during the walk
+    and is removed afterwards, so a later real use imports the real adapter.
+    """
+    if "torch" in sys.modules or _SKLEARN_TORCH in sys.modules or importlib.util.find_spec("torch") is None:
+        yield
+        return
+    sys.modules[_SKLEARN_TORCH] = types.ModuleType(_SKLEARN_TORCH)
+    try:
+        yield
+    finally:
+        sys.modules.pop(_SKLEARN_TORCH, None)
 
 
 def load_model(ref: ModelVersionRef) -> LoadedModel:
