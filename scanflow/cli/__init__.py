@@ -1024,7 +1024,3 @@ def main() -> None:
         app()
     except BrokenPipeError:  # `scanflow runs | head`
         sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()
