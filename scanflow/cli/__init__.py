@@ -13,8 +13,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
+
+from scanflow.cli.common import (
+    HomeOption,
+    ServeToken,
+    TrackingUri,
+    WorkflowFile,
+    console,
+    fail,
+    load_workflow,
+    status_text,
+)
 
 app = typer.Typer(
     name="scanflow",
@@ -35,37 +45,6 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(tracker_app, name="tracker")
 app.add_typer(export_app, name="export")
 app.add_typer(swarm_app, name="swarm")
-
-console = Console()
-err = Console(stderr=True)
-
-WorkflowFile = Annotated[Path, typer.Argument(help="workflow YAML file", show_default=False)]
-TrackingUri = Annotated[
-    str | None,
-    typer.Option(
-        "--tracking-uri",
-        envvar="SCANFLOW_TRACKING_URI",
-        help="MLflow tracking URI (default: embedded SQLite)",
-    ),
-]
-HomeOption = Annotated[
-    Path | None,
-    typer.Option("--home", envvar="SCANFLOW_HOME", help="project folder for runs and the embedded store"),
-]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def _load(path: Path):  # noqa: ANN202
-    from scanflow.spec import SpecError, Workflow
-
-    try:
-        return Workflow.from_yaml(path)
-    except SpecError as error:
-        raise _fail(str(error)) from None
 
 
 def _version(value: bool) -> None:
@@ -89,7 +68,7 @@ def main_callback(
 @app.command()
 def validate(workflow: WorkflowFile) -> None:
     """Check a workflow file (fields, edges, cycles, files) without running it."""
-    spec = _load(workflow)
+    spec = load_workflow(workflow)
     from scanflow.graph import Graph
 
     graph = Graph.from_workflow(spec)
@@ -138,7 +117,7 @@ def run(
     home: HomeOption = None,
 ) -> None:
     """Run a workflow: each step in its environment, tracked in MLflow."""
-    spec = _load(workflow)
+    spec = load_workflow(workflow)
     from scanflow.run.runner import run_workflow
 
     options = _run_options(tracking_uri, no_track, max_parallel, fail_fast, home, quiet)
@@ -176,9 +155,9 @@ def _finish(start) -> None:  # noqa: ANN001
     try:
         result = start()
     except (SpecError, BackendError, EnvBuildError, TrackingError, LookupError) as error:
-        raise _fail(str(error), code=2 if isinstance(error, SpecError | LookupError) else 1) from None
+        raise fail(str(error), code=2 if isinstance(error, SpecError | LookupError) else 1) from None
     except KeyboardInterrupt:
-        raise _fail("cancelled", code=130) from None
+        raise fail("cancelled", code=130) from None
     if result.status is RunStatus.FAILED:
         console.print(
             f"Fix the failing steps, then: [bold]scanflow resume {result.run_id}[/]", highlight=False
@@ -196,13 +175,13 @@ def graph(
     ] = Path("workflow.svg"),
 ) -> None:
     """Draw a workflow's DAG, nested workflows as boxes (Graphviz when installed)."""
-    spec = _load(workflow)
+    spec = load_workflow(workflow)
     from scanflow.graph_render import write_picture
 
     try:
         write_picture(spec.graph(), output)
     except (ValueError, RuntimeError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     console.print(f"[green]✔[/] wrote {output}")
 
 
@@ -220,7 +199,7 @@ def _client(tracking_uri: str | None, home: Path | None):  # noqa: ANN202
     try:
         prepare_store(uri)
     except TrackingError as error:
-        raise _fail(str(error), code=1) from None
+        raise fail(str(error), code=1) from None
     return open_client(uri)
 
 
@@ -256,7 +235,7 @@ def runs_list(
         table.add_row(
             run.data.tags.get(TAG_RUN_ID, ""),
             workflow_of(run),
-            _status_text(node.status),
+            status_text(node.status),
             started,
             format_duration(node.duration),
         )
@@ -279,13 +258,13 @@ def runs_show(
     try:
         root = run_tree(client, find_workflow_run(client, run_id))
     except LookupError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
     def label(node) -> str:  # noqa: ANN001
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(node.metrics.items()))
         kind = {"workflow": "workflow ", "nested": "workflow "}.get(node.kind, "")
         duration = format_duration(node.duration) if node.status != "skipped" else ""
-        parts = [f"{kind}[bold]{node.name}[/]", _status_text(node.status), duration]
+        parts = [f"{kind}[bold]{node.name}[/]", status_text(node.status), duration]
         if metrics:
             parts.append(f"[dim]{metrics}[/]")
         if node.earlier:
@@ -323,23 +302,8 @@ def runs_pull(
         ):
             report = pull_runs(source, Home.resolve(home), workflow, tracking_uri)
     except (BackendError, LookupError) as error:
-        raise _fail(str(error), code=1) from None
+        raise fail(str(error), code=1) from None
     console.print(f"[green]✔[/] copied {report.copied} run(s) of '{workflow}'; {report.skipped} already here")
-
-
-def _status_text(status: str) -> str:
-    colour = {
-        "succeeded": "green",
-        "done": "green",
-        "cached": "green",
-        "finished": "green",
-        "failed": "red",
-        "skipped": "yellow",
-        "cancelled": "magenta",
-        "killed": "magenta",
-        "running": "cyan",
-    }.get(status, "white")
-    return f"[{colour}]{status}[/]"
 
 
 @app.command()
@@ -363,7 +327,7 @@ def wipe(
         else "every tracked run, artifact and cached step"
     )
     if not yes and not typer.confirm(f"Delete {what} in {uri}?", default=False):
-        raise _fail("nothing deleted", code=1)
+        raise fail("nothing deleted", code=1)
     report = wipe_tracked(project, uri, workflow)
     kind = "deleted" if report.permanent else "marked deleted"
     console.print(
@@ -409,7 +373,7 @@ def tracker_up(
     try:
         serve_tracker(Home.resolve(home), host=host, port=port, backend_store_uri=backend_store_uri)
     except TrackerServerError as error:
-        raise _fail(str(error), code=1) from None
+        raise fail(str(error), code=1) from None
 
 
 # ------------------------------------------------------------------ interact
@@ -429,7 +393,7 @@ def _interact_errors():  # noqa: ANN202
         from scanflow.interact.labellers import LabellingTimeout
         from scanflow.interact.trainers import TrainingError
     except MissingExtraError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     return (ValueError, LookupError, MissingExtraError, LabellingTimeout, TrainingError)
 
 
@@ -492,7 +456,7 @@ def label(
             )
         session = LabellingSession(labels, queue, who=who)
     except errors as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     if terminal:
         from scanflow.interact.ui.terminal import label_in_terminal
 
@@ -555,7 +519,7 @@ def improve(
     """Pick samples, get them labelled, retrain, and promote the model if it beats the champion."""
     errors = _interact_errors()
     if (workflow is None) == (fit is None) or (workflow is not None and step is None):
-        raise _fail("give the trainer: --workflow FILE --step NAME, or --fit pkg.module:function")
+        raise fail("give the trainer: --workflow FILE --step NAME, or --fit pkg.module:function")
     from scanflow.interact.improve import improve as improve_model
     from scanflow.interact.labellers import Oracle, WaitForPeople
     from scanflow.interact.trainers import FunctionTrainer, WorkflowTrainer
@@ -568,7 +532,7 @@ def improve(
 
     try:
         if workflow is not None:
-            trainer = WorkflowTrainer(_load(workflow), step or "", home=home)
+            trainer = WorkflowTrainer(load_workflow(workflow), step or "", home=home)
         else:
             import importlib
 
@@ -596,9 +560,9 @@ def improve(
             report=console.print,
         )
     except (*errors, SpecError, ImportError, AttributeError) as error:
-        raise _fail(str(error), code=1) from None
+        raise fail(str(error), code=1) from None
     except KeyboardInterrupt:
-        raise _fail("stopped; every label given so far is kept", code=130) from None
+        raise fail("stopped; every label given so far is kept", code=130) from None
     verdict = f"promoted v{result.champion_version}" if result.promoted else "champion kept"
     console.print(f"[green]✔[/] {model}@{alias}: {verdict} (MLflow run {result.mlflow_run_id})")
 
@@ -610,7 +574,7 @@ def build(
     steps: Annotated[bool, typer.Option("--steps", help="show every Dockerfile step")] = False,
 ) -> None:
     """Build the container images of a workflow's steps and its tracker (cached by content)."""
-    spec = _load(workflow)
+    spec = load_workflow(workflow)
     from scanflow.run.backend import BackendError
     from scanflow.run.images import build_images
 
@@ -618,7 +582,7 @@ def build(
         with console.status("Building images…"):
             tags = build_images(spec, console.print, show_steps=steps)
     except BackendError as error:
-        raise _fail(str(error), code=1) from None
+        raise fail(str(error), code=1) from None
     for key, tag in tags.items():
         console.print(f"[green]✔[/] {key}: {tag}")
 
@@ -634,7 +598,7 @@ def export_compose(
     ),
 ) -> None:
     """Write docker-compose.yml and build contexts; deploy with `docker stack deploy -c`."""
-    spec = _load(workflow)
+    spec = load_workflow(workflow)
     from scanflow.deploy.compose import ComposeOptions
     from scanflow.deploy.compose import export_compose as write_compose
     from scanflow.run.backend import BackendError
@@ -645,7 +609,7 @@ def export_compose(
         with console.status("Preparing wheels and build contexts…"):
             exported = write_compose(spec, output, ImageBuilder(None, console.print), options)
     except (BackendError, ValueError) as error:
-        raise _fail(str(error), code=1) from None
+        raise fail(str(error), code=1) from None
     console.print(
         f"[green]✔[/] wrote {exported.compose_file} and {len(set(exported.images.values()))} build contexts"
     )
@@ -667,7 +631,7 @@ def swarm_status(
     try:
         rows = service_statuses(connect(), workflow)
     except BackendError as error:
-        raise _fail(str(error), code=1) from None
+        raise fail(str(error), code=1) from None
     if not rows:
         console.print("No Scanflow services on this swarm" + (f" for '{workflow}'." if workflow else "."))
         return
@@ -680,12 +644,6 @@ def swarm_status(
 
 
 # ------------------------------------------------------------------ serving
-ServeToken = Annotated[
-    str | None,
-    typer.Option(
-        envvar="SCANFLOW_SERVE_TOKEN", help="require 'Authorization: Bearer TOKEN'", show_default=False
-    ),
-]
 
 
 @app.command()
@@ -748,7 +706,7 @@ def serve(
         from scanflow.serve import ServeConfig, ServeSetupError
         from scanflow.serve import serve as run_service
     except ImportError as error:
-        raise _fail(
+        raise fail(
             f"serving needs the serve extra ({error.name} is missing): pip install 'scanflow[serve]'"
         ) from None
     try:
@@ -772,11 +730,11 @@ def serve(
             home=home,
         )
     except ValidationError as error:
-        raise _fail("; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())) from None
+        raise fail("; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())) from None
     try:
         run_service(config)
     except ServeSetupError as error:
-        raise _fail(str(error), code=1) from None
+        raise fail(str(error), code=1) from None
     except KeyboardInterrupt:
         pass
 
@@ -823,12 +781,12 @@ def check(
     for item in option or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise _fail(f"--option takes KEY=VALUE, got {item!r}")
+            raise fail(f"--option takes KEY=VALUE, got {item!r}")
         options[key.strip()] = yaml.safe_load(value)
     try:
         outcome = check_files(current, reference, detector, options, json_path, report, save_checker)
     except (CheckerError, ImportError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     console.print(result_table(outcome.result))
     console.print(f"[dim]wrote {json_path} and {report}[/]")
     if outcome.result.drifted:
@@ -945,7 +903,7 @@ def deploy_up(
         deployment = Deployment(name, **settings)
     except ValidationError as error:
         problems = [":".join(filter(None, [".".join(map(str, e["loc"])), e["msg"]])) for e in error.errors()]
-        raise _fail("; ".join(p.replace("Value error, ", "") for p in problems)) from None
+        raise fail("; ".join(p.replace("Value error, ", "") for p in problems)) from None
     try:
         status = deployment.deploy(
             token=token,
@@ -954,9 +912,9 @@ def deploy_up(
             progress=lambda m: console.print(f"[dim]{m}[/]"),
         )
     except (BackendError, ValueError) as error:
-        raise _fail(str(error), code=1) from None
+        raise fail(str(error), code=1) from None
     except KeyboardInterrupt:
-        raise _fail("cancelled; a new deployment that was not ready yet was removed", code=130) from None
+        raise fail("cancelled; a new deployment that was not ready yet was removed", code=130) from None
     where = ", ".join(status.urls) or "(no published endpoint)"
     what = f"{status.model}" + (f" (version {status.version})" if status.version else "")
     verb = "is already up to date" if not status.changed else "is ready"
@@ -984,7 +942,7 @@ def deploy_status(
     try:
         rows, notes = deployment_statuses(name, backend, home)
     except BackendError as error:
-        raise _fail(str(error), code=1) from None
+        raise fail(str(error), code=1) from None
     for note in notes:
         console.print(f"[dim]{note}[/]", highlight=False)
     if not rows:
@@ -994,7 +952,7 @@ def deploy_status(
     for column in ("name", "backend", "state", "replicas", "model", "version", "url"):
         table.add_column(column)
     for row in rows:
-        state = _status_text(row.state if row.state != "stopped" else "failed")
+        state = status_text(row.state if row.state != "stopped" else "failed")
         urls = "\n".join(row.urls)
         table.add_row(row.name, row.backend, state, row.replicas, row.model, row.version, urls)
     console.print(table)
@@ -1013,7 +971,7 @@ def deploy_rm(
     try:
         removed = remove_deployment(name, backend, home)
     except (BackendError, LookupError) as error:
-        raise _fail(str(error), code=1) from None
+        raise fail(str(error), code=1) from None
     console.print(f"[green]✔[/] removed {name} ({', '.join(removed)})")
 
 
