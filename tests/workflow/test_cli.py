@@ -48,8 +48,10 @@ def test_help_lists_every_command_with_a_description() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "scanflow.cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("validate", "run", "resume", "graph", "runs", "wipe", "tracker"):
-        assert f" {command} " in out, command
+    commands = ("validate", "run", "resume", "graph", "wipe", "label", "improve", "build", "serve", "check")
+    groups = ("runs", "tracker", "export", "swarm", "deploy")
+    rows = [out.find(f"│ {name} ") for name in (*commands, *groups)]
+    assert -1 not in rows and rows == sorted(rows), out  # every one, in this order
     assert "Rerun only the steps" in out
 
 

@@ -1,0 +1,70 @@
+"""What the commands share: the consoles, how a command fails, option types, workflow loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from scanflow.spec import Workflow
+
+console = Console()
+_err = Console(stderr=True)
+
+WorkflowFile = Annotated[Path, typer.Argument(help="workflow YAML file", show_default=False)]
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        envvar="SCANFLOW_TRACKING_URI",
+        help="MLflow tracking URI (default: embedded SQLite)",
+    ),
+]
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", envvar="SCANFLOW_HOME", help="project folder for runs and the embedded store"),
+]
+ServeToken = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SCANFLOW_SERVE_TOKEN", help="require 'Authorization: Bearer TOKEN'", show_default=False
+    ),
+]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print an error the user can act on, and return the exit to raise: their mistakes get no traceback.
+
+    Code 2 is a usage or spec error, 1 a failure of what was asked, 130 a cancellation.
+    """
+    _err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def load_workflow(path: Path) -> Workflow:
+    """Read a workflow file, failing with the spec's own message when it is invalid."""
+    from scanflow.spec import SpecError, Workflow
+
+    try:
+        return Workflow.from_yaml(path)
+    except SpecError as error:
+        raise fail(str(error)) from None
+
+
+def status_text(status: str) -> str:
+    """A run, step or deployment status in its colour, the same in every table and tree."""
+    colour = {
+        "succeeded": "green",
+        "done": "green",
+        "cached": "green",
+        "finished": "green",
+        "failed": "red",
+        "skipped": "yellow",
+        "cancelled": "magenta",
+        "killed": "magenta",
+        "running": "cyan",
+    }.get(status, "white")
+    return f"[{colour}]{status}[/]"

@@ -1,0 +1,191 @@
+"""`scanflow deploy`: models as prediction services on local, docker or swarm; their status; removal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from scanflow.cli.common import HomeOption, ServeToken, TrackingUri, console, fail, status_text
+
+
+class _DeployGroup(TyperGroup):
+    """`scanflow deploy MODEL ...` deploys (the `up` command); `status` and `rm` are the others."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["up", *args]
+        return super().parse_args(ctx, args)
+
+
+deploy_app = typer.Typer(
+    cls=_DeployGroup,
+    help="Deploy a model as a prediction service: `scanflow deploy MODEL --backend docker|swarm`;"
+    " `scanflow deploy status`, `scanflow deploy rm NAME`.",
+    no_args_is_help=True,
+)
+
+DeployBackendOption = Annotated[
+    str | None, typer.Option("--backend", "-b", help="local, docker or swarm (default: all, for status/rm)")
+]
+
+
+@deploy_app.command("up")
+def deploy_up(
+    model: Annotated[
+        str, typer.Argument(help="MLflow model URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/...")
+    ],
+    backend: Annotated[
+        str, typer.Option("--backend", "-b", help="local (a background process), docker or swarm")
+    ] = "local",
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="deployment name (default: the model's)")
+    ] = None,
+    replicas: Annotated[int, typer.Option("--replicas", "-r", min=1, help="copies (swarm)")] = 1,
+    port: Annotated[int, typer.Option("--port", "-p", min=0, help="published port; 0 picks one")] = 8080,
+    host: Annotated[
+        str, typer.Option(help="address to publish on (local, docker); others need a token")
+    ] = "127.0.0.1",
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="server processes per replica")] = 1,
+    token: ServeToken = None,
+    checker: Annotated[
+        list[str] | None, typer.Option("--checker", help="live checker: FILE.py[:NAME], pkg.mod:NAME, saved")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="read the model from the tracking server and follow its alias")
+    ] = False,
+    follow_every: Annotated[
+        float | None, typer.Option(min=0, help="seconds between registry looks for a moved alias")
+    ] = None,
+    endpoint_mode: Annotated[
+        str | None, typer.Option(help="swarm service discovery: vip or dnsrr (SCANFLOW_SWARM_ENDPOINT_MODE)")
+    ] = None,
+    publish_mode: Annotated[
+        str | None, typer.Option(help="swarm publishing: ingress or host (SCANFLOW_SWARM_PUBLISH_MODE)")
+    ] = None,
+    cpu: Annotated[
+        float | None, typer.Option(help="CPU limit of each replica (default: one per worker)")
+    ] = None,
+    memory: Annotated[
+        str | None,
+        typer.Option(help="memory limit of each replica, e.g. 2Gi (default: 512Mi per worker + 512Mi)"),
+    ] = None,
+    log_db: Annotated[
+        str | None, typer.Option(envvar="SCANFLOW_SERVE_LOG_DB", help="prediction log database URL")
+    ] = None,
+    network: Annotated[str | None, typer.Option(help="an existing Docker network to join as well")] = None,
+    requirement: Annotated[
+        list[str] | None, typer.Option("--requirement", help="another package for the image (repeat)")
+    ] = None,
+    ready_timeout: Annotated[str, typer.Option(help="how long the service may take to be ready")] = "5m",
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="expose the service beyond this machine without a token")
+    ] = False,
+    tracking_uri: TrackingUri = None,
+    home: HomeOption = None,
+) -> None:
+    """Deploy MODEL and wait until it answers; deploying again updates it (rolling, on swarm)."""
+    from pydantic import ValidationError
+
+    from scanflow.run.backend import BackendError
+    from scanflow.run.docker_engine import slug
+    from scanflow.spec.deployment import Deployment
+
+    if name is None:
+        from scanflow.serve.registry import ModelSource
+
+        name = slug(ModelSource.parse(model).default_name) if model.strip() else "model"
+    settings = {
+        "model": model,
+        "backend": backend,
+        "replicas": replicas,
+        "port": port,
+        "host": host,
+        "workers": workers,
+        "checkers": checker or [],
+        "follow": follow,
+        "follow_every": follow_every,
+        "endpoint_mode": endpoint_mode,
+        "publish_mode": publish_mode,
+        "resources": {"cpu": cpu, "memory": memory},
+        "log_db": log_db,
+        "network": network,
+        "requirements": requirement or [],
+        "ready_timeout": ready_timeout,
+        "insecure": insecure,
+    }
+    try:
+        deployment = Deployment(name, **settings)
+    except ValidationError as error:
+        problems = [":".join(filter(None, [".".join(map(str, e["loc"])), e["msg"]])) for e in error.errors()]
+        raise fail("; ".join(p.replace("Value error, ", "") for p in problems)) from None
+    try:
+        status = deployment.deploy(
+            token=token,
+            tracking_uri=tracking_uri,
+            home=home,
+            progress=lambda m: console.print(f"[dim]{m}[/]"),
+        )
+    except (BackendError, ValueError) as error:
+        raise fail(str(error), code=1) from None
+    except KeyboardInterrupt:
+        raise fail("cancelled; a new deployment that was not ready yet was removed", code=130) from None
+    where = ", ".join(status.urls) or "(no published endpoint)"
+    what = f"{status.model}" + (f" (version {status.version})" if status.version else "")
+    verb = "is already up to date" if not status.changed else "is ready"
+    console.print(
+        f"[green]✔[/] [bold]{status.name}[/] ({status.backend}, {status.replicas} replicas) {verb} at {where}"
+        f" serving {what}",
+        highlight=False,
+    )
+    if status.image:
+        console.print(f"[dim]image {status.image}; stop it with: scanflow deploy rm {status.name}[/]")
+
+
+@deploy_app.command("status")
+def deploy_status(
+    name: Annotated[str | None, typer.Argument(help="deployment name; all when left out")] = None,
+    backend: DeployBackendOption = None,
+    home: HomeOption = None,
+) -> None:
+    """List deployments: where they answer, what they serve, how many replicas run."""
+    from rich.table import Table
+
+    from scanflow.deploy.deployments import deployment_statuses
+    from scanflow.run.backend import BackendError
+
+    try:
+        rows, notes = deployment_statuses(name, backend, home)
+    except BackendError as error:
+        raise fail(str(error), code=1) from None
+    for note in notes:
+        console.print(f"[dim]{note}[/]", highlight=False)
+    if not rows:
+        console.print("No deployments" + (f" named '{name}'." if name else "."))
+        return
+    table = Table(title="Deployments")
+    for column in ("name", "backend", "state", "replicas", "model", "version", "url"):
+        table.add_column(column)
+    for row in rows:
+        state = status_text(row.state if row.state != "stopped" else "failed")
+        urls = "\n".join(row.urls)
+        table.add_row(row.name, row.backend, state, row.replicas, row.model, row.version, urls)
+    console.print(table)
+
+
+@deploy_app.command("rm")
+def deploy_rm(
+    name: Annotated[str, typer.Argument(help="deployment name", show_default=False)],
+    backend: DeployBackendOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Stop a deployment and remove what it made (container or service, network)."""
+    from scanflow.deploy.deployments import remove_deployment
+    from scanflow.run.backend import BackendError
+
+    try:
+        removed = remove_deployment(name, backend, home)
+    except (BackendError, LookupError) as error:
+        raise fail(str(error), code=1) from None
+    console.print(f"[green]✔[/] removed {name} ({', '.join(removed)})")

@@ -1,0 +1,210 @@
+"""Commands on what MLflow tracked: list and show runs, pull container runs, wipe, serve the tracker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from scanflow.cli.common import HomeOption, TrackingUri, console, fail, status_text
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from scanflow.track.query import RunNode
+
+runs_app = typer.Typer(help="List tracked workflow runs, or show one as a tree of step runs.")
+tracker_app = typer.Typer(
+    help="Run an MLflow tracking server (with its UI) on the project's store.", no_args_is_help=True
+)
+
+
+def _client(tracking_uri: str | None, home: Path | None) -> MlflowClient:
+    """A client of the project's store; with nothing tracked yet, say so and exit 0."""
+    from scanflow.home import Home
+    from scanflow.track.store import TrackingError, open_client, prepare_store, sqlite_path
+
+    project = Home.resolve(home)
+    uri = project.tracking_uri(tracking_uri)
+    database = sqlite_path(uri)
+    if database is not None and not database.exists():
+        console.print(f"No runs tracked yet ({uri}). Start one with `scanflow run WORKFLOW.yaml`.")
+        raise typer.Exit(0)
+    try:
+        prepare_store(uri)
+    except TrackingError as error:
+        raise fail(str(error), code=1) from None
+    return open_client(uri)
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs_list(
+    ctx: typer.Context,
+    workflow: Annotated[str | None, typer.Option("--workflow", "-w", help="only this workflow")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="how many runs")] = 20,
+    tracking_uri: TrackingUri = None,
+    home: HomeOption = None,
+) -> None:
+    """List workflow runs, newest first, with status and duration."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import datetime
+
+    from rich.table import Table
+
+    from scanflow.run.console import format_duration
+    from scanflow.track.query import RunNode, list_workflow_runs, workflow_of
+    from scanflow.track.store import TAG_RUN_ID
+
+    runs = list_workflow_runs(_client(tracking_uri, home), workflow, limit)
+    if not runs:
+        console.print("No workflow runs tracked" + (f" for '{workflow}'." if workflow else "."))
+        return
+    table = Table(title="Workflow runs")
+    for column in ("run id", "workflow", "status", "started", "duration"):
+        table.add_column(column, no_wrap=True)
+    for run in runs:
+        node = RunNode(run)
+        started = datetime.datetime.fromtimestamp(run.info.start_time / 1000).strftime("%Y-%m-%d %H:%M")
+        table.add_row(
+            run.data.tags.get(TAG_RUN_ID, ""),
+            workflow_of(run),
+            status_text(node.status),
+            started,
+            format_duration(node.duration),
+        )
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Scanflow run id (or prefix) or MLflow run id")],
+    tracking_uri: TrackingUri = None,
+    home: HomeOption = None,
+) -> None:
+    """Show a workflow run as a tree of nested workflow and step runs with their metrics."""
+    from rich.tree import Tree
+
+    from scanflow.run.console import format_duration
+    from scanflow.track.query import find_workflow_run, run_tree
+
+    client = _client(tracking_uri, home)
+    try:
+        root = run_tree(client, find_workflow_run(client, run_id))
+    except LookupError as error:
+        raise fail(str(error)) from None
+
+    def label(node: RunNode) -> str:
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(node.metrics.items()))
+        kind = {"workflow": "workflow ", "nested": "workflow "}.get(node.kind, "")
+        duration = format_duration(node.duration) if node.status != "skipped" else ""
+        parts = [f"{kind}[bold]{node.name}[/]", status_text(node.status), duration]
+        if metrics:
+            parts.append(f"[dim]{metrics}[/]")
+        if node.earlier:
+            parts.append(f"[dim](+{len(node.earlier)} earlier attempt(s))[/]")
+        return "  ".join(p for p in parts if p)
+
+    tree = Tree(label(root))
+
+    def add(branch: Tree, node: RunNode) -> None:
+        for child in node.children:
+            add(branch.add(label(child)), child)
+
+    add(tree, root)
+    console.print(tree)
+    console.print(f"[dim]MLflow run {root.run.info.run_id}, experiment {root.run.info.experiment_id}[/]")
+
+
+@runs_app.command("pull")
+def runs_pull(
+    workflow: Annotated[str, typer.Argument(help="workflow whose container runs to copy")],
+    tracking_uri: TrackingUri = None,
+    home: HomeOption = None,
+) -> None:
+    """Copy a workflow's runs from its container tracker into the local store."""
+    from scanflow.home import Home
+    from scanflow.run.backend import BackendError
+    from scanflow.run.docker_engine import connect
+    from scanflow.run.workflow_tracker import workflow_tracker_up
+    from scanflow.track.pull import pull_runs
+
+    try:
+        with (
+            console.status(f"Starting the tracker of '{workflow}'…"),
+            workflow_tracker_up(connect(), workflow, console.print) as source,
+        ):
+            report = pull_runs(source, Home.resolve(home), workflow, tracking_uri)
+    except (BackendError, LookupError) as error:
+        raise fail(str(error), code=1) from None
+    console.print(f"[green]✔[/] copied {report.copied} run(s) of '{workflow}'; {report.skipped} already here")
+
+
+def wipe(
+    workflow: Annotated[
+        str | None, typer.Argument(help="workflow name; every workflow when left out")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    tracking_uri: TrackingUri = None,
+    home: HomeOption = None,
+) -> None:
+    """Delete tracked runs, metrics and artifacts (of one workflow, or all)."""
+    from scanflow.home import Home
+    from scanflow.track.wipe import wipe as wipe_tracked
+
+    project = Home.resolve(home)
+    uri = project.tracking_uri(tracking_uri)
+    what = (
+        f"every tracked run of workflow '{workflow}'"
+        if workflow
+        else "every tracked run, artifact and cached step"
+    )
+    if not yes and not typer.confirm(f"Delete {what} in {uri}?", default=False):
+        raise fail("nothing deleted", code=1)
+    report = wipe_tracked(project, uri, workflow)
+    kind = "deleted" if report.permanent else "marked deleted"
+    console.print(
+        f"[green]✔[/] {kind} {report.runs or 'all'} MLflow run(s)"
+        f" in {len(report.experiments)} experiment(s); removed {report.local_runs} local run folder(s)"
+    )
+    for note in report.notes:
+        console.print(f"[dim]{note}[/]")
+    _wipe_tracker_stores(workflow)
+
+
+def _wipe_tracker_stores(workflow: str | None) -> None:
+    """Container runs keep their tracker's store in a Docker volume: wipe deletes it too."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+    except Exception:  # no SDK or no engine: there is nothing of ours to delete there
+        return
+    from scanflow.run.workflow_tracker import remove_tracker_stores
+
+    for name in remove_tracker_stores(client, workflow):
+        console.print(f"[green]✔[/] removed the tracker store volume {name}")
+
+
+@tracker_app.command("up")
+def tracker_up(
+    host: Annotated[
+        str, typer.Option(help="address to bind; keep 127.0.0.1 unless you mean to share it")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port of the UI and API")] = 5000,
+    backend_store_uri: Annotated[
+        str | None,
+        typer.Option(help="MLflow store (default: the project's embedded SQLite; postgresql://... works)"),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Start an MLflow server with its UI on the project's store (needs scanflow[server])."""
+    from scanflow.home import Home
+    from scanflow.track.server import TrackerServerError, serve_tracker
+
+    try:
+        serve_tracker(Home.resolve(home), host=host, port=port, backend_store_uri=backend_store_uri)
+    except TrackerServerError as error:
+        raise fail(str(error), code=1) from None

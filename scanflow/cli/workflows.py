@@ -1,0 +1,131 @@
+"""Commands on a workflow file: validate it, run it (and resume a run), draw it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from scanflow.cli.common import HomeOption, TrackingUri, WorkflowFile, console, fail, load_workflow
+
+if TYPE_CHECKING:
+    from scanflow.run.result import RunResult
+
+
+def validate(workflow: WorkflowFile) -> None:
+    """Check a workflow file (fields, edges, cycles, files) without running it."""
+    spec = load_workflow(workflow)
+    from scanflow.graph import Graph
+
+    graph = Graph.from_workflow(spec)
+    console.print(
+        f"[green]✔[/] {workflow}: workflow [bold]{spec.name}[/] is valid —"
+        f" {len(graph)} step(s), {len(graph.nested)} nested workflow(s)"
+    )
+
+
+MaxParallel = Annotated[int | None, typer.Option("--max-parallel", "-j", min=1, help="most steps at once")]
+FailFast = Annotated[bool, typer.Option("--fail-fast", help="stop everything at the first failure")]
+NoTrack = Annotated[bool, typer.Option("--no-track", help="do not record the run in MLflow")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="keep step output in log files only")]
+
+
+def _run_options(
+    tracking_uri: str | None,
+    no_track: bool,
+    max_parallel: int | None,
+    fail_fast: bool,
+    home: Path | None,
+    quiet: bool,
+) -> dict[str, Any]:
+    """The keywords of `run_workflow` and `resume_run`, which take the same options."""
+    return {
+        "tracking_uri": tracking_uri,
+        "track": not no_track,
+        "max_parallel": max_parallel,
+        "fail_fast": fail_fast,
+        "home": home,
+        "console": console,
+        "stream_logs": not quiet,
+    }
+
+
+def run(
+    workflow: WorkflowFile,
+    backend: Annotated[
+        str, typer.Option("--backend", "-b", help="where steps run: local, docker, swarm")
+    ] = "local",
+    max_parallel: MaxParallel = None,
+    fail_fast: FailFast = False,
+    tracking_uri: TrackingUri = None,
+    no_track: NoTrack = False,
+    quiet: Quiet = False,
+    home: HomeOption = None,
+) -> None:
+    """Run a workflow: each step in its environment, tracked in MLflow."""
+    spec = load_workflow(workflow)
+    from scanflow.run.runner import run_workflow
+
+    options = _run_options(tracking_uri, no_track, max_parallel, fail_fast, home, quiet)
+    _finish(lambda: run_workflow(spec, backend=backend, **options))
+
+
+def resume(
+    run_id: Annotated[str, typer.Argument(help="run id (or a unique prefix) from `scanflow runs`")],
+    max_parallel: MaxParallel = None,
+    fail_fast: FailFast = False,
+    tracking_uri: TrackingUri = None,
+    no_track: NoTrack = False,
+    quiet: Quiet = False,
+    home: HomeOption = None,
+) -> None:
+    """Rerun only the steps of a run that failed, were skipped or never ran."""
+    from scanflow.run.runner import resume_run
+
+    _finish(
+        lambda: resume_run(
+            run_id, **_run_options(tracking_uri, no_track, max_parallel, fail_fast, home, quiet)
+        )
+    )
+
+
+def _finish(start: Callable[[], RunResult]) -> None:
+    """Run, then turn the outcome into an exit code: 0 ok, 1 failed, 130 cancelled."""
+    from scanflow.run.backend import BackendError
+    from scanflow.run.envs import EnvBuildError
+    from scanflow.run.status import RunStatus
+    from scanflow.spec import SpecError
+    from scanflow.track.store import TrackingError
+
+    try:
+        result = start()
+    except (SpecError, BackendError, EnvBuildError, TrackingError, LookupError) as error:
+        raise fail(str(error), code=2 if isinstance(error, SpecError | LookupError) else 1) from None
+    except KeyboardInterrupt:
+        raise fail("cancelled", code=130) from None
+    if result.status is RunStatus.FAILED:
+        console.print(
+            f"Fix the failing steps, then: [bold]scanflow resume {result.run_id}[/]", highlight=False
+        )
+        raise typer.Exit(1)
+    if result.status is RunStatus.CANCELLED:
+        raise typer.Exit(130)
+
+
+def graph(
+    workflow: WorkflowFile,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="file to write: .svg, .dot, .png, .pdf")
+    ] = Path("workflow.svg"),
+) -> None:
+    """Draw a workflow's DAG, nested workflows as boxes (Graphviz when installed)."""
+    spec = load_workflow(workflow)
+    from scanflow.graph_render import write_picture
+
+    try:
+        write_picture(spec.graph(), output)
+    except (ValueError, RuntimeError) as error:
+        raise fail(str(error)) from None
+    console.print(f"[green]✔[/] wrote {output}")
