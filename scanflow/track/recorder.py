@@ -7,13 +7,15 @@ parameters, log, outputs and whatever it logged.
 
 All MLflow work happens on one background thread fed by a queue, so importing
 MLflow and writing runs overlaps with running the steps. A step whose code uses
-MLflow itself gets its run before it starts (``MLFLOW_RUN_ID``, see
-``scanflow.track.live``), so plain ``mlflow.log_metric`` lands there; other steps
-are recorded when they end.
+MLflow itself gets its run as it starts (``MLFLOW_RUN_ID``, see
+``scanflow.track.live``), so plain ``mlflow.log_metric`` lands there and the
+run's start time is the step's; that job goes ahead of the queue, so a step
+never waits behind other steps' records. Other steps are recorded when they end.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import queue
 import threading
@@ -52,6 +54,7 @@ _MLFLOW_STATUS = {
 _RUN_STATUS = {RunStatus.SUCCEEDED: "FINISHED", RunStatus.FAILED: "FAILED", RunStatus.CANCELLED: "KILLED"}
 _PARAM_LIMIT = 6000
 STREAM_EVERY = 5.0  # seconds between uploads of what running steps logged
+_URGENT, _NORMAL, _LAST = 0, 1, 2  # job priorities: a step waiting to start goes first
 
 
 class MlflowRecorder(RunListener):
@@ -63,10 +66,12 @@ class MlflowRecorder(RunListener):
         self.home = home
         self.experiment_name = experiment
         self.warnings: list[str] = []
-        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._jobs: queue.PriorityQueue[tuple[int, int, Callable[[], None] | None]] = queue.PriorityQueue()
+        self._order = itertools.count()  # first come, first served within a priority
         self._thread = threading.Thread(target=self._work, name="mlflow-recorder", daemon=True)
         self._client: Any = None
         self._ready: Future[None] = Future()
+        self._live_keys: set[str] = set()  # steps whose code logs to MLflow itself
         self._live: dict[str, Future[str]] = {}
         self._opened: dict[str, str] = {}  # step -> run opened while it ran, to stream its metrics
         self._offsets: dict[str, int] = {}  # step -> bytes of its tracking file already uploaded
@@ -78,12 +83,12 @@ class MlflowRecorder(RunListener):
     def start(self) -> None:
         """Begin importing MLflow and opening the store now, in the background."""
         self._thread.start()
-        self._submit(self._open)
+        self._submit(self._open, _URGENT)
 
     def _work(self) -> None:
         while True:
             try:
-                job = self._jobs.get(timeout=self.stream_every)
+                _, _, job = self._jobs.get(timeout=self.stream_every)
             except queue.Empty:
                 job = self._stream_running
             if job is None:
@@ -98,12 +103,12 @@ class MlflowRecorder(RunListener):
         if message not in self.warnings:
             self.warnings.append(message)
 
-    def _submit(self, job: Callable[[], None]) -> None:
-        self._jobs.put(job)
+    def _submit(self, job: Callable[[], None] | None, priority: int = _NORMAL) -> None:
+        self._jobs.put((priority, next(self._order), job))
 
     def close(self, timeout: float | None = None) -> None:
         """Wait until everything is written to MLflow."""
-        self._jobs.put(None)
+        self._submit(None, _LAST)
         self._thread.join(timeout)
 
     def pending(self) -> int:
@@ -122,17 +127,16 @@ class MlflowRecorder(RunListener):
     # ---------------------------------------------------------------- hooks
     def run_started(self, state: RunState, graph: Graph, keys: list[str]) -> None:
         self._state, self._graph = state, graph
-        live = [k for k in keys if wants_live_run(graph.steps[k], graph.base_dir)]
-        for key in live:
-            self._live[key] = Future()
-        self._submit(lambda: self._begin(state, graph))
-        for key in live:
-            self._submit(lambda key=key: self._create_live_run(key))
+        self._live_keys = {k for k in keys if wants_live_run(graph.steps[k], graph.base_dir)}
+        self._submit(lambda: self._begin(state, graph), _URGENT)
 
     def step_environment(self, step: Step, record: StepRecord) -> dict[str, str]:
         env = {"MLFLOW_TRACKING_URI": self.tracking_uri}
         assert self._state is not None
         env["MLFLOW_EXPERIMENT_NAME"] = self._experiment_name(self._state)
+        if step.key in self._live_keys and step.key not in self._live:
+            self._live[step.key] = Future()
+            self._submit(lambda: self._create_live_run(step.key), _URGENT)
         future = self._live.get(step.key)
         if future is not None:
             try:

@@ -273,3 +273,20 @@ def test_metrics_of_a_running_step_reach_mlflow_while_it_runs(write, tracking, m
     assert step_run.info.run_id == seen[0].info.run_id, "the streamed run is the step's run"
     assert step_run.info.status == "FINISHED"
     assert [m.value for m in client.get_metric_history(step_run.info.run_id, "progress")] == [0.5, 1.0]
+
+
+def test_a_step_logging_to_mlflow_has_the_start_and_duration_it_ran_with(write, tracking) -> None:
+    write("slow.py", "import time\ntime.sleep(2)\n")
+    write("logs.py", "import time, mlflow\nmlflow.log_metric('m', 1)\ntime.sleep(0.5)\n")
+    workflow = Workflow(
+        "timed",
+        env_manager="current",
+        nodes=[Executor("slow", file="slow.py"), Executor("logs", file="logs.py", depends_on=["slow"])],
+    )
+    result = run(workflow, track=True)
+    client = open_client(tracking)
+    slow, logs = (client.get_run(result.steps[k].mlflow_run_id).info for k in ("slow", "logs"))
+    record = result.steps["logs"]
+    assert logs.start_time >= slow.end_time - 50, "it starts with the step, not the run"
+    assert abs(logs.start_time / 1000 - record.started_at) < 1.0
+    assert abs((logs.end_time - logs.start_time) / 1000 - record.duration) < 1.0
