@@ -45,30 +45,10 @@ def log_digits_models(tracking_uri: str, experiment: str, artifacts: str | None 
 def _log_models(tracking_uri: str, experiment: str, artifacts: str | None) -> dict[str, list]:
     import mlflow
     import sklearn
-    from mlflow import MlflowClient
-    from mlflow.models import infer_signature
-    from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
+    from digits_models import register_digits_models
 
     experiment_id = mlflow.create_experiment(experiment, artifact_location=artifacts)
-    x, y = load_digits(return_X_y=True, as_frame=True)
-    with threadpool_limits(1):
-        models = [
-            LogisticRegression(max_iter=3000).fit(x, y),
-            LogisticRegression(C=1e-4, max_iter=3000).fit(x, y),
-        ]
-    signature = infer_signature(x, models[0].predict(x))
-    for model in models:
-        with mlflow.start_run(experiment_id=experiment_id):
-            mlflow.sklearn.log_model(
-                model,
-                name="model",
-                signature=signature,
-                registered_model_name="digits",
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-            )
-    MlflowClient(tracking_uri, tracking_uri).set_registered_model_alias("digits", "champion", "1")
+    x, _, models, _ = register_digits_models(experiment_id, [f"scikit-learn=={sklearn.__version__}"])
     rows = x[:ROWS]
     predictions = {str(version): model.predict(rows) for version, model in enumerate(models, start=1)}
     return {"columns": list(x.columns), "rows": rows.values.tolist(), **predictions}

@@ -16,34 +16,15 @@ from .serving import HERE, Server, Store
 @pytest.fixture(scope="session")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     import mlflow
+    from digits_models import register_digits_models
     from mlflow import MlflowClient
-    from mlflow.models import infer_signature
-    from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
 
     root = tmp_path_factory.mktemp("registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     experiment = mlflow.create_experiment("digits", artifact_location=(root / "artifacts").as_uri())
-    from threadpoolctl import threadpool_limits
-
-    x, y = load_digits(return_X_y=True, as_frame=True)
-    with threadpool_limits(1):  # a busy machine makes multi-threaded BLAS spin: 0.3 s instead of 20
-        models = [
-            LogisticRegression(max_iter=3000).fit(x, y),
-            LogisticRegression(C=1e-4, max_iter=3000).fit(x, y),
-        ]
-    signature = infer_signature(x, models[0].predict(x))
-    for model in models:
-        with mlflow.start_run(experiment_id=experiment):
-            mlflow.sklearn.log_model(
-                model,
-                name="model",
-                signature=signature,
-                registered_model_name="digits",
-                pip_requirements=["scikit-learn"],
-            )
+    x, y, models, signature = register_digits_models(experiment, ["scikit-learn"])
     with mlflow.start_run(experiment_id=experiment):
         mlflow.pyfunc.log_model(
             name="model",
@@ -52,9 +33,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
             registered_model_name="digits-slow",
             pip_requirements=["mlflow"],
         )
-    client = MlflowClient(uri, uri)
-    client.set_registered_model_alias("digits", "champion", "1")
-    client.set_registered_model_alias("digits-slow", "champion", "1")
+    MlflowClient(uri, uri).set_registered_model_alias("digits-slow", "champion", "1")
     predictions = [m.predict(x).tolist() for m in models]
     assert predictions[0] != predictions[1], "the two versions must answer differently"
     return Store(uri, root, list(x.columns), x.values.tolist(), y.tolist(), *predictions)
