@@ -22,6 +22,7 @@ from scanflow.spec.workflow import Workflow
 YamlPath = tuple[str | int, ...]
 _KIND_KEYS = ("executor", "workflow", "deployment")
 _NODE_KINDS = "'executor: NAME' or 'workflow: NAME' (or 'deployment: NAME' to serve a model)"
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster, with the same marks
 
 
 # ------------------------------------------------------------------ reading
@@ -32,7 +33,7 @@ class _Source:
         self.filename = filename
         self.positions: dict[YamlPath, Location] = {}
         self.problems: list[Problem] = []
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             root = loader.get_single_node()
             self.data = loader.construct_document(root) if root is not None else None
