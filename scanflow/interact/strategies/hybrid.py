@@ -18,8 +18,10 @@ import numpy as np
 
 from scanflow.interact.pool import Pool
 from scanflow.interact.strategies.base import QueryStrategy
-from scanflow.interact.strategies.diversity import squared_distances
+from scanflow.interact.strategies.kmeans import weighted_kmeans
 from scanflow.interact.strategies.uncertainty import hesitation, margins
+
+__all__ = ["MarginClusters", "weighted_kmeans"]
 
 
 class MarginClusters(QueryStrategy):
@@ -92,34 +94,3 @@ class MarginClusters(QueryStrategy):
                 : clusters - len(picks)
             ]
         return np.asarray(picks, dtype=int)
-
-
-def weighted_kmeans(
-    points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 30
-) -> tuple[np.ndarray, np.ndarray]:
-    """k-means (k-means++ start, Lloyd steps) with weighted samples; returns assignment and centres.
-
-    Written out because it runs on a few hundred candidates per batch, where
-    a general-purpose implementation's set-up costs more than the work.
-    """
-    points = np.asarray(points, dtype=float)
-    centres = [points[rng.choice(len(points), p=weights / weights.sum())]]
-    distance = squared_distances(points, np.asarray(centres))[:, 0]
-    for _ in range(1, k):
-        mass = weights * distance
-        total = mass.sum()
-        choice = rng.choice(len(points), p=mass / total) if total > 0 else int(rng.integers(len(points)))
-        centres.append(points[choice])
-        distance = np.minimum(distance, squared_distances(points, points[choice : choice + 1])[:, 0])
-    centre_array = np.asarray(centres)
-    assignment = np.full(len(points), -1)
-    for _ in range(iterations):
-        new = squared_distances(points, centre_array).argmin(axis=1)
-        if np.array_equal(new, assignment):
-            break
-        assignment = new
-        for c in range(k):
-            members = assignment == c
-            if members.any():
-                centre_array[c] = np.average(points[members], axis=0, weights=weights[members])
-    return assignment, centre_array
