@@ -18,6 +18,7 @@ from scanflow.interact.strategies import (
     make_strategy,
     register_strategy,
 )
+from scanflow.interact.strategies.typical import typical_uncovered
 
 PROBABILITIES = np.array(
     [
@@ -110,7 +111,7 @@ def test_hybrid_spreads_a_batch_where_margin_asks_near_copies() -> None:
 
     margin_picks = make_strategy("margin").select(pool, batch_size=4).positions
     hybrid_picks = (
-        MarginClusters(candidates=12.5, cold_start_candidates=12.5)
+        MarginClusters(candidates=12.5, cold_start_candidates=12.5, typical_per_class=0)
         .select(pool, batch_size=4, seed=0)
         .positions
     )
@@ -125,7 +126,7 @@ def test_hybrid_looks_wider_while_the_model_has_few_labels() -> None:
     features = rng.uniform(size=(400, 2))
     gap = np.linspace(0.0, 0.8, 400)  # sample i has the i-th smallest margin
     probabilities = np.column_stack([(1 + gap) / 2, (1 - gap) / 2])
-    strategy = MarginClusters(candidates=5, cold_start_candidates=20, cold_start_labels=40)
+    strategy = MarginClusters(candidates=5, cold_start_candidates=20, cold_start_per_class=20)
 
     def picks(labelled: int) -> np.ndarray:
         pool = Pool(features, probabilities=probabilities, labelled=features[:labelled])
@@ -133,6 +134,79 @@ def test_hybrid_looks_wider_while_the_model_has_few_labels() -> None:
 
     assert picks(100).max() < 20, "an experienced model: only the 5 x 4 smallest margins"
     assert picks(5).max() < 80 and picks(5).max() >= 20, "a new model: among the 20 x 4 smallest"
+
+
+def three_blobs_and_an_outlier(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Blobs of 200, 120 and 80 samples (clusters 0, 1, 2), and one far outlier (cluster 3)."""
+    centers = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    cluster = np.repeat([0, 1, 2], [200, 120, 80])
+    features = centers[cluster] + rng.normal(size=(400, 2))
+    return np.vstack([features, [[30.0, 30.0]]]), np.append(cluster, 3)
+
+
+def test_typical_uncovered_asks_the_middle_of_the_largest_unlabelled_clusters() -> None:
+    features, cluster = three_blobs_and_an_outlier(np.random.default_rng(6))
+    labelled = features[cluster == 0][:3]
+    picks = typical_uncovered(features, labelled, 2, np.random.default_rng(0))
+    assert list(cluster[picks]) == [1, 2], "the largest uncovered cluster first; never the labelled one"
+    for pick in picks:
+        members = features[cluster == cluster[pick]]
+        spread = np.linalg.norm(members - members.mean(axis=0), axis=1)
+        assert np.linalg.norm(features[pick] - members.mean(axis=0)) < np.percentile(spread, 25)
+
+
+def test_hybrid_starts_from_typical_samples_while_labels_are_fewer_than_two_per_class() -> None:
+    """A model from three labels has meaningless margins: ask where no label is, not its doubts."""
+    features, cluster = three_blobs_and_an_outlier(np.random.default_rng(7))
+    gap = np.where(cluster == 0, 0.01, 0.9)  # the model only doubts the labelled blob
+    probabilities = np.column_stack([(1 + gap) / 2, (1 - gap) / 2])
+
+    def picks(labelled: int) -> np.ndarray:
+        pool = Pool(features, probabilities=probabilities, labelled=features[cluster == 0][:labelled])
+        return cluster[make_strategy("hybrid").select(pool, batch_size=2, seed=0).positions]
+
+    assert sorted(picks(3)) == [1, 2]
+    assert (picks(10) == 0).all(), "with enough labels, the margins lead"
+
+
+def test_hybrid_explores_uncovered_clusters_once_the_model_is_sure_of_everything() -> None:
+    """Margins all above 0.8, the smallest in a tight labelled blob: ask the blobs without labels."""
+    rng = np.random.default_rng(8)
+    features = np.vstack(
+        [
+            rng.normal(scale=0.3, size=(30, 2)),
+            rng.normal(size=(150, 2)) + [10, 0],
+            rng.normal(size=(100, 2)) + [0, 10],
+        ]
+    )
+    labelled = features[:4]
+    sure = np.where(np.arange(280) < 30, 0.85, 0.95)
+    probabilities = np.column_stack([(1 + sure) / 2, (1 - sure) / 2])
+    for seed in range(5):
+        selection = make_strategy("hybrid").select(
+            Pool(features, probabilities=probabilities, labelled=labelled), batch_size=3, seed=seed
+        )
+        assert (selection.positions >= 30).all()
+        assert "no label covers" in selection.reasons[0]
+    strict = MarginClusters(sure_margin=0.9).select(
+        Pool(features, probabilities=probabilities, labelled=labelled), batch_size=3, seed=0
+    )
+    assert strict.positions[0] < 30 and "torn between" in strict.reasons[0], "under sure_margin, margins lead"
+
+
+def test_hybrid_asks_the_most_uncertain_of_each_cluster_once_labels_are_plenty() -> None:
+    """Central samples while the model learns the classes; the boundary cases once it knows them."""
+    rng = np.random.default_rng(9)
+    features = rng.uniform(size=(400, 2))
+    gap = rng.uniform(0.0, 0.7, 400)
+    probabilities = np.column_stack([(1 + gap) / 2, (1 - gap) / 2])
+
+    def picks(labelled: int, pick: str = "auto") -> list[int]:
+        pool = Pool(features, probabilities=probabilities, labelled=features[:labelled])
+        return sorted(MarginClusters(pick=pick).select(pool, batch_size=4, seed=0).ids)
+
+    assert picks(10) == picks(10, "central") != picks(10, "uncertain")
+    assert picks(30) == picks(30, "uncertain") != picks(30, "central")
 
 
 def test_novelty_ranks_off_manifold_and_far_samples_above_familiar_ones() -> None:
