@@ -6,8 +6,9 @@ so step code can ``import scanflow`` for its logging helpers in any environment.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from scanflow.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -59,9 +60,4 @@ if TYPE_CHECKING:
     from scanflow.spec import Deployment, Executor, Resources, SpecError, Workflow
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'scanflow' has no attribute '{name}'")
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())

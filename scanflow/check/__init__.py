@@ -12,8 +12,9 @@ need ``scanflow[check]``. Names load lazily so ``import scanflow.check`` is chea
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from scanflow.lazy import lazy_attributes
 
 _LAZY = {
     "Checker": "scanflow.check.base",
@@ -65,9 +66,4 @@ if TYPE_CHECKING:
     from scanflow.check.univariate import CramerVonMisesChecker, UnivariateChecker
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'scanflow.check' has no attribute '{name}'")
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())

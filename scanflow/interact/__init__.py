@@ -8,8 +8,7 @@ model. Needs the ``scanflow[interact]`` extra.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from scanflow.lazy import lazy_attributes
 
 _LAZY = {
     "Pool": "scanflow.interact.pool",
@@ -37,9 +36,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'scanflow.interact' has no attribute '{name}'")
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())

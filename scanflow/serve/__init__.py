@@ -11,8 +11,9 @@ and hot swaps), `model` (loading), `live_check` and `checkers`, `metrics`,
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from scanflow.lazy import lazy_attributes
 
 _LAZY = {
     "serve": "scanflow.serve.server",
@@ -31,9 +32,4 @@ if TYPE_CHECKING:
     from scanflow.serve.server import serve
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'scanflow.serve' has no attribute '{name}'")
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
