@@ -8,7 +8,6 @@ building the same environment at the same time do not collide.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scanflow.home import env_cache_dir
+from scanflow.run.build_once import build_once
 from scanflow.spec.executor import Executor
 
 READY_MARKER = ".scanflow-env.json"
@@ -177,14 +177,7 @@ class EnvCache:
         """The interpreter of ``spec``'s environment, building it first when needed."""
         if not spec.current:
             _link_shim()
-        if self.is_ready(spec):
-            return self.interpreter(spec)
-        self.root.mkdir(parents=True, exist_ok=True)
-        lock_path = self.root / f"{spec.hash}.lock"
-        with open(lock_path, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be building the same env
-            if not self.is_ready(spec):
-                self._build(spec, owner)
+        build_once(self.root, spec.hash, lambda: self.is_ready(spec), lambda: self._build(spec, owner))
         return self.interpreter(spec)
 
     def _build(self, spec: EnvSpec, owner: str) -> None:

@@ -8,7 +8,6 @@ same set from colliding.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from scanflow.home import env_cache_dir
 from scanflow.run.backend import BackendError
+from scanflow.run.build_once import build_once
 
 READY_MARKER = ".scanflow-wheels.json"
 REQUIREMENTS_FILE = "requirements.txt"  # what the set was made from, for people
@@ -74,13 +74,9 @@ class Wheelhouse:
 
     def ensure(self, wheels: WheelSet, owner: str = "") -> Path:
         """The folder holding every wheel of ``wheels``, preparing it first when needed."""
-        if self.is_ready(wheels):
-            return self.path(wheels)
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f"{wheels.hash}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not self.is_ready(wheels):
-                self._prepare(wheels, owner)
+        build_once(
+            self.root, wheels.hash, lambda: self.is_ready(wheels), lambda: self._prepare(wheels, owner)
+        )
         return self.path(wheels)
 
     def _prepare(self, wheels: WheelSet, owner: str) -> None:
