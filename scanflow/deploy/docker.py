@@ -208,7 +208,8 @@ class DockerDeployer:
         )
         running = container.status == "running"
         urls = self._urls(container) if running else ()
-        served = served_version(urls[0]) if urls else ""
+        must_ask = urls and (state == "starting" or not labels.get(LABEL_VERSION))
+        served = served_version(urls[0]) if must_ask else ""  # one request, only when it tells something
         version = labels.get(LABEL_VERSION) or served
         if state == "starting" and served:
             state = "running"  # it answers /ready before the engine's first health check has run
