@@ -30,6 +30,7 @@ from scanflow import __version__
 from scanflow.serve.auth import BearerTokenAuth
 from scanflow.serve.config import ServeConfig
 from scanflow.serve.errors import BodyTooLarge, RequestError
+from scanflow.serve.fetch import ModelFetch
 from scanflow.serve.payload import parse_body
 from scanflow.serve.service import PredictionService
 
@@ -38,16 +39,20 @@ JSON = "application/json"
 
 
 def create_app(
-    config: ServeConfig, on_fatal: Callable[[str], None] | None = None, load_first: bool = False
+    config: ServeConfig,
+    on_fatal: Callable[[str], None] | None = None,
+    load_first: bool = False,
+    fetch: ModelFetch | None = None,
 ) -> FastAPI:
     """The service's ASGI app.
 
     Models load when the app starts: in the background while ``/health`` already
     answers (``/ready`` says when they are in), or, with ``load_first``, before
     the app takes its first connection, which lets the sibling workers of a
-    ``--workers N`` server answer meanwhile.
+    ``--workers N`` server answer meanwhile. ``fetch``: the download of the
+    models, when the caller started it before importing this module.
     """
-    service = PredictionService(config.resolved(), on_fatal)
+    service = PredictionService(config.resolved(), on_fatal, fetch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -8,9 +8,10 @@ flight; the old version is freed when its last request ends.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from scanflow.serve.fetch import Fetched, local_folder
 from scanflow.serve.latency import LatencyWindow
 from scanflow.serve.model import LoadedModel, load_model
 from scanflow.serve.registry import ModelSource, Registry
@@ -47,11 +48,21 @@ class ModelSet:
     def get(self, key: str) -> ModelSlot | None:
         return self.slots.get(key)
 
-    def load(self, registry: Registry, on_loaded: Callable[[ModelSlot, LoadedModel | None], None]) -> None:
-        """Load every slot's model (slots naming the same version share one copy)."""
+    def load(
+        self,
+        registry: Registry,
+        on_loaded: Callable[[ModelSlot, LoadedModel | None], None],
+        fetched: Mapping[str, Fetched] | None = None,
+    ) -> None:
+        """Load every slot's model (slots naming the same version share one copy).
+
+        ``fetched``: sources already resolved and downloaded (`fetch.py`), by URI.
+        """
         loaded: dict[str, LoadedModel] = {}
         for slot in self.slots.values():
-            ref = registry.resolve(slot.source)
-            model = loaded.get(ref.uri) or load_model(ref)
+            found = (fetched or {}).get(slot.source.uri)
+            ref = found.ref if found else registry.resolve(slot.source)
+            folder = found.path if found else local_folder(ref.uri)
+            model = loaded.get(ref.uri) or load_model(ref, folder)
             loaded[ref.uri] = model
             on_loaded(slot, slot.swap(model))

@@ -9,20 +9,17 @@ computed later and in batches by the prediction log, off the request path.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import logging
-import sys
 import time
-import types
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from scanflow.serve.direct import load_estimator
 from scanflow.serve.errors import ServeSetupError
 from scanflow.serve.registry import ModelVersionRef
 from scanflow.serve.signature import InputSpec, TableInput, TensorInput, input_spec
@@ -68,78 +65,86 @@ class LoadedModel:
         }
 
 
-def import_model_libraries_early() -> None:
-    """Import skops, if installed, before MLflow: a third of the start-up time saved.
+def load_model(ref: ModelVersionRef, folder: str | None = None) -> LoadedModel:
+    """Load one model version, from ``folder`` when it is downloaded already.
 
-    MLflow 3 saves scikit-learn models with skops, and importing skops looks up
-    each of several hundred NumPy/SciPy functions in every loaded module. Done
-    before MLflow loads its thousands of modules, that scan takes about a
-    second less; for models of other flavors it costs the import of
-    scikit-learn.
+    `ServeSetupError` says why it cannot be served.
     """
-    if importlib.util.find_spec("skops") is not None:
-        with _skipping_sklearn_torch_namespace():
-            import skops.io  # noqa: F401
-
-
-_SKLEARN_TORCH = "sklearn.externals.array_api_compat.torch"
-
-
-@contextmanager
-def _skipping_sklearn_torch_namespace() -> Iterator[None]:
-    """Keep skops's walk over scikit-learn's packages from importing PyTorch (2-4 s).
-
-    To list the types it trusts, skops imports every scikit-learn package,
-    among them the array-API adapter for PyTorch, which imports PyTorch when it
-    is installed. A placeholder stands in for that one adapter during the walk
-    and is removed afterwards, so a later real use imports the real adapter.
-    """
-    if "torch" in sys.modules or _SKLEARN_TORCH in sys.modules or importlib.util.find_spec("torch") is None:
-        yield
-        return
-    sys.modules[_SKLEARN_TORCH] = types.ModuleType(_SKLEARN_TORCH)
-    try:
-        yield
-    finally:
-        sys.modules.pop(_SKLEARN_TORCH, None)
-
-
-def load_model(ref: ModelVersionRef) -> LoadedModel:
-    """Load one model version; `ServeSetupError` says why it cannot be served."""
     started = time.perf_counter()
-    try:
-        import mlflow.pyfunc
-
-        pyfunc = mlflow.pyfunc.load_model(ref.uri)
-    except ImportError as error:
-        raise ServeSetupError(
-            f"cannot load {ref.uri}: {error}. Install the libraries the model needs"
-            " (see its requirements.txt), e.g. pip install 'scanflow[serve]'"
-        ) from None
-    except Exception as error:
-        message = str(getattr(error, "message", error)).splitlines()[0]
-        raise ServeSetupError(f"cannot load the model {ref.uri}: {message}") from None
-    metadata = pyfunc.metadata
-    spec = input_spec(metadata.get_input_schema())
-    predict_fn, takes_params, raw = _predict_function(pyfunc)
+    parts = _from_folder(ref, folder) if folder else None
+    if parts is None:
+        parts = _through_mlflow(ref, folder or ref.uri)
+    raw, spec = parts.raw, parts.spec
     model = LoadedModel(
         name=ref.name,
-        version=ref.version or (f"run-{metadata.run_id[:8]}" if metadata.run_id else ""),
+        version=ref.version or (f"run-{parts.run_id[:8]}" if parts.run_id else ""),
         uri=ref.uri,
-        run_id=ref.run_id or metadata.run_id,
+        run_id=ref.run_id or parts.run_id,
         spec=spec,
-        predict_fn=predict_fn,
-        takes_params=takes_params,
+        predict_fn=parts.predict_fn,
+        takes_params=parts.takes_params,
         proba_fn=getattr(raw, "predict_proba", None),
         classes=_classes(raw),
         inline=raw is not None,
     )
     if raw is not None and isinstance(spec, TableInput) and spec.numeric and spec.named:
-        spec.array_ok = _takes_arrays(predict_fn, spec)
+        spec.array_ok = _takes_arrays(parts.predict_fn, spec)
     _warm_up(model)
     model.load_seconds = time.perf_counter() - started
     log.info("loaded %s from %s in %.2f s", model.label, ref.uri, model.load_seconds)
     return model
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What loading a model gives: how to call it and what it takes."""
+
+    spec: InputSpec
+    predict_fn: Callable[..., Any]
+    takes_params: bool
+    raw: Any  # the scikit-learn estimator, when the service calls it itself
+    run_id: str | None
+
+
+def _from_folder(ref: ModelVersionRef, folder: str) -> _Parts | None:
+    """A plain scikit-learn model read without MLflow (`direct.py`); None for any other model."""
+    try:
+        stored = load_estimator(folder)
+    except ImportError as error:
+        raise _missing_library(ref, error) from None
+    except Exception as error:
+        raise ServeSetupError(f"cannot load the model {ref.uri}: {_first_line(error)}") from None
+    if stored is None:
+        return None
+    function = getattr(stored.estimator, stored.predict_name, None)
+    if function is None:
+        return None
+    return _Parts(stored.spec, function, False, stored.estimator, stored.run_id)
+
+
+def _through_mlflow(ref: ModelVersionRef, location: str) -> _Parts:
+    try:
+        import mlflow.pyfunc
+
+        pyfunc = mlflow.pyfunc.load_model(location)
+    except ImportError as error:
+        raise _missing_library(ref, error) from None
+    except Exception as error:
+        raise ServeSetupError(f"cannot load the model {ref.uri}: {_first_line(error)}") from None
+    predict_fn, takes_params, raw = _predict_function(pyfunc)
+    spec = input_spec(pyfunc.metadata.get_input_schema())
+    return _Parts(spec, predict_fn, takes_params, raw, pyfunc.metadata.run_id)
+
+
+def _missing_library(ref: ModelVersionRef, error: ImportError) -> ServeSetupError:
+    return ServeSetupError(
+        f"cannot load {ref.uri}: {error}. Install the libraries the model needs"
+        " (see its requirements.txt), e.g. pip install 'scanflow[serve]'"
+    )
+
+
+def _first_line(error: Exception) -> str:
+    return (str(getattr(error, "message", error)).splitlines() or [type(error).__name__])[0]
 
 
 def _predict_function(pyfunc: Any) -> tuple[Callable[..., Any], bool, Any]:

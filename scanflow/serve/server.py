@@ -26,9 +26,13 @@ log = logging.getLogger("scanflow.serve")
 
 def serve(config: ServeConfig | None = None, **options: Any) -> None:
     """Serve until Ctrl-C or SIGTERM; `ServeSetupError` when the service cannot start."""
+    config = (config or ServeConfig(**options)).resolved()
+    if config.workers == 1:
+        from scanflow.serve.fetch import start_fetch
+
+        fetch = start_fetch(config)  # first: it reads the registry while the imports below run
     import uvicorn
 
-    config = (config or ServeConfig(**options)).resolved()
     _configure_logging()
     _one_compute_thread()
     settings = {
@@ -49,7 +53,12 @@ def serve(config: ServeConfig | None = None, **options: Any) -> None:
 
         from scanflow.serve.app import create_app
 
-        app = create_app(config, on_fatal=stop)
+        try:
+            app = create_app(config, on_fatal=stop, fetch=fetch)
+        except BaseException:
+            if fetch is not None:
+                fetch.close()
+            raise
         server = uvicorn.Server(uvicorn.Config(app, **settings))
         _announce(config)
         with _sigterm_ends_quietly():

@@ -16,12 +16,14 @@ from typing import Any
 
 from scanflow.serve.checkers import load_checkers
 from scanflow.serve.config import ServeConfig
+from scanflow.serve.direct import import_model_libraries_early
 from scanflow.serve.errors import ModelFailed, NotReady, UnknownModel
+from scanflow.serve.fetch import ModelFetch, start_fetch
 from scanflow.serve.follow import AliasFollower
 from scanflow.serve.holder import ModelSet, ModelSlot
 from scanflow.serve.live_check import CheckerState, LiveChecking
 from scanflow.serve.metrics import ServeMetrics
-from scanflow.serve.model import LoadedModel, import_model_libraries_early
+from scanflow.serve.model import LoadedModel
 from scanflow.serve.monitoring import MonitoringReporter
 from scanflow.serve.payload import Payload
 from scanflow.serve.prediction_log import LoggedRequest, PredictionLog
@@ -44,7 +46,12 @@ class Answer:
 
 
 class PredictionService:
-    def __init__(self, config: ServeConfig, on_fatal: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        config: ServeConfig,
+        on_fatal: Callable[[str], None] | None = None,
+        fetch: ModelFetch | None = None,
+    ):
         self.config = config
         self.on_fatal = on_fatal or (lambda message: None)
         self.error: str | None = None
@@ -75,6 +82,8 @@ class PredictionService:
         self.follower = AliasFollower(self.models, self.registry, config.follow_s, self._served)
         self.reporter = MonitoringReporter(self.registry, self.models, self.checking, config.report_s)
         self._loader = threading.Thread(target=self._load_quietly, name="scanflow-model-loader", daemon=True)
+        # Started as early as possible, so the registry is read on the other core while this process imports.
+        self._fetch = fetch if fetch is not None else start_fetch(config)
 
     # ------------------------------------------------------------ lifecycle
     def start(self, wait: bool = False) -> None:
@@ -90,7 +99,8 @@ class PredictionService:
     def _load(self) -> None:
         try:
             import_model_libraries_early()
-            self.models.load(self.registry, self._served)
+            fetched = self._fetch.result() if self._fetch is not None else None
+            self.models.load(self.registry, self._served, fetched)
         except Exception as error:
             self.error = str(error)
             log.error("cannot serve: %s", self.error)
@@ -109,6 +119,8 @@ class PredictionService:
 
     def stop(self) -> None:
         """Stop following and checking; write what the log and the tracker still hold."""
+        if self._fetch is not None:
+            self._fetch.close()
         self.follower.stop()
         self.checking.stop()
         self.reporter.stop()

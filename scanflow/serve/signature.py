@@ -12,6 +12,7 @@ MLflow's pyfunc decides what it accepts.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -82,13 +83,39 @@ def input_spec(schema: Any) -> InputSpec:
         if len(inputs) == 1 and inputs[0].name is None:
             return TensorInput(np.dtype(inputs[0].type), tuple(inputs[0].shape))
         return FreeInput()  # several named tensors: MLflow's own enforcement handles them
-    columns = []
-    for position, spec in enumerate(schema.inputs):
-        type_name = getattr(getattr(spec, "type", None), "name", str(getattr(spec, "type", "any")))
+    return _table(
+        (
+            spec.name,
+            getattr(getattr(spec, "type", None), "name", str(getattr(spec, "type", "any"))),
+            getattr(spec, "required", True),
+        )
+        for spec in schema.inputs
+    )
+
+
+def stored_input_spec(inputs: list[dict[str, Any]]) -> InputSpec | None:
+    """The spec of a signature's inputs as the MLmodel file stores them (parsed JSON).
+
+    None for column types only MLflow's own schema classes describe (arrays,
+    objects, maps), so that such a model is loaded through MLflow.
+    """
+    if inputs and all(spec.get("type") == "tensor" for spec in inputs):
+        if len(inputs) == 1 and inputs[0].get("name") is None:
+            tensor = inputs[0]["tensor-spec"]
+            return TensorInput(np.dtype(tensor["dtype"]), tuple(tensor["shape"]))
+        return FreeInput()
+    if any(spec.get("type") not in _KINDS for spec in inputs):
+        return None
+    return _table((spec.get("name"), spec["type"], spec.get("required", True)) for spec in inputs)
+
+
+def _table(columns: Iterable[tuple[str | None, str, bool]]) -> TableInput:
+    """A table spec from (name, MLflow type name, required) per column, in order."""
+    specs = []
+    for position, (name, type_name, required) in enumerate(columns):
         kind, dtype = _KINDS.get(type_name, ("any", object))
-        name = spec.name if spec.name is not None else None
-        columns.append(Column(name, position, kind, type_name, dtype, getattr(spec, "required", True)))
-    return TableInput(columns)
+        specs.append(Column(name, position, kind, type_name, dtype, required))
+    return TableInput(specs)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(
 def test_reading_skops_models_leaves_pytorch_unimported_and_its_sklearn_adapter_intact() -> None:
     script = (
         "import sys\n"
-        "from scanflow.serve.model import import_model_libraries_early\n"
+        "from scanflow.serve.direct import import_model_libraries_early\n"
         "import_model_libraries_early()\n"
         "print('torch' in sys.modules)\n"
         "import sklearn.externals.array_api_compat.torch as adapter\n"
