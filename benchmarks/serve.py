@@ -257,12 +257,6 @@ def report(results: list[Result], args) -> None:
         ("throughput vs mlflow", f"{throughput:.2f}x", throughput >= 2, ">= 2x"),
         ("p99 vs mlflow", f"{p99:.2f}x", p99 <= 1, "<= 1x"),
         ("ready", f"{plain.ready_s:.1f} s (mlflow {mlflow.ready_s:.1f} s)", plain.ready_s < 5, "< 5 s"),
-        (
-            "ready, CPU time",
-            f"{plain.ready_cpu_s:.1f} s (mlflow {mlflow.ready_cpu_s:.1f} s)",
-            plain.ready_cpu_s < 5,
-            "< 5 s",
-        ),
         ("checker cost", f"{cost:.1%} of throughput", cost < 0.10, "< 10%"),
         ("errors", str(plain.errors + checked.errors), plain.errors + checked.errors == 0, "0"),
     ]
