@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from scanflow.serve.config import ServeConfig
 
 log = logging.getLogger("scanflow.serve")
+_REQUEST = "SCANFLOW_FETCH_REQUEST"
 
 
 @dataclass(frozen=True)
@@ -61,17 +62,15 @@ class ModelFetch:
     def __init__(self, tracking_uri: str, uris: list[str]):
         self.folder = Path(tempfile.mkdtemp(prefix="scanflow-models-"))
         request = {"tracking_uri": tracking_uri, "sources": uris, "folder": str(self.folder)}
+        # In the environment rather than the command line: a tracking URI may hold a password.
         self._process = subprocess.Popen(
             [sys.executable, "-m", "scanflow.serve.fetch"],
-            stdin=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            env={**os.environ, _REQUEST: json.dumps(request), "PYTHONWARNINGS": "ignore"},
         )
-        assert self._process.stdin is not None
-        self._process.stdin.write(json.dumps(request))
-        self._process.stdin.close()
 
     def result(self) -> dict[str, Fetched] | None:
         """Source URI -> fetched model; None when the child died without an answer.
@@ -79,10 +78,7 @@ class ModelFetch:
         Raises `ServeSetupError` when a model cannot be found or downloaded,
         with the message the service would give resolving it itself.
         """
-        assert self._process.stdout is not None and self._process.stderr is not None
-        output = self._process.stdout.read()
-        errors = self._process.stderr.read()
-        self._process.wait()
+        output, errors = self._process.communicate()
         try:
             answer = json.loads(output.strip().splitlines()[-1])
         except (IndexError, ValueError):
@@ -110,28 +106,35 @@ def local_folder(uri: str) -> str | None:
 
 
 def fetch(tracking_uri: str, uris: list[str], folder: Path) -> dict[str, dict]:
-    """Resolve each URI in the registry and download it under ``folder``: the child's work."""
+    """Resolve each URI in the registry and download it under ``folder``: the child's work.
+
+    Every failure becomes a `ServeSetupError` naming the model, so that the
+    service reports it rather than trying again (an unreachable server would
+    make the user wait twice).
+    """
     registry = Registry(tracking_uri)
     models: dict[str, dict] = {}
     for number, uri in enumerate(uris):
-        ref = registry.resolve(ModelSource.parse(uri))
-        path = local_folder(ref.uri)
-        if path is None:
-            import mlflow.artifacts
-
-            try:
-                path = mlflow.artifacts.download_artifacts(
-                    artifact_uri=ref.uri, dst_path=str(folder / str(number))
-                )
-            except Exception as error:
-                reason = str(getattr(error, "message", error)).splitlines()[0]
-                raise ServeSetupError(f"cannot load the model {ref.uri}: {reason}") from None
+        try:
+            ref = registry.resolve(ModelSource.parse(uri))
+            path = local_folder(ref.uri) or _download(ref.uri, folder / str(number))
+        except ServeSetupError:
+            raise
+        except Exception as error:
+            reason = (str(getattr(error, "message", error)).splitlines() or [type(error).__name__])[0]
+            raise ServeSetupError(f"cannot load the model {uri}: {reason}") from None
         models[uri] = {"ref": ref.__dict__, "path": path}
     return models
 
 
+def _download(uri: str, destination: Path) -> str:
+    import mlflow.artifacts
+
+    return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination))
+
+
 def main() -> None:
-    request = json.loads(sys.stdin.read())
+    request = json.loads(os.environ[_REQUEST])
     try:
         answer: dict = {"models": fetch(request["tracking_uri"], request["sources"], Path(request["folder"]))}
     except ServeSetupError as error:
