@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import textwrap
 from collections.abc import Callable
@@ -11,6 +12,12 @@ from pathlib import Path
 import pytest
 
 SESSION_ENV_CACHE = Path(os.environ.get("SCANFLOW_TEST_ENV_CACHE", "/tmp/scanflow-test-envs"))
+
+# A test run started in the background (`cmd &` in a script, nohup) inherits Ctrl-C
+# ignored, and so would every command the tests start. The Ctrl-C tests need it as a
+# terminal delivers it: a Python handler here is reset to the default in each child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
