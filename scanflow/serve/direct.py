@@ -8,6 +8,9 @@ reads the same files the same way: the same format default, the same skops
 trusted types. Anything else, including a store that turned unpickling off
 with ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``, is left to MLflow, which
 loads it or says why not.
+
+Reading skops files is also where start-up time hides, so this module imports
+skops the cheap way (`import_model_libraries_early`).
 """
 
 from __future__ import annotations
