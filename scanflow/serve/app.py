@@ -30,7 +30,7 @@ from scanflow import __version__
 from scanflow.serve.auth import BearerTokenAuth
 from scanflow.serve.config import ServeConfig
 from scanflow.serve.errors import BodyTooLarge, RequestError
-from scanflow.serve.fetch import ModelFetch
+from scanflow.serve.fetch import Fetching
 from scanflow.serve.payload import parse_body
 from scanflow.serve.service import PredictionService
 
@@ -42,7 +42,7 @@ def create_app(
     config: ServeConfig,
     on_fatal: Callable[[str], None] | None = None,
     load_first: bool = False,
-    fetch: ModelFetch | None = None,
+    fetch: Fetching | None = None,
 ) -> FastAPI:
     """The service's ASGI app.
 

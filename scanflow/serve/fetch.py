@@ -15,6 +15,7 @@ service, which by then has MLflow imported for following aliases.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -99,13 +100,48 @@ class ModelFetch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class FetchedModels:
+    """Models fetched by the parent of ``--workers N``: every worker loads from its downloads.
+
+    The same interface as `ModelFetch`, already finished; the parent owns the
+    folder, so closing here deletes nothing.
+    """
+
+    def __init__(self, models: dict[str, Fetched]):
+        self.models = models
+
+    def result(self) -> dict[str, Fetched]:
+        return self.models
+
+    def close(self) -> None:
+        pass
+
+    def to_json(self) -> str:
+        return json.dumps(_encode(self.models))
+
+    @classmethod
+    def from_json(cls, text: str) -> FetchedModels:
+        return cls(_decode(json.loads(text)))
+
+
+Fetching = ModelFetch | FetchedModels
+
+
+def _encode(models: dict[str, Fetched]) -> dict[str, dict]:
+    return {uri: {"ref": dataclasses.asdict(found.ref), "path": found.path} for uri, found in models.items()}
+
+
+def _decode(data: dict[str, dict]) -> dict[str, Fetched]:
+    return {uri: Fetched(ModelVersionRef(**item["ref"]), item["path"]) for uri, item in data.items()}
+
+
 def local_folder(uri: str) -> str | None:
     """The folder a model URI names on this machine, if it is one (nothing to download)."""
     path = Path(uri).expanduser()
     return str(path.resolve()) if "://" not in uri and path.is_dir() else None
 
 
-def fetch(tracking_uri: str, uris: list[str], folder: Path) -> dict[str, dict]:
+def fetch(tracking_uri: str, uris: list[str], folder: Path) -> dict[str, Fetched]:
     """Resolve each URI in the registry and download it under ``folder``: the child's work.
 
     Every failure becomes a `ServeSetupError` naming the model, so that the
@@ -113,7 +149,7 @@ def fetch(tracking_uri: str, uris: list[str], folder: Path) -> dict[str, dict]:
     make the user wait twice).
     """
     registry = Registry(tracking_uri)
-    models: dict[str, dict] = {}
+    models: dict[str, Fetched] = {}
     for number, uri in enumerate(uris):
         try:
             ref = registry.resolve(ModelSource.parse(uri))
@@ -123,7 +159,7 @@ def fetch(tracking_uri: str, uris: list[str], folder: Path) -> dict[str, dict]:
         except Exception as error:
             reason = (str(getattr(error, "message", error)).splitlines() or [type(error).__name__])[0]
             raise ServeSetupError(f"cannot load the model {uri}: {reason}") from None
-        models[uri] = {"ref": ref.__dict__, "path": path}
+        models[uri] = Fetched(ref, path)
     return models
 
 
@@ -136,7 +172,8 @@ def _download(uri: str, destination: Path) -> str:
 def main() -> None:
     request = json.loads(os.environ[_REQUEST])
     try:
-        answer: dict = {"models": fetch(request["tracking_uri"], request["sources"], Path(request["folder"]))}
+        models = fetch(request["tracking_uri"], request["sources"], Path(request["folder"]))
+        answer: dict = {"models": _encode(models)}
     except ServeSetupError as error:
         answer = {"error": str(error)}
     print(json.dumps(answer), flush=True)

@@ -22,6 +22,7 @@ from scanflow.serve.config import CONFIG_VARIABLE, ServeConfig
 from scanflow.serve.errors import ServeSetupError
 
 log = logging.getLogger("scanflow.serve")
+FETCHED_VARIABLE = "SCANFLOW_SERVE_FETCHED"  # the models the parent downloaded, for its workers
 
 
 def serve(config: ServeConfig | None = None, **options: Any) -> None:
@@ -66,17 +67,30 @@ def serve(config: ServeConfig | None = None, **options: Any) -> None:
         if failure:
             raise ServeSetupError(failure[0])
         return
-    _check_models(config)
+    from scanflow.serve.fetch import FetchedModels, start_fetch
     from scanflow.serve.metrics import MULTIPROCESS_VARIABLE
 
-    with tempfile.TemporaryDirectory(prefix="scanflow-metrics-") as metrics_dir:
-        os.environ[MULTIPROCESS_VARIABLE] = metrics_dir
-        os.environ[CONFIG_VARIABLE] = config.model_dump_json()
-        _announce(config)
-        with _sigterm_ends_quietly():
-            uvicorn.run(
-                "scanflow.serve.server:app_from_environment", factory=True, workers=config.workers, **settings
-            )
+    # Fetched once here, where a wrong URI fails before any worker starts; the workers load the downloads.
+    fetch = start_fetch(config)
+    try:
+        fetched = fetch.result() if fetch is not None else None
+        if fetched is None:
+            _check_models(config)
+        with tempfile.TemporaryDirectory(prefix="scanflow-metrics-") as metrics_dir:
+            os.environ[MULTIPROCESS_VARIABLE] = metrics_dir
+            os.environ[CONFIG_VARIABLE] = config.model_dump_json()
+            os.environ[FETCHED_VARIABLE] = FetchedModels(fetched or {}).to_json()
+            _announce(config)
+            with _sigterm_ends_quietly():
+                uvicorn.run(
+                    "scanflow.serve.server:app_from_environment",
+                    factory=True,
+                    workers=config.workers,
+                    **settings,
+                )
+    finally:
+        if fetch is not None:
+            fetch.close()
 
 
 class _Terminated(Exception):
@@ -105,9 +119,11 @@ def _sigterm_ends_quietly() -> Iterator[None]:
 def app_from_environment() -> Any:
     """The app of one worker process (uvicorn's factory)."""
     from scanflow.serve.app import create_app
+    from scanflow.serve.fetch import FetchedModels
 
     _configure_logging()
-    return create_app(ServeConfig.from_environment(), load_first=True)
+    fetched = FetchedModels.from_json(os.environ.get(FETCHED_VARIABLE) or "{}")
+    return create_app(ServeConfig.from_environment(), load_first=True, fetch=fetched)
 
 
 def _check_models(config: ServeConfig) -> None:

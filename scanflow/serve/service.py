@@ -18,7 +18,7 @@ from scanflow.serve.checkers import load_checkers
 from scanflow.serve.config import ServeConfig
 from scanflow.serve.direct import import_model_libraries_early
 from scanflow.serve.errors import ModelFailed, NotReady, UnknownModel
-from scanflow.serve.fetch import ModelFetch, start_fetch
+from scanflow.serve.fetch import Fetching, start_fetch
 from scanflow.serve.follow import AliasFollower
 from scanflow.serve.holder import ModelSet, ModelSlot
 from scanflow.serve.live_check import CheckerState, LiveChecking
@@ -50,7 +50,7 @@ class PredictionService:
         self,
         config: ServeConfig,
         on_fatal: Callable[[str], None] | None = None,
-        fetch: ModelFetch | None = None,
+        fetch: Fetching | None = None,
     ):
         self.config = config
         self.on_fatal = on_fatal or (lambda message: None)

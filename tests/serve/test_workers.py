@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import httpx
 
-from .serving import Server, Store, split_body, wait_for
+from .serving import SCANFLOW, Server, Store, free_port, split_body, wait_for
 
 
 def test_two_workers_answer_and_metrics_add_up_across_them(start_server, store: Store) -> None:
@@ -22,3 +25,17 @@ def test_two_workers_answer_and_metrics_add_up_across_them(start_server, store: 
 
     assert wait_for(lambda: total() == 20, timeout=10, message="20 requests counted")
     assert server.stop() == 0
+
+
+def test_a_wrong_alias_stops_a_multi_worker_server_and_leaves_no_download(store: Store, tmp_path) -> None:
+    environment = {**os.environ, "SCANFLOW_TRACKING_URI": store.tracking_uri, "TMPDIR": str(tmp_path)}
+    result = subprocess.run(
+        [SCANFLOW, "serve", "models:/digits@nobody", "--workers", "2", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+    )
+    assert result.returncode == 1
+    assert "alias 'nobody' of registered model 'digits'" in result.stderr
+    assert not list(tmp_path.glob("scanflow-models-*")), "the download folder is removed"
