@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,31 +101,52 @@ class ModelFetch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class FetchedModels:
-    """Models fetched by the parent of ``--workers N``: every worker loads from its downloads.
+class ReportedByParent(ServeSetupError):
+    """A failure the parent of ``--workers N`` reports itself, once, rather than each worker."""
 
-    The same interface as `ModelFetch`, already finished; the parent owns the
+
+class HandedOver:
+    """The parent's fetch as a worker of ``--workers N`` sees it: a file written when the fetch ends.
+
+    The workers start importing at once, while the parent's child still
+    fetches, and then all load from the same downloads. The parent owns the
     folder, so closing here deletes nothing.
     """
 
-    def __init__(self, models: dict[str, Fetched]):
-        self.models = models
+    def __init__(self, path: Path):
+        self.path = path
+        self._parent = os.getppid()
 
-    def result(self) -> dict[str, Fetched]:
-        return self.models
+    def result(self) -> dict[str, Fetched] | None:
+        while not self.path.exists():
+            if os.getppid() != self._parent:
+                raise ServeSetupError("the server stopped before its models were fetched")
+            time.sleep(0.02)
+        answer = json.loads(self.path.read_text())
+        if "error" in answer:
+            raise ReportedByParent(answer["error"])
+        return None if answer["models"] is None else _decode(answer["models"])
 
     def close(self) -> None:
         pass
 
-    def to_json(self) -> str:
-        return json.dumps(_encode(self.models))
+    @staticmethod
+    def hand_over(fetch: ModelFetch, path: Path) -> str | None:
+        """Wait for ``fetch`` and write its outcome to ``path`` for the workers; returns its error."""
+        error = None
+        try:
+            models = fetch.result()
+            answer: dict = {"models": None if models is None else _encode(models)}
+        except ServeSetupError as failure:
+            error = str(failure)
+            answer = {"error": error}
+        staging = path.with_suffix(".partial")
+        staging.write_text(json.dumps(answer))
+        staging.replace(path)  # whole or absent: a worker never reads half a file
+        return error
 
-    @classmethod
-    def from_json(cls, text: str) -> FetchedModels:
-        return cls(_decode(json.loads(text)))
 
-
-Fetching = ModelFetch | FetchedModels
+Fetching = ModelFetch | HandedOver
 
 
 def _encode(models: dict[str, Fetched]) -> dict[str, dict]:

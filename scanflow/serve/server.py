@@ -3,8 +3,8 @@
 With one worker the app runs in this process and a model that cannot be loaded
 stops it with an error. With several, uvicorn starts the workers; they get the
 config through ``SCANFLOW_SERVE_CONFIG`` and share their metrics through a
-temporary ``PROMETHEUS_MULTIPROC_DIR``, and the models are looked up in the
-registry first so that a wrong URI fails here rather than in every worker.
+temporary ``PROMETHEUS_MULTIPROC_DIR``. The models are fetched once, here,
+while the workers import; a wrong URI stops the whole server with one error.
 """
 
 from __future__ import annotations
@@ -16,13 +16,17 @@ import signal
 import tempfile
 import threading
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from scanflow.serve.config import CONFIG_VARIABLE, ServeConfig
 from scanflow.serve.errors import ServeSetupError
 
+if TYPE_CHECKING:
+    from scanflow.serve.fetch import ModelFetch
+
 log = logging.getLogger("scanflow.serve")
-FETCHED_VARIABLE = "SCANFLOW_SERVE_FETCHED"  # the models the parent downloaded, for its workers
+FETCHED_VARIABLE = "SCANFLOW_SERVE_FETCHED"  # the file where the parent hands its workers the models
 
 
 def serve(config: ServeConfig | None = None, **options: Any) -> None:
@@ -67,19 +71,22 @@ def serve(config: ServeConfig | None = None, **options: Any) -> None:
         if failure:
             raise ServeSetupError(failure[0])
         return
-    from scanflow.serve.fetch import FetchedModels, start_fetch
+    from scanflow.serve.fetch import start_fetch
     from scanflow.serve.metrics import MULTIPROCESS_VARIABLE
 
-    # Fetched once here, where a wrong URI fails before any worker starts; the workers load the downloads.
+    # Fetched once, here, while the workers import; they wait for it, then load the downloads.
     fetch = start_fetch(config)
+    failure: list[str] = []
     try:
-        fetched = fetch.result() if fetch is not None else None
-        if fetched is None:
-            _check_models(config)
         with tempfile.TemporaryDirectory(prefix="scanflow-metrics-") as metrics_dir:
             os.environ[MULTIPROCESS_VARIABLE] = metrics_dir
             os.environ[CONFIG_VARIABLE] = config.model_dump_json()
-            os.environ[FETCHED_VARIABLE] = FetchedModels(fetched or {}).to_json()
+            if fetch is not None:
+                handed_over = fetch.folder / "fetched.json"
+                os.environ[FETCHED_VARIABLE] = str(handed_over)
+                threading.Thread(
+                    target=_hand_over, args=(fetch, handed_over, failure), name="scanflow-fetch", daemon=True
+                ).start()
             _announce(config)
             with _sigterm_ends_quietly():
                 uvicorn.run(
@@ -91,6 +98,18 @@ def serve(config: ServeConfig | None = None, **options: Any) -> None:
     finally:
         if fetch is not None:
             fetch.close()
+    if failure:
+        raise ServeSetupError(failure[0])
+
+
+def _hand_over(fetch: ModelFetch, path: Path, failure: list[str]) -> None:
+    """Give the workers the fetched models; when there are none to give, stop the server."""
+    from scanflow.serve.fetch import HandedOver
+
+    error = HandedOver.hand_over(fetch, path)
+    if error is not None:
+        failure.append(error)
+        os.kill(os.getpid(), signal.SIGTERM)  # no worker can serve: shut them all down
 
 
 class _Terminated(Exception):
@@ -119,21 +138,12 @@ def _sigterm_ends_quietly() -> Iterator[None]:
 def app_from_environment() -> Any:
     """The app of one worker process (uvicorn's factory)."""
     from scanflow.serve.app import create_app
-    from scanflow.serve.fetch import FetchedModels
+    from scanflow.serve.fetch import HandedOver
 
     _configure_logging()
-    fetched = FetchedModels.from_json(os.environ.get(FETCHED_VARIABLE) or "{}")
-    return create_app(ServeConfig.from_environment(), load_first=True, fetch=fetched)
-
-
-def _check_models(config: ServeConfig) -> None:
-    from scanflow.serve.registry import ModelSource, Registry
-    from scanflow.serve.rules import RuleFile
-
-    uris = [config.model] if config.model else list(RuleFile.read(config.rules).models.values())  # type: ignore[arg-type]
-    registry = Registry(config.tracking_uri or "")
-    for uri in uris:
-        registry.resolve(ModelSource.parse(uri))
+    handed_over = os.environ.get(FETCHED_VARIABLE)
+    fetch = HandedOver(Path(handed_over)) if handed_over else None
+    return create_app(ServeConfig.from_environment(), load_first=True, fetch=fetch)
 
 
 def _announce(config: ServeConfig) -> None:

@@ -18,7 +18,7 @@ from scanflow.serve.checkers import load_checkers
 from scanflow.serve.config import ServeConfig
 from scanflow.serve.direct import import_model_libraries_early
 from scanflow.serve.errors import ModelFailed, NotReady, UnknownModel
-from scanflow.serve.fetch import Fetching, start_fetch
+from scanflow.serve.fetch import Fetching, ReportedByParent, start_fetch
 from scanflow.serve.follow import AliasFollower
 from scanflow.serve.holder import ModelSet, ModelSlot
 from scanflow.serve.live_check import CheckerState, LiveChecking
@@ -103,7 +103,8 @@ class PredictionService:
             self.models.load(self.registry, self._served, fetched)
         except Exception as error:
             self.error = str(error)
-            log.error("cannot serve: %s", self.error)
+            if not isinstance(error, ReportedByParent):
+                log.error("cannot serve: %s", self.error)
             self.on_fatal(self.error)
             raise
         self.follower.start()

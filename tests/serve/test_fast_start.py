@@ -16,7 +16,7 @@ import pytest
 
 from scanflow.serve.direct import load_estimator
 from scanflow.serve.errors import ServeSetupError
-from scanflow.serve.fetch import ModelFetch
+from scanflow.serve.fetch import HandedOver, ModelFetch, ReportedByParent
 from scanflow.serve.model import _through_mlflow, load_model
 from scanflow.serve.registry import ModelSource, Registry
 from scanflow.serve.signature import TableInput, input_spec, stored_input_spec
@@ -122,3 +122,27 @@ def test_stored_signatures_read_like_mlflows_schema() -> None:
 
     nested = Schema([ColSpec(Array("double"), "values")])
     assert stored_input_spec(json.loads(nested.to_json())) is None  # left to MLflow
+
+
+def test_workers_receive_the_parents_fetch_or_its_error(store: Store, tmp_path: Path) -> None:
+    fetch = ModelFetch(store.tracking_uri, ["models:/digits@champion"])
+    worker = HandedOver(tmp_path / "fetched.json")
+    assert HandedOver.hand_over(fetch, worker.path) is None
+    received = worker.result()["models:/digits@champion"]
+    assert received.ref == Registry(store.tracking_uri).resolve(ModelSource.parse("models:/digits@champion"))
+    assert Path(received.path, "MLmodel").is_file()
+    fetch.close()
+
+    failing = ModelFetch(store.tracking_uri, ["models:/digits@nobody"])
+    error = HandedOver.hand_over(failing, tmp_path / "failed.json")
+    failing.close()
+    assert error is not None and "alias 'nobody'" in error
+    with pytest.raises(ReportedByParent, match="alias 'nobody'"):
+        HandedOver(tmp_path / "failed.json").result()
+
+
+def test_a_worker_stops_waiting_when_its_parent_is_gone(tmp_path: Path) -> None:
+    worker = HandedOver(tmp_path / "never-written.json")
+    worker._parent = -1  # failure injection: as if the parent had died and the worker were adopted
+    with pytest.raises(ServeSetupError, match="stopped before its models were fetched"):
+        worker.result()
