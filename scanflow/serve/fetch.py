@@ -88,10 +88,7 @@ class ModelFetch:
             return None
         if "error" in answer:
             raise ServeSetupError(answer["error"])
-        return {
-            uri: Fetched(ModelVersionRef(**item["ref"]), item["path"])
-            for uri, item in answer["models"].items()
-        }
+        return _decode(answer["models"])
 
     def close(self) -> None:
         """Stop the child if it still runs and delete the downloads (loaded models stay in memory)."""
