@@ -109,6 +109,7 @@ def fetch_model(uri: str, tracking_uri: str, into: Path) -> ModelToServe:
 def _download(uri: str, tracking_uri: str, folder: Path) -> None:
     from mlflow.artifacts import download_artifacts
 
+    from scanflow.serve.errors import first_line
     from scanflow.track.store import quiet_mlflow
 
     quiet_mlflow()
@@ -118,7 +119,7 @@ def _download(uri: str, tracking_uri: str, folder: Path) -> None:
             artifact_uri=uri, dst_path=str(folder), tracking_uri=tracking_uri, registry_uri=tracking_uri
         )
     except Exception as error:
-        reason = str(getattr(error, "message", error)).splitlines()[0][:300]
+        reason = first_line(error)[:300]
         raise DeployError(
             f"cannot download the model {uri} from {tracking_uri} ({reason}). Check the URI, or point"
             " --tracking-uri / SCANFLOW_TRACKING_URI at the store that holds it."

@@ -24,11 +24,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scanflow.serve.errors import ServeSetupError
+from scanflow.serve.errors import ServeSetupError, first_line
 from scanflow.serve.registry import ModelSource, ModelVersionRef, Registry
 
 if TYPE_CHECKING:
@@ -54,8 +55,13 @@ def start_fetch(config: ServeConfig) -> ModelFetch | None:
         from scanflow.serve.rules import RuleFile
 
         uris = list(RuleFile.read(config.rules).models.values())  # type: ignore[arg-type]
-    remote = [uri for uri in (ModelSource.parse(uri).uri for uri in uris) if local_folder(uri) is None]
-    return ModelFetch(config.tracking_uri or "", remote) if remote else None
+    return fetch_remote(config.tracking_uri or "", [ModelSource.parse(uri) for uri in uris])
+
+
+def fetch_remote(tracking_uri: str, sources: Iterable[ModelSource]) -> ModelFetch | None:
+    """Start fetching the sources that are not folders on this machine; None when none is."""
+    remote = [source.uri for source in sources if local_folder(source.uri) is None]
+    return ModelFetch(tracking_uri, remote) if remote else None
 
 
 class ModelFetch:
@@ -176,8 +182,7 @@ def fetch(tracking_uri: str, uris: list[str], folder: Path) -> dict[str, Fetched
         except ServeSetupError:
             raise
         except Exception as error:
-            reason = (str(getattr(error, "message", error)).splitlines() or [type(error).__name__])[0]
-            raise ServeSetupError(f"cannot load the model {uri}: {reason}") from None
+            raise ServeSetupError(f"cannot load the model {uri}: {first_line(error)}") from None
         models[uri] = Fetched(ref, path)
     return models
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from scanflow.serve.direct import load_estimator
-from scanflow.serve.errors import ServeSetupError
+from scanflow.serve.errors import ServeSetupError, first_line
 from scanflow.serve.registry import ModelVersionRef
 from scanflow.serve.signature import InputSpec, TableInput, TensorInput, input_spec
 
@@ -113,7 +113,7 @@ def _from_folder(ref: ModelVersionRef, folder: str) -> _Parts | None:
     except ImportError as error:
         raise _missing_library(ref, error) from None
     except Exception as error:
-        raise ServeSetupError(f"cannot load the model {ref.uri}: {_first_line(error)}") from None
+        raise ServeSetupError(f"cannot load the model {ref.uri}: {first_line(error)}") from None
     if stored is None:
         return None
     function = getattr(stored.estimator, stored.predict_name, None)
@@ -130,7 +130,7 @@ def _through_mlflow(ref: ModelVersionRef, location: str) -> _Parts:
     except ImportError as error:
         raise _missing_library(ref, error) from None
     except Exception as error:
-        raise ServeSetupError(f"cannot load the model {ref.uri}: {_first_line(error)}") from None
+        raise ServeSetupError(f"cannot load the model {ref.uri}: {first_line(error)}") from None
     predict_fn, takes_params, raw = _predict_function(pyfunc)
     spec = input_spec(pyfunc.metadata.get_input_schema())
     return _Parts(spec, predict_fn, takes_params, raw, pyfunc.metadata.run_id)
@@ -141,10 +141,6 @@ def _missing_library(ref: ModelVersionRef, error: ImportError) -> ServeSetupErro
         f"cannot load {ref.uri}: {error}. Install the libraries the model needs"
         " (see its requirements.txt), e.g. pip install 'scanflow[serve]'"
     )
-
-
-def _first_line(error: Exception) -> str:
-    return (str(getattr(error, "message", error)).splitlines() or [type(error).__name__])[0]
 
 
 def _predict_function(pyfunc: Any) -> tuple[Callable[..., Any], bool, Any]:

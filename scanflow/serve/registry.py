@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scanflow.serve.errors import ServeSetupError
+from scanflow.serve.errors import ServeSetupError, first_line
 
 _REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
 REGISTERED_META = "registered_model_meta"  # MLflow's record of the registry version a download came from
@@ -107,7 +107,7 @@ class Registry:
 
     def _explain(self, source: ModelSource, error: Exception) -> str:
         what = f"alias '{source.alias}'" if source.alias is not None else f"version {source.version}"
-        reason = str(getattr(error, "message", error)).splitlines()[0]
+        reason = first_line(error)
         return (
             f"cannot find {what} of registered model '{source.registered_name}' in the registry at"
             f" {self.tracking_uri} ({reason}). Check the name, register the model, or point"

@@ -31,11 +31,10 @@ FETCHED_VARIABLE = "SCANFLOW_SERVE_FETCHED"  # the file where the parent hands i
 
 def serve(config: ServeConfig | None = None, **options: Any) -> None:
     """Serve until Ctrl-C or SIGTERM; `ServeSetupError` when the service cannot start."""
-    config = (config or ServeConfig(**options)).resolved()
-    if config.workers == 1:
-        from scanflow.serve.fetch import start_fetch
+    from scanflow.serve.fetch import start_fetch
 
-        fetch = start_fetch(config)  # first: it reads the registry while the imports below run
+    config = (config or ServeConfig(**options)).resolved()
+    fetch = start_fetch(config)  # first: it reads the registry while the imports below run
     import uvicorn
 
     _configure_logging()
@@ -71,11 +70,9 @@ def serve(config: ServeConfig | None = None, **options: Any) -> None:
         if failure:
             raise ServeSetupError(failure[0])
         return
-    from scanflow.serve.fetch import start_fetch
     from scanflow.serve.metrics import MULTIPROCESS_VARIABLE
 
     # Fetched once, here, while the workers import; they wait for it, then load the downloads.
-    fetch = start_fetch(config)
     failure: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="scanflow-metrics-") as metrics_dir:

@@ -18,7 +18,7 @@ from scanflow.serve.checkers import load_checkers
 from scanflow.serve.config import ServeConfig
 from scanflow.serve.direct import import_model_libraries_early
 from scanflow.serve.errors import ModelFailed, NotReady, UnknownModel
-from scanflow.serve.fetch import Fetching, ReportedByParent, start_fetch
+from scanflow.serve.fetch import Fetching, ReportedByParent, fetch_remote
 from scanflow.serve.follow import AliasFollower
 from scanflow.serve.holder import ModelSet, ModelSlot
 from scanflow.serve.live_check import CheckerState, LiveChecking
@@ -82,8 +82,10 @@ class PredictionService:
         self.follower = AliasFollower(self.models, self.registry, config.follow_s, self._served)
         self.reporter = MonitoringReporter(self.registry, self.models, self.checking, config.report_s)
         self._loader = threading.Thread(target=self._load_quietly, name="scanflow-model-loader", daemon=True)
-        # Started as early as possible, so the registry is read on the other core while this process imports.
-        self._fetch = fetch if fetch is not None else start_fetch(config)
+        # Started now, so the registry is read on the other core while this process imports.
+        if fetch is None:
+            fetch = fetch_remote(self.registry.tracking_uri, sources.values())
+        self._fetch = fetch
 
     # ------------------------------------------------------------ lifecycle
     def start(self, wait: bool = False) -> None:
