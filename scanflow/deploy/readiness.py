@@ -27,11 +27,13 @@ def wait_ready(
     logs: Callable[[], str],
     what: str,
     cancelled: threading.Event | None = None,
+    lacking: Callable[[], str] | None = None,
 ) -> None:
     """Return once every URL ``urls()`` gives answers ``/ready``; raise `DeployError` otherwise.
 
     ``problem()`` says why the service can no longer become ready (it died, the
-    engine rejected it), or None while it may still come up.
+    engine rejected it), or None while it may still come up. ``lacking()`` says
+    what it was still waiting for when ``urls()`` gave none, for the timeout's message.
     """
     deadline = time.monotonic() + timeout
     pending: list[str] = []
@@ -46,7 +48,7 @@ def wait_ready(
         if reason is not None:
             raise DeployError(f"{what} {reason}; its log ends with:\n{logs()}")
         time.sleep(_POLL)
-    waiting = ", ".join(pending) or "its published port"
+    waiting = ", ".join(pending) or (lacking() if lacking else "") or "its published port"
     raise DeployError(
         f"{what} did not answer /ready within {timeout:g} s (waiting for {waiting}); its log ends with:\n"
         f"{logs()}"

@@ -25,10 +25,12 @@ pytestmark = pytest.mark.docker
 cli = CliRunner()
 TOKEN = "swarm-test-token"
 MODES = ["--endpoint-mode", "dnsrr", "--publish-mode", "host"]
+# Under the test's own timeout, so a deployment that never becomes ready fails with its state and log.
+READY = ["--ready-timeout", "150s"]
 
 
 def _deploy(registry: DigitsRegistry, *args: str):
-    command = ["deploy", *args, "--backend", "swarm", "--token", TOKEN, *MODES]
+    command = ["deploy", *args, "--backend", "swarm", "--token", TOKEN, *MODES, *READY]
     return cli.invoke(app, [*command, "--tracking-uri", registry.tracking_uri], env={"COLUMNS": "250"})
 
 
@@ -60,6 +62,7 @@ print(json.dumps(served))
     return json.loads(output.decode().strip().splitlines()[-1])
 
 
+@pytest.mark.timeout(900)
 def test_a_swarm_deployment_runs_replicas_that_each_answer_and_updates_them_rolling(
     swarm_manager, digits_registry: DigitsRegistry, deployments: list[str], write
 ) -> None:
