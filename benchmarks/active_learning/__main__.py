@@ -42,7 +42,7 @@ def _curve(task: tuple[str, str, int]) -> tuple[str, str, int, dict]:
     return dataset, name, seed, loop.learning_curve(loop.split(dataset, seed), scanflow_selector(name), seed)
 
 
-def _one_thread() -> None:
+def one_thread() -> None:
     """Each process computes on one core; two processes share the machine's two."""
     os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
     from threadpoolctl import threadpool_limits
@@ -68,7 +68,7 @@ def main() -> None:
     seeds = 2 if args.quick else args.seeds
     datasets = args.datasets.split(",")
     strategies = args.strategies.split(",")
-    _one_thread()
+    one_thread()
     started = time.perf_counter()
 
     peer_results: dict = {}
@@ -86,7 +86,7 @@ def main() -> None:
 
     tasks = [(d, s, seed) for d in datasets for s in strategies for seed in range(seeds)]
     curves: dict = {d: {s: [None] * seeds for s in strategies} for d in datasets}
-    with ProcessPoolExecutor(max_workers=2, initializer=_one_thread) as executor:
+    with ProcessPoolExecutor(max_workers=2, initializer=one_thread) as executor:
         for done, (dataset, name, seed, result) in enumerate(executor.map(_curve, tasks), start=1):
             curves[dataset][name][seed] = result
             print(f"\r{done}/{len(tasks)} learning curves", end="", file=sys.stderr, flush=True)

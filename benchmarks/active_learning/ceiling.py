@@ -1,0 +1,94 @@
+"""python -m benchmarks.active_learning.ceiling [--seeds 10] [--budget 150]
+
+How far can choosing samples alone take this model? A greedy oracle that
+knows the label of every pool sample (never a test label) adds one label at
+a time: of a set of candidates (the 15 smallest margins and 15 random
+samples), the one whose label most lowers the model's log-loss on the whole
+pool. It reads the answers, so it is no strategy; it estimates what a
+strategy could reach with the benchmark's model, starting labels and budget.
+It runs beside the default strategy on the same splits and prints both
+against 99% of the full-pool accuracy. About 100 s of CPU per seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from benchmarks.active_learning import loop
+from benchmarks.active_learning.__main__ import one_thread, scanflow_selector
+from benchmarks.active_learning.report import DEFAULT as DEFAULT_STRATEGY
+
+UNCERTAIN = 15  # candidates with the smallest margins
+RANDOM = 15  # and random ones: the oracle's picks are often neither outliers nor the most confusing
+REPORTED = (50, 100, 120, 150)
+
+
+def pool_log_loss(fitted, data: loop.Split) -> float:  # noqa: ANN001 - a fitted LogisticRegression
+    """Mean log-loss of ``fitted`` on every pool sample, with the pool's true labels."""
+    probabilities = np.full((len(data.pool), int(data.pool_labels.max()) + 1), 1e-9)
+    probabilities[:, fitted.classes_] = fitted.predict_proba(data.pool)
+    return float(-np.log(probabilities[np.arange(len(data.pool)), data.pool_labels] + 1e-9).mean())
+
+
+def oracle_curve(seed: int, budget: int) -> dict[int, float]:
+    """Test accuracy after every tenth label of the greedy pool-label oracle."""
+    data = loop.split("digits", seed)
+    rng = np.random.default_rng(seed)
+    labelled = [int(i) for i in data.start]
+    accuracy: dict[int, float] = {}
+    while True:
+        fitted = loop.fit(data.pool[labelled], data.pool_labels[labelled])
+        if len(labelled) % loop.BATCH == 0:
+            accuracy[len(labelled)] = float(fitted.score(data.test, data.test_labels))
+        if len(labelled) >= budget:
+            return accuracy
+        rest = np.setdiff1d(np.arange(len(data.pool)), labelled)
+        ranked = np.sort(fitted.predict_proba(data.pool[rest]), axis=1)
+        uncertain = rest[np.argsort(ranked[:, -1] - ranked[:, -2])[:UNCERTAIN]]
+        candidates = np.unique(np.concatenate([uncertain, rng.choice(rest, RANDOM, replace=False)]))
+
+        def loss_with(candidate: int) -> float:
+            chosen = [*labelled, int(candidate)]
+            return pool_log_loss(loop.fit(data.pool[chosen], data.pool_labels[chosen]), data)
+
+        labelled.append(int(min(candidates, key=loss_with)))
+
+
+def strategy_curve(seed: int, budget: int) -> dict[int, float]:
+    data = loop.split("digits", seed)
+    return loop.learning_curve(data, scanflow_selector(DEFAULT_STRATEGY), seed, budget)["accuracy"]
+
+
+def _task(task: tuple[str, int, int]) -> tuple[str, dict[int, float] | float]:
+    kind, seed, budget = task
+    if kind == "full":
+        return kind, loop.full_pool_accuracy(loop.split("digits", seed))
+    return kind, (oracle_curve if kind == "oracle" else strategy_curve)(seed, budget)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.active_learning.ceiling", description=__doc__)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budget", type=int, default=150)
+    args = parser.parse_args()
+    one_thread()
+    kinds = ("oracle", DEFAULT_STRATEGY, "full")
+    tasks = [(kind, seed, args.budget) for seed in range(args.seeds) for kind in kinds]
+    results: dict[str, list] = {}
+    with ProcessPoolExecutor(2, initializer=one_thread) as pool:
+        for kind, result in pool.map(_task, tasks):
+            results.setdefault(kind, []).append(result)
+    level = 0.99 * float(np.mean(results.pop("full")))
+    budgets = [b for b in REPORTED if b <= args.budget]
+    print(f"digits, {args.seeds} seeds; 99% of full-pool accuracy: {level:.3f}")
+    print(f"{'labels':<28}" + "".join(f"{b:>8}" for b in budgets))
+    for kind, curves in results.items():
+        name = "pool-label oracle" if kind == "oracle" else f"{kind} (default)"
+        print(f"{name:<28}" + "".join(f"{np.mean([c[b] for c in curves]):>8.3f}" for b in budgets))
+
+
+if __name__ == "__main__":
+    main()
