@@ -1,4 +1,4 @@
-"""python -m benchmarks.active_learning.ceiling [--seeds 10] [--budget 150]
+"""python -m benchmarks.active_learning.ceiling [--seeds 10] [--budget 150] [--candidates 15,15]
 
 How far can choosing samples alone take this model? A greedy oracle that
 knows the label of every pool sample (never a test label) adds one label at
@@ -21,8 +21,7 @@ from benchmarks.active_learning import loop
 from benchmarks.active_learning.__main__ import one_thread, scanflow_selector
 from benchmarks.active_learning.report import DEFAULT as DEFAULT_STRATEGY
 
-UNCERTAIN = 15  # candidates with the smallest margins
-RANDOM = 15  # and random ones: the oracle's picks are often neither outliers nor the most confusing
+CANDIDATES = (15, 15)  # smallest margins, and random ones: good picks are often neither
 REPORTED = (50, 100, 120, 150)
 
 
@@ -33,8 +32,9 @@ def pool_log_loss(fitted, data: loop.Split) -> float:  # noqa: ANN001 - a fitted
     return float(-np.log(probabilities[np.arange(len(data.pool)), data.pool_labels] + 1e-9).mean())
 
 
-def oracle_curve(seed: int, budget: int) -> dict[int, float]:
+def oracle_curve(seed: int, budget: int, candidates: tuple[int, int] = CANDIDATES) -> dict[int, float]:
     """Test accuracy after every tenth label of the greedy pool-label oracle."""
+    uncertain_count, random_count = candidates
     data = loop.split("digits", seed)
     rng = np.random.default_rng(seed)
     labelled = [int(i) for i in data.start]
@@ -47,14 +47,14 @@ def oracle_curve(seed: int, budget: int) -> dict[int, float]:
             return accuracy
         rest = np.setdiff1d(np.arange(len(data.pool)), labelled)
         ranked = np.sort(fitted.predict_proba(data.pool[rest]), axis=1)
-        uncertain = rest[np.argsort(ranked[:, -1] - ranked[:, -2])[:UNCERTAIN]]
-        candidates = np.unique(np.concatenate([uncertain, rng.choice(rest, RANDOM, replace=False)]))
+        uncertain = rest[np.argsort(ranked[:, -1] - ranked[:, -2])[:uncertain_count]]
+        chosen_from = np.unique(np.concatenate([uncertain, rng.choice(rest, random_count, replace=False)]))
 
         def loss_with(candidate: int) -> float:
             chosen = [*labelled, int(candidate)]
             return pool_log_loss(loop.fit(data.pool[chosen], data.pool_labels[chosen]), data)
 
-        labelled.append(int(min(candidates, key=loss_with)))
+        labelled.append(int(min(chosen_from, key=loss_with)))
 
 
 def strategy_curve(seed: int, budget: int) -> dict[int, float]:
@@ -62,21 +62,28 @@ def strategy_curve(seed: int, budget: int) -> dict[int, float]:
     return loop.learning_curve(data, scanflow_selector(DEFAULT_STRATEGY), seed, budget)["accuracy"]
 
 
-def _task(task: tuple[str, int, int]) -> tuple[str, dict[int, float] | float]:
-    kind, seed, budget = task
+def _task(task: tuple[str, int, int, tuple[int, int]]) -> tuple[str, dict[int, float] | float]:
+    kind, seed, budget, candidates = task
     if kind == "full":
         return kind, loop.full_pool_accuracy(loop.split("digits", seed))
-    return kind, (oracle_curve if kind == "oracle" else strategy_curve)(seed, budget)
+    if kind == "oracle":
+        return kind, oracle_curve(seed, budget, candidates)
+    return kind, strategy_curve(seed, budget)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.active_learning.ceiling", description=__doc__)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budget", type=int, default=150)
+    parser.add_argument(
+        "--candidates", default="15,15", help="the oracle's candidates per label: smallest margins,random"
+    )
     args = parser.parse_args()
     one_thread()
     kinds = ("oracle", DEFAULT_STRATEGY, "full")
-    tasks = [(kind, seed, args.budget) for seed in range(args.seeds) for kind in kinds]
+    uncertain, at_random = (int(n) for n in args.candidates.split(","))
+    candidates = (uncertain, at_random)
+    tasks = [(kind, seed, args.budget, candidates) for seed in range(args.seeds) for kind in kinds]
     results: dict[str, list] = {}
     with ProcessPoolExecutor(2, initializer=one_thread) as pool:
         for kind, result in pool.map(_task, tasks):
