@@ -109,7 +109,7 @@ def fetch_model(uri: str, tracking_uri: str, into: Path) -> ModelToServe:
 def _download(uri: str, tracking_uri: str, folder: Path) -> None:
     from mlflow.artifacts import download_artifacts
 
-    from scanflow.serve.errors import first_line
+    from scanflow.errors import first_line
     from scanflow.track.store import quiet_mlflow
 
     quiet_mlflow()

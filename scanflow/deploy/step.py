@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scanflow.deploy.errors import DeployCancelled
+from scanflow.errors import first_line
 from scanflow.graph import Step
 from scanflow.home import Home
 from scanflow.log import TRACKING_FILE
@@ -101,7 +102,7 @@ class DeployingBackend(Backend):
                 return
             except Exception as error:
                 progress(f"error: {error}")
-                on_exit(Exit(None, ExitKind.ERROR, str(error).splitlines()[0]))
+                on_exit(Exit(None, ExitKind.ERROR, first_line(error)))
                 return
             where = ", ".join(status.urls) or "(no published endpoint)"
             progress(f"deployed '{status.name}' ({status.backend}, {status.replicas} ready) at {where}")

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from scanflow.errors import first_line
+
 
 class ModelError(LookupError):
     """A registered model or alias cannot be found or used."""
@@ -62,7 +64,7 @@ def load_version(
         which = f"alias '{alias}'" if alias else f"version {version}"
         raise ModelError(
             f"no version of registered model '{name}' with {which} in {client.tracking_uri}"
-            f" ({_first_line(error)}); register a model and set the alias, e.g."
+            f" ({first_line(error)}); register a model and set the alias, e.g."
             f" MlflowClient().set_registered_model_alias('{name}', '{alias or 'champion'}', 1)"
         ) from None
     # Download through this client's store: `models:/` URIs would go through MLflow's global URIs.
@@ -97,7 +99,3 @@ def register_model(client: Any, run_id: str, model: Any, name: str) -> str:
         client.create_registered_model(name)
     source = f"{client.get_run(run_id).info.artifact_uri}/model"
     return str(client.create_model_version(name, source, run_id=run_id).version)
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

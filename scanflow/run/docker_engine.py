@@ -13,6 +13,7 @@ import os
 import re
 from typing import TYPE_CHECKING
 
+from scanflow.errors import first_line
 from scanflow.run.backend import BackendError
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def _reason(error: Exception) -> str:
     for marker in ("Connection refused", "No such file or directory", "Name or service not known"):
         if marker in text:
             return marker.lower()
-    return text.splitlines()[0][:200] if text else type(error).__name__
+    return first_line(error)[:200]
 
 
 def slug(text: str) -> str:

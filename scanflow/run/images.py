@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scanflow.errors import first_line
 from scanflow.graph import Step
 from scanflow.run.backend import BackendError
 from scanflow.run.build_context import BuildContext, code_files, scanflow_package
@@ -203,7 +204,7 @@ class ImageBuilder:
         try:
             self.client.images.pull(image)
         except DockerException as error:
-            reason = str(error).splitlines()[0][:200]
+            reason = first_line(error)[:200]
             raise ImageError(
                 f"image '{image}' ({who}) is not on the Docker engine and could not be pulled ({reason}).\n"
                 f"Build it (`docker build -t {image} .`), load it (`docker load -i FILE`), or, for a"

@@ -9,11 +9,6 @@ from __future__ import annotations
 import orjson
 
 
-def first_line(error: BaseException) -> str:
-    """The first line of what a library's exception says (MLflow's keep it in ``message``)."""
-    return (str(getattr(error, "message", error)).splitlines() or [type(error).__name__])[0]
-
-
 class RequestError(Exception):
     """A request the service cannot answer; ``message`` names the problem and the fix."""
 

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scanflow.serve.errors import ServeSetupError, first_line
+from scanflow.errors import first_line
+from scanflow.serve.errors import ServeSetupError
 from scanflow.serve.registry import ModelSource, ModelVersionRef, Registry
 
 if TYPE_CHECKING:

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from scanflow.errors import first_line
 from scanflow.serve.direct import load_estimator
-from scanflow.serve.errors import ServeSetupError, first_line
+from scanflow.serve.errors import ServeSetupError
 from scanflow.serve.registry import ModelVersionRef
 from scanflow.serve.signature import InputSpec, TableInput, TensorInput, input_spec
 

@@ -59,6 +59,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from scanflow.database import make_engine, normalise_url
+from scanflow.errors import first_line
 from scanflow.serve.errors import ServeSetupError
 
 log = logging.getLogger("scanflow.serve")
@@ -167,7 +168,7 @@ class PredictionLog:
         try:
             self._engine = open_database(self.url)
         except Exception as error:
-            reason = str(error).splitlines()[0]
+            reason = first_line(error)
             raise ServeSetupError(
                 f"cannot open the prediction log {_safe(self.url)}: {reason}."
                 " Fix --log-db (SCANFLOW_SERVE_LOG_DB) or start with --no-log."
@@ -236,7 +237,7 @@ class PredictionLog:
                 connection.execute(predictions.insert(), rows)
         except Exception as error:
             self._retry = rows
-            self.last_error = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+            self.last_error = f"{type(error).__name__}: {first_line(error)}"
             log.warning("prediction log: cannot write %d rows (%s); will retry", len(rows), self.last_error)
             return False
         self.written += len(rows)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scanflow.serve.errors import ServeSetupError, first_line
+from scanflow.errors import first_line
+from scanflow.serve.errors import ServeSetupError
 
 _REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
 REGISTERED_META = "registered_model_meta"  # MLflow's record of the registry version a download came from
