@@ -243,22 +243,25 @@ class SwarmDeployer:
                         return f"has a task Swarm cannot place: {status['Err']}"
             return None
 
-        lacking = ""
-
         def urls() -> list[str]:
-            nonlocal lacking
+            service.reload()
+            update = service.attrs.get("UpdateStatus") or {}
+            if update.get("State") == "updating":
+                return []
+            running = self._running(service, container.config)
+            if len(running) < deployment.replicas:
+                return []
+            return list(self._urls(service, running))
+
+        def lacking() -> str:
+            """What the service still lacks, asked once, when the wait runs out."""
             service.reload()
             update = service.attrs.get("UpdateStatus") or {}
             tasks = self._tasks(service, container.config)
             states = ", ".join(sorted(t["Status"]["State"] for t in tasks)) or "none yet"
             if update.get("State") == "updating":
-                lacking = f"the rolling update to finish ({update.get('Message', '')}; new tasks: {states})"
-                return []
-            running = self._running(service, container.config)
-            if len(running) < deployment.replicas:
-                lacking = f"{deployment.replicas} running tasks (new tasks: {states})"
-                return []
-            return list(self._urls(service, running))
+                return f"the rolling update to finish ({update.get('Message', '')}; new tasks: {states})"
+            return f"{deployment.replicas} running tasks (new tasks: {states})"
 
         wait_ready(
             urls,
@@ -267,7 +270,7 @@ class SwarmDeployer:
             lambda: _logs(service),
             f"service '{name}'",
             cancelled,
-            lacking=lambda: lacking,
+            lacking=lacking,
         )
 
     # ------------------------------------------------------------- looking
