@@ -8,7 +8,7 @@ whose label most lowers the model's log-loss on the whole pool. It reads the
 answers, so it is no strategy; it estimates what a strategy could reach with
 the benchmark's model, starting labels and budget. It runs beside the
 default strategy on the same splits and prints both against 99% of the
-full-pool accuracy. About 40 s of CPU per seed; with ``all``, about 20 min.
+full-pool accuracy. About 40 s of CPU per seed; with ``all``, about an hour.
 """
 
 from __future__ import annotations
