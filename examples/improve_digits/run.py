@@ -8,10 +8,11 @@ labels it, the workflow's training step retrains, and the challenger replaces
 the champion when it scores better on held-out production data.
 
     python examples/improve_digits/run.py [--rounds 6] [--batch 10] [--strategies hybrid,random]
-    python examples/improve_digits/run.py --seeds 4 --trainer function   # the README's plot
+    python examples/improve_digits/run.py --seeds 4 --trainer function \
+        --plot docs/images/improve_digits.png                             # the README's plot
 
 Everything lands in `.scanflow/` of the current folder: MLflow runs and
-registry, the label store; the plot goes to docs/images/improve_digits.png.
+registry, the label store and the plot (`improve_digits.png`, or `--plot PATH`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from scanflow.spec import Executor, Workflow
 from scanflow.track.store import open_client, prepare_store
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 HIDDEN_CLASS = 9
 
 
@@ -145,13 +145,14 @@ def main() -> None:
         default="workflow",
         help="train with the workflow's step (default) or in this process (faster, same model)",
     )
-    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "improve_digits.png")
+    parser.add_argument("--plot", type=Path, help="the curves' file (default .scanflow/improve_digits.png)")
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args()
 
     from scanflow.home import Home
 
-    uri = Home.resolve().tracking_uri()
+    home = Home.resolve()
+    uri = home.tracking_uri()
     prepare_store(uri)
     curves: dict[str, list[list[tuple[int, float]]]] = {}
     for seed in range(args.seeds):
@@ -190,8 +191,9 @@ def main() -> None:
     for strategy, points in mean.items():
         print(f"  {strategy:10s} " + "  ".join(f"{n:>3d} labels: {a:.3f}" for n, a in points))
     if not args.no_plot:
-        plot(mean, args.plot, args.seeds)
-        print(f"plot: {args.plot}")
+        path = args.plot or home.root / "improve_digits.png"
+        plot(mean, path, args.seeds)
+        print(f"plot: {path}")
 
 
 def fit(features: np.ndarray, labels: np.ndarray):  # noqa: ANN201 - the FunctionTrainer's fit

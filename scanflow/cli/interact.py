@@ -21,6 +21,27 @@ LabelStoreUrl = Annotated[
 ]
 
 
+ImageShape = Annotated[
+    str | None,
+    typer.Option(
+        "--image-shape",
+        help="show flat samples as images of HEIGHTxWIDTH[xCHANNELS] pixels, e.g. 8x8 for digits",
+    ),
+]
+
+
+def parse_image_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"8x8"`` -> ``(8, 8)``; the error says what a shape looks like."""
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    if not 2 <= len(parts) <= 3 or not all(part.strip().isdigit() and int(part) > 0 for part in parts):
+        raise fail(
+            f"--image-shape '{text}' is not a shape: give HEIGHTxWIDTH or HEIGHTxWIDTHxCHANNELS, e.g. 8x8"
+        )
+    return tuple(int(part) for part in parts)
+
+
 def _interact_errors() -> tuple[type[Exception], ...]:
     """Errors of the interact commands that are the user's to fix: printed, never a traceback."""
     from scanflow.extras import MissingExtraError
@@ -51,6 +72,7 @@ def label(
     ] = None,
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="query strategy")] = "hybrid",
     batch: Annotated[int, typer.Option("--batch", "-n", min=1, help="samples to queue")] = 10,
+    image_shape: ImageShape = None,
     terminal: Annotated[
         bool, typer.Option("--terminal", help="label in this terminal instead of a browser")
     ] = False,
@@ -66,6 +88,7 @@ def label(
 ) -> None:
     """Label a queue's samples in the browser (or the terminal): digits label, s skips, u undoes."""
     errors = _interact_errors()
+    shape = parse_image_shape(image_shape)
     from scanflow.interact.session import LabellingSession
     from scanflow.interact.store import LabelStore
 
@@ -85,10 +108,14 @@ def label(
                 batch_size=batch,
                 tracking_uri=tracking_uri,
                 home=home,
+                image_shape=shape,
             )
             console.print(
                 f"queued {len(picked.queued)} of {picked.pool_size} samples ({strategy}) in '{queue}'"
             )
+        elif shape is not None:
+            LabellingSession(labels, queue).samples().shaped_as(shape)  # the error names a wrong shape
+            labels.set_image_shape(queue, shape)
         session = LabellingSession(labels, queue, who=who)
     except errors as error:
         raise fail(str(error)) from None
@@ -146,12 +173,14 @@ def improve(
         str | None, typer.Option("--queue", "-q", help="label queue (default MODEL-improve)")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="seed of the strategy")] = None,
+    image_shape: ImageShape = None,
     store: LabelStoreUrl = None,
     tracking_uri: TrackingUri = None,
     home: HomeOption = None,
 ) -> None:
     """Pick samples, get them labelled, retrain, and promote the model if it beats the champion."""
     errors = _interact_errors()
+    shape = parse_image_shape(image_shape)
     if (workflow is None) == (fit is None) or (workflow is not None and step is None):
         raise fail("give the trainer: --workflow FILE --step NAME, or --fit pkg.module:function")
     from scanflow.interact.improve import improve as improve_model
@@ -191,6 +220,7 @@ def improve(
             tracking_uri=tracking_uri,
             home=home,
             seed=seed,
+            image_shape=shape,
             report=console.print,
         )
     except (*errors, SpecError, ImportError, AttributeError) as error:

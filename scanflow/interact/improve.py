@@ -93,6 +93,7 @@ def improve(
     home: str | Path | None = None,
     experiment: str = "scanflow-improve",
     seed: int | None = None,
+    image_shape: tuple[int, ...] | None = None,
     report: Callable[[str], None] | None = None,
 ) -> ImproveResult:
     """Run ``rounds`` rounds of active learning on the registered model ``model_name``.
@@ -101,7 +102,8 @@ def improve(
     log); ``holdout``: labelled data to compare models on; ``reference``: the
     labelled data the champion was trained on (a function trainer trains on it
     plus the new labels; strategies stay away from it). ``labeller`` defaults
-    to waiting for people (``scanflow label``).
+    to waiting for people (``scanflow label``). ``image_shape`` shows flat
+    pool samples to labellers as images, e.g. ``(8, 8)`` for digits.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
@@ -161,6 +163,7 @@ def improve(
                 labels_store,
                 queue_name,
                 say,
+                image_shape,
             )
             result.rounds.append(
                 loop.run(
@@ -207,6 +210,7 @@ class _Round:
     store: LabelStore
     queue: str
     say: Callable[[str], None]
+    image_shape: tuple[int, ...] | None = None  # how labellers see flat samples
 
     def _step_run(self, name: str, parent: str) -> str:
         run = self.client.create_run(
@@ -240,7 +244,7 @@ class _Round:
         try:
             champion = load_version(client, self.model_name, alias=self.alias)
             client.set_tag(round_id, "scanflow.champion_version", champion.version)
-            samples = source.load()
+            samples = source.load().shaped_as(self.image_shape)
             classes = classes_of(champion, reference, holdout)
             self.store.create_queue(
                 self.queue,

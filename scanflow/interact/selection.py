@@ -109,12 +109,16 @@ def queue_from_source(
     tracking_uri: str | None = None,
     home: Any = None,
     seed: int | None = None,
+    image_shape: tuple[int, ...] | None = None,
 ) -> Batch:
-    """Create (or reuse) ``queue`` on ``source`` and queue a batch picked with ``model``'s help."""
+    """Create (or reuse) ``queue`` on ``source`` and queue a batch picked with ``model``'s help.
+
+    ``image_shape`` shows flat samples as images (e.g. ``(8, 8)`` for digits).
+    """
     from scanflow.interact.sources import open_source
 
     opened = open_source(source, **({"tracking_uri": tracking_uri} if _is_artifact(source) else {}))
-    samples = opened.load()
+    samples = opened.load().shaped_as(image_shape)
     loaded = None
     if model is not None:
         from scanflow.home import Home

@@ -175,7 +175,11 @@ class LabelStore:
         feature_names: Sequence[str] | None = None,
         model: str | None = None,
     ) -> Queue:
-        """Create a queue, or return it unchanged when it exists with the same classes."""
+        """Create a queue, or return it when it exists with the same classes.
+
+        An existing queue takes a newly given ``image_shape``: it only changes
+        how its samples are shown.
+        """
         if not name.strip():
             raise LabelStoreError("a queue needs a name")
         if not classes:
@@ -188,6 +192,8 @@ class LabelStore:
                     f"queue '{name}' exists with classes {existing.classes}, not {list(classes)};"
                     " use another queue name"
                 )
+            if image_shape and list(image_shape) != existing.image_shape:
+                return self.set_image_shape(name, image_shape)
             return existing
         row = {
             "name": name,
@@ -203,6 +209,17 @@ class LabelStore:
                 connection.execute(queues.insert().values(**row))
         except IntegrityError:  # created meanwhile by another process
             return self.queue(name)
+        return self.queue(name)
+
+    def set_image_shape(self, name: str, image_shape: Sequence[int] | None) -> Queue:
+        """Show the queue's samples as images of this shape (``None``: as table rows)."""
+        self.queue(name)  # the error names a missing queue
+        with self.engine.begin() as connection:
+            connection.execute(
+                queues.update()
+                .where(queues.c.name == name)
+                .values(image_shape=list(image_shape) if image_shape else None)
+            )
         return self.queue(name)
 
     def find_queue(self, name: str) -> Queue | None:

@@ -41,6 +41,50 @@ def test_label_in_the_terminal_queues_a_batch_then_saves_each_answer(tmp_path: P
         assert store.progress("q").queued == 1
 
 
+def test_flat_pixels_are_shown_as_images_with_image_shape(tmp_path: Path) -> None:
+    images, _ = load_digits(return_X_y=True)
+    pool = write_dataset(tmp_path / "pool.npz", images[:20], ids=[f"d{i}" for i in range(20)])  # 64 columns
+    queue = ["label", "--queue", "q", "--classes", ",".join("0123456789"), "--terminal"]
+    as_rows = runner.invoke(app, [*queue, "--source", str(pool), "-s", "diversity", "-n", "2"], input="q\n")
+    assert as_rows.exit_code == 0, as_rows.output
+    assert " x63 " in as_rows.output and "@@" not in as_rows.output  # a table of 64 values
+
+    as_images = runner.invoke(app, [*queue, "--image-shape", "8x8"], input="q\n")  # the queue keeps it
+    assert as_images.exit_code == 0, as_images.output
+    assert "@@" in as_images.output and " x63 " not in as_images.output  # 8 rows of shades
+    with LabelStore() as store:
+        assert store.queue("q").image_shape == [8, 8]
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [("8y8", "'8y8' is not a shape: give HEIGHTxWIDTH"), ("7x7", "image shape 7x7 holds 49 values but each"
+     " sample has 64")],
+)  # fmt: skip
+def test_a_wrong_image_shape_is_a_clear_error(tmp_path: Path, shape: str, message: str) -> None:
+    images, _ = load_digits(return_X_y=True)
+    pool = write_dataset(tmp_path / "pool.npz", images[:20])
+    result = runner.invoke(
+        app,
+        [
+            "label",
+            "--queue",
+            "q",
+            "--source",
+            str(pool),
+            "--classes",
+            "0,1",
+            "--image-shape",
+            shape,
+            "--terminal",
+        ],
+    )
+    assert result.exit_code != 0
+    assert message in flat(result.output)
+    with LabelStore() as store:
+        assert store.find_queue("q") is None  # refused before anything was queued
+
+
 def test_label_an_unknown_queue_lists_the_known_ones() -> None:
     with LabelStore() as store:
         store.create_queue("digits", source={"kind": "dataset", "uri": "/x.npz"}, classes=[0, 1])

@@ -116,6 +116,21 @@ def test_labels_are_used_once_and_later_rounds_pick_new_samples(
     ]
 
 
+def test_a_flat_pool_is_queued_to_be_shown_as_images(
+    champion: str, digits: dict[str, Path], tracking_uri: str, tmp_path: Path
+) -> None:
+    images = np.load(digits["pool"])
+    flat = write_dataset(
+        tmp_path / "flat.npz", images["X"].reshape(len(images["X"]), -1), ids=list(images["ids"])
+    )
+    with pytest.raises(ValueError, match="image shape 8x9 holds 72 values but each sample has 64"):
+        run_improve(champion, digits, tracking_uri, pool=flat, batch_size=5, image_shape=(8, 9))
+    result = run_improve(champion, digits, tracking_uri, pool=flat, batch_size=5, image_shape=(8, 8))
+    with LabelStore() as store:
+        assert store.queue(result.queue).image_shape == [8, 8]
+        assert len(store.labels(result.queue)) == 5
+
+
 def test_a_worse_model_is_refused_and_the_alias_stays(
     champion: str, digits: dict[str, Path], tracking_uri: str
 ) -> None:

@@ -102,6 +102,20 @@ def test_reopening_a_queue_with_other_classes_is_refused(store: LabelStore) -> N
         store.create_queue("digits", source=SOURCE, classes=["cat", "dog"])
 
 
+def test_reopening_a_queue_with_an_image_shape_changes_only_how_it_is_shown(store: LabelStore) -> None:
+    store.create_queue("q", source={"kind": "dataset", "uri": "/x.npz"}, classes=[0, 1])
+    store.enqueue("q", candidates("a", "b"), "margin")
+    reopened = store.create_queue(
+        "q", source={"kind": "dataset", "uri": "/x.npz"}, classes=[0, 1], image_shape=(8, 8)
+    )
+    assert reopened.image_shape == [8, 8]
+    assert store.create_queue(
+        "q", source={"kind": "dataset", "uri": "/x.npz"}, classes=[0, 1]
+    ).image_shape == [8, 8]
+    assert store.progress("q").queued == 2
+    assert store.set_image_shape("q", None).image_shape is None
+
+
 def test_labels_survive_a_restart_of_the_process(database_url: str) -> None:
     """One process queues and labels, then exits; a new process finds every label."""
     script = textwrap.dedent(

@@ -95,6 +95,19 @@ class Samples:
             predictions=pick(self.predictions),
         )
 
+    def shaped_as(self, image_shape: Sequence[int] | None) -> Samples:
+        """These samples shown as images of ``image_shape`` (flat arrays of pixels, e.g. 8x8 digits)."""
+        if not image_shape:
+            return self
+        shape = tuple(int(side) for side in image_shape)
+        if any(side < 1 for side in shape) or int(np.prod(shape)) != self.features.shape[1]:
+            raise ValueError(
+                f"image shape {'x'.join(map(str, shape))} holds {int(np.prod(shape))} values but each sample"
+                f" has {self.features.shape[1]}: give height x width (x channels) that multiply to"
+                f" {self.features.shape[1]}"
+            )
+        return replace(self, image_shape=shape)
+
     def without(self, refs: Iterable[str]) -> Samples:
         """These samples less those in ``refs`` (e.g. already queued)."""
         drop = set(refs)
