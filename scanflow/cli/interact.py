@@ -1,4 +1,4 @@
-"""Commands that bring people in: label samples, and the improve loop that retrains on their labels."""
+"""Commands that bring people in: label samples, look after the labels, and the improve loop."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from scanflow.cli.common import HomeOption, TrackingUri, console, fail, load_wor
 
 if TYPE_CHECKING:
     from scanflow.interact.promotion import Comparison
+
+LABELS_EXPERIMENT = "scanflow-labels"
+labels_app = typer.Typer(help="List the label queues and their progress, or export a queue's labels.")
 
 LabelStoreUrl = Annotated[
     str | None,
@@ -40,6 +43,16 @@ def parse_image_shape(text: str | None) -> tuple[int, ...] | None:
             f"--image-shape '{text}' is not a shape: give HEIGHTxWIDTH or HEIGHTxWIDTHxCHANNELS, e.g. 8x8"
         )
     return tuple(int(part) for part in parts)
+
+
+def parse_classes(text: str | None) -> list[str | int] | None:
+    """``"cat,dog"`` -> names; ``"0,1,2"`` -> integers, as a model trained on numeric labels has them."""
+    if not text:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if all(name.lstrip("-").isdigit() for name in names):
+        return [int(name) for name in names]
+    return list(names)
 
 
 def _interact_errors() -> tuple[type[Exception], ...]:
@@ -103,7 +116,7 @@ def label(
                 queue,
                 source,
                 model=model,
-                classes=classes.split(",") if classes else None,
+                classes=parse_classes(classes),
                 strategy=make_strategy(strategy),
                 batch_size=batch,
                 tracking_uri=tracking_uri,
@@ -229,3 +242,88 @@ def improve(
         raise fail("stopped; every label given so far is kept", code=130) from None
     verdict = f"promoted v{result.champion_version}" if result.promoted else "champion kept"
     console.print(f"[green]✔[/] {model}@{alias}: {verdict} (MLflow run {result.mlflow_run_id})")
+
+
+@labels_app.callback(invoke_without_command=True)
+def labels_list(ctx: typer.Context, store: LabelStoreUrl = None, home: HomeOption = None) -> None:
+    """List the label queues: where their samples come from, and how far the labelling has come."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+
+    from scanflow.interact.sources import open_source
+    from scanflow.interact.store import LabelStore
+
+    errors = _interact_errors()
+    try:
+        with LabelStore(store, home=home) as labels:
+            names = labels.queue_names()
+            if not names:
+                console.print(f"No label queue yet in {labels!r}. Start one with `scanflow label --source`.")
+                return
+            table = Table(title="Label queues")
+            table.add_column("queue", no_wrap=True)
+            for status in ("queued", "labelled", "skipped", "used"):
+                table.add_column(status, justify="right", no_wrap=True)
+            table.add_column("samples from", overflow="fold")
+            for name in names:
+                progress = labels.progress(name)
+                counts = (progress.queued, progress.labelled, progress.skipped, progress.used)
+                source = open_source(labels.queue(name).source).describe()
+                table.add_row(name, *map(str, counts), source)
+    except errors as error:
+        raise fail(str(error)) from None
+    console.print(table)
+
+
+@labels_app.command("export")
+def labels_export(
+    queue: Annotated[str, typer.Argument(help="label queue", show_default=False)],
+    path: Annotated[
+        Path, typer.Argument(help="dataset file to write: .npz, .csv or .parquet", show_default=False)
+    ],
+    track: Annotated[
+        bool, typer.Option("--track", help="also log the file to MLflow, as a dataset artifact")
+    ] = False,
+    store: LabelStoreUrl = None,
+    tracking_uri: TrackingUri = None,
+    home: HomeOption = None,
+) -> None:
+    """Write a queue's labelled samples (used ones too) as a dataset, and optionally track it in MLflow."""
+    from scanflow.interact.export import labelled_samples, write_labelled
+    from scanflow.interact.store import LabelStore
+
+    errors = _interact_errors()
+    try:
+        with LabelStore(store, home=home) as labels:
+            labels.queue(queue)  # the error lists the queues there are
+            if not labels.labels(queue):
+                raise fail(
+                    f"queue '{queue}' has no labels yet; label some with `scanflow label --queue {queue}`",
+                    code=1,
+                )
+            labelled = labelled_samples(labels, queue)
+        written = write_labelled(labelled, path)
+    except (*errors, OSError) as error:
+        raise fail(str(error), code=1) from None
+    console.print(f"wrote {len(labelled)} labelled samples of '{queue}' to {written}")
+    if track:
+        console.print(f"tracked as {_track_labelled(written, queue, tracking_uri, home)}")
+
+
+def _track_labelled(path: Path, queue: str, tracking_uri: str | None, home: Path | None) -> str:
+    """Log the exported file in a run of the `scanflow-labels` experiment; its URI is a dataset source."""
+    from scanflow.home import Home
+    from scanflow.track.store import artifact_location, ensure_experiment, open_client, prepare_store
+
+    project = Home.resolve(home)
+    uri = project.tracking_uri(tracking_uri)
+    prepare_store(uri)
+    client = open_client(uri)
+    experiment = ensure_experiment(
+        client, LABELS_EXPERIMENT, artifact_location(project, uri, LABELS_EXPERIMENT)
+    )
+    run = client.create_run(experiment, run_name=f"export-{queue}", tags={"scanflow.queue": queue})
+    client.log_artifact(run.info.run_id, str(path), "labelled")
+    client.set_terminated(run.info.run_id)
+    return f"runs:/{run.info.run_id}/labelled/{path.name}"

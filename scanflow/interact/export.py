@@ -30,7 +30,7 @@ def labelled_samples(store: LabelStore, queue: str, samples: Samples | None = No
         ids=chosen.ids,
         features=chosen.features,
         targets=targets,
-        image_shape=samples.image_shape,
+        image_shape=tuple(found.image_shape) if found.image_shape else samples.image_shape,
         feature_names=samples.feature_names,
     )
 

@@ -36,7 +36,7 @@ def test_label_in_the_terminal_queues_a_batch_then_saves_each_answer(tmp_path: P
     assert result.exit_code == 0, result.output
     assert "queued 3 of 30 samples (diversity) in 'q'" in result.output
     with LabelStore() as store:
-        assert [label for _, label in store.labels("q")] == ["4"]
+        assert [label for _, label in store.labels("q")] == [4]  # numeric classes are numbers
         assert store.progress("q").skipped == 1
         assert store.progress("q").queued == 1
 
@@ -83,6 +83,45 @@ def test_a_wrong_image_shape_is_a_clear_error(tmp_path: Path, shape: str, messag
     assert message in flat(result.output)
     with LabelStore() as store:
         assert store.find_queue("q") is None  # refused before anything was queued
+
+
+def test_labels_lists_queues_and_exports_what_people_labelled(tmp_path: Path, tracking_uri: str) -> None:
+    from scanflow.interact.sources import open_source
+
+    assert "No label queue yet" in runner.invoke(app, ["labels"]).output
+    images, _ = load_digits(return_X_y=True)
+    pool = write_dataset(tmp_path / "pool.npz", images[:30], ids=[f"d{i}" for i in range(30)])
+    queued = ["label", "-q", "digits", "--source", str(pool), "--classes", ",".join("0123456789")]
+    labelled = runner.invoke(
+        app, [*queued, "-s", "random", "-n", "4", "--image-shape", "8x8", "--terminal"], input="7\n1\ns\nq\n"
+    )
+    assert labelled.exit_code == 0, labelled.output
+
+    listed = runner.invoke(app, ["labels"])
+    assert listed.exit_code == 0, listed.output
+    rows = [line.split("│") for line in listed.output.splitlines() if line.startswith("│")]
+    assert [cell.strip() for cell in rows[0][1:6]] == ["digits", "1", "2", "1", "0"]  # queued, labelled...
+    assert "".join(row[6].strip() for row in rows) == str(pool)  # the source, folded over lines
+
+    exported = runner.invoke(
+        app,
+        ["labels", "export", "digits", str(tmp_path / "out.npz"), "--track", "--tracking-uri", tracking_uri],
+    )
+    assert exported.exit_code == 0, exported.output
+    assert "wrote 2 labelled samples of 'digits'" in flat(exported.output)
+    artifact = flat(exported.output).split("tracked as ")[1].strip()
+    samples = open_source(artifact, tracking_uri=tracking_uri).load()
+    assert sorted(samples.targets.tolist()) == [1, 7]  # labels stay as the classes people chose
+    assert samples.image_shape == (8, 8)  # the queue's image shape travels with the file
+
+
+def test_exporting_a_queue_without_labels_says_how_to_label(tmp_path: Path) -> None:
+    with LabelStore() as store:
+        store.create_queue("empty", source={"kind": "dataset", "uri": "/x.npz"}, classes=[0, 1])
+    result = runner.invoke(app, ["labels", "export", "empty", str(tmp_path / "out.npz")])
+    assert result.exit_code == 1
+    assert "queue 'empty' has no labels yet" in flat(result.output)
+    assert not (tmp_path / "out.npz").exists()
 
 
 def test_label_an_unknown_queue_lists_the_known_ones() -> None:
