@@ -27,24 +27,40 @@ class Labeller(Protocol):
 
 
 class Oracle:
-    """Labels every queued sample from known labels: a mapping or a dataset file with ids and labels."""
+    """Labels every queued sample from known labels: a mapping of sample ids, or a dataset file.
+
+    A file's samples are matched by id, else by content: a file of features
+    and labels without ids can answer for samples from any source (the
+    prediction log names its rows differently).
+    """
 
     who = "oracle"
 
     def __init__(self, labels: Mapping[str, Any] | str | Path):
+        self.by_content: dict[str, Any] = {}
         if isinstance(labels, str | Path):
             from scanflow.interact.sources import open_source
 
             samples = open_source(labels).load()
             if samples.targets is None:
                 raise ValueError(f"oracle file {labels} has no labels (y / labels / label column)")
-            labels = dict(zip(samples.ids, samples.targets.tolist(), strict=True))
+            known = samples.targets.tolist()
+            self.by_content = dict(zip(samples.hashes(), known, strict=True))
+            labels = dict(zip(samples.ids, known, strict=True))
         self.labels = dict(labels)
+
+    def answer(self, sample: QueuedSample) -> tuple[bool, Any]:
+        """(whether the oracle knows ``sample``, its label)."""
+        for known, key in ((self.labels, sample.sample_ref), (self.by_content, sample.content_hash)):
+            if key in known:
+                return True, known[key]
+        return False, None
 
     def collect(self, store: LabelStore, queue: str, batch: list[QueuedSample]) -> Progress:
         for sample in batch:
-            if sample.sample_ref in self.labels:
-                store.label(sample.id, self.labels[sample.sample_ref], who=self.who)
+            knows, label = self.answer(sample)
+            if knows:
+                store.label(sample.id, label, who=self.who)
             else:
                 store.skip(sample.id, who=self.who)
         return store.progress(queue, batch=batch[0].batch) if batch else Progress()

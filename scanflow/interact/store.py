@@ -136,6 +136,18 @@ def _create_tables(engine: Engine, attempts: int = 10) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
+def _identity(source: dict[str, Any]) -> dict[str, Any]:
+    """What makes two source specs the same samples (how to reach the tracker is not part of it)."""
+    return {key: value for key, value in source.items() if key != "tracking_uri"}
+
+
+def _where(source: dict[str, Any]) -> str:
+    """A source spec in a few words, without credentials."""
+    if "url" in source:
+        return describe(str(source["url"]))
+    return str(source.get("uri") or source)
+
+
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -191,6 +203,11 @@ class LabelStore:
                 raise LabelStoreError(
                     f"queue '{name}' exists with classes {existing.classes}, not {list(classes)};"
                     " use another queue name"
+                )
+            if _identity(existing.source) != _identity(source):
+                raise LabelStoreError(
+                    f"queue '{name}' takes its samples from {_where(existing.source)}, not {_where(source)}:"
+                    " its labels belong to those samples; use another queue name (--queue)"
                 )
             if image_shape and list(image_shape) != existing.image_shape:
                 return self.set_image_shape(name, image_shape)

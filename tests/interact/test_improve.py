@@ -131,6 +131,20 @@ def test_a_flat_pool_is_queued_to_be_shown_as_images(
         assert len(store.labels(result.queue)) == 5
 
 
+def test_an_oracle_file_without_ids_answers_by_content(
+    champion: str, digits: dict[str, Path], tracking_uri: str, tmp_path: Path
+) -> None:
+    known = np.load(digits["oracle"])
+    anonymous = write_dataset(
+        tmp_path / "answers.npz", known["X"], known["y"]
+    )  # no ids, as a person might keep
+    result = run_improve(champion, digits, tracking_uri, labeller=Oracle(anonymous), batch_size=8)
+    assert (result.rounds[0].labelled, result.rounds[0].skipped) == (8, 0)
+    truth = dict(zip(known["ids"].tolist(), known["y"].tolist(), strict=True))
+    with LabelStore() as store:
+        assert all(truth[ref] == label for ref, label in store.labels(result.queue))
+
+
 def test_a_worse_model_is_refused_and_the_alias_stays(
     champion: str, digits: dict[str, Path], tracking_uri: str
 ) -> None:

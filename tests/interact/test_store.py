@@ -102,6 +102,19 @@ def test_reopening_a_queue_with_other_classes_is_refused(store: LabelStore) -> N
         store.create_queue("digits", source=SOURCE, classes=["cat", "dog"])
 
 
+def test_reopening_a_queue_on_other_samples_is_refused(store: LabelStore) -> None:
+    store.create_queue("digits", source=SOURCE, classes=list(range(10)))
+    store.enqueue("digits", candidates("a"), "margin")
+    store.label(store.next_item("digits").id, 3)
+    other = {"kind": "prediction_log", "url": "postgresql://ana:secret@db/serve"}
+    with pytest.raises(
+        LabelStoreError, match="takes its samples from .*, not postgresql://ana:\\*\\*\\*@db/serve"
+    ) as error:
+        store.create_queue("digits", source=other, classes=list(range(10)))
+    assert "secret" not in str(error.value)
+    assert store.labels("digits") == [("a", 3)]
+
+
 def test_reopening_a_queue_with_an_image_shape_changes_only_how_it_is_shown(store: LabelStore) -> None:
     store.create_queue("q", source={"kind": "dataset", "uri": "/x.npz"}, classes=[0, 1])
     store.enqueue("q", candidates("a", "b"), "margin")
