@@ -27,9 +27,10 @@ from scanflow.interact.export import labelled_samples, write_labelled
 from scanflow.interact.labellers import Labeller, WaitForPeople
 from scanflow.interact.models import LoadedModel, load_version
 from scanflow.interact.promotion import Comparison, Decision, Metric, compare, decide, promote
+from scanflow.interact.schema import Status
 from scanflow.interact.selection import classes_of, select_batch
 from scanflow.interact.sources import Samples, SampleSource, open_source
-from scanflow.interact.store import LabelStore
+from scanflow.interact.store import LabelStore, QueuedSample
 from scanflow.interact.strategies import DEFAULT_STRATEGY, QueryStrategy, make_strategy
 from scanflow.interact.trainers import Trainer, TrainingData
 from scanflow.track.store import PARENT_TAG, TAG_KIND
@@ -254,7 +255,9 @@ class _Round:
                 feature_names=samples.feature_names,
                 model=f"{self.model_name}@{self.alias}",
             )
-            batch = self._select(round_id, samples, champion, strategy, batch_size, reference, seed)
+            batch = self._pending(round_id) or self._select(
+                round_id, samples, champion, strategy, batch_size, reference, seed
+            )
             progress = self._label(round_id, labeller, batch)
             if progress.labelled == 0 and not self.store.labels(self.queue, include_used=False):
                 self.say(f"round {self.number}: no new labels, nothing to train on")
@@ -320,6 +323,23 @@ class _Round:
             f" for queue '{self.queue}'"
         )
         return queued
+
+    def _pending(self, round_id: str) -> list[QueuedSample]:
+        """The oldest batch's samples still waiting for labels (an earlier run stopped before they came).
+
+        They are asked first, so running the loop again after a timeout goes
+        on where it stopped instead of piling up batches nobody has labelled.
+        """
+        waiting = self.store.items(self.queue, status=Status.QUEUED)
+        if not waiting:
+            return []
+        oldest = [sample for sample in waiting if sample.batch == waiting[0].batch]
+        self.client.set_tag(round_id, "scanflow.resumed_batch", str(oldest[0].batch))
+        self.say(
+            f"round {self.number}: {len(oldest)} samples of batch {oldest[0].batch} still wait for labels;"
+            " asking them before picking more"
+        )
+        return oldest
 
     def _label(self, round_id: str, labeller: Labeller, batch: list[Any]) -> Any:
         run_id = self._step_run("label", round_id)

@@ -204,6 +204,25 @@ def test_unlabelled_batch_times_out_keeping_what_was_labelled(
         assert store.progress(f"{champion}-improve").queued == 30
 
 
+def test_running_again_after_a_timeout_asks_the_waiting_batch_first(
+    champion: str, digits: dict[str, Path], tracking_uri: str
+) -> None:
+    timed_out = WaitForPeople(timeout=0.2, poll=0.05)
+    with pytest.raises(LabellingTimeout):
+        run_improve(champion, digits, tracking_uri, labeller=timed_out, batch_size=6)
+    queue = f"{champion}-improve"
+    with LabelStore() as store:
+        first = store.items(queue)
+        store.label(first[0].id, 0, who="ana")  # a person labelled one before leaving
+    said: list[str] = []
+    result = run_improve(champion, digits, tracking_uri, rounds=2, batch_size=6, report=said.append)
+    assert "round 1: 5 samples of batch 1 still wait for labels; asking them before picking more" in said
+    with LabelStore() as store:
+        batches = [sample.batch for sample in store.items(queue)]
+    assert batches == [1] * 6 + [2] * 6  # round 1 finished batch 1; only round 2 picked more
+    assert (result.rounds[0].queued, result.rounds[0].labelled) == (5, 6)
+
+
 TRAIN_SCRIPT = """
 import argparse
 
