@@ -1,4 +1,4 @@
-"""The label store's tables: queues, queued samples and every labelling action.
+"""The label store's tables: queues, queued samples, every labelling action, who holds what.
 
 Plain SQLAlchemy tables, so the same store runs on SQLite (a file in
 `.scanflow/`) or PostgreSQL (by URL). Labelling actions are appended to an
@@ -83,4 +83,15 @@ events = Table(
     Column("who", String(200)),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("undone", Integer, nullable=False, default=0),  # 1 once an undo reverted this event
+)
+
+claims = Table(
+    "scanflow_label_claims",
+    metadata,
+    # The sample each person has on screen, so people labelling one queue together are shown
+    # different samples. One per person and queue; it lapses at `until` (a person who walked away).
+    Column("queue", String(200), primary_key=True),
+    Column("who", String(200), primary_key=True),
+    Column("item_id", Integer, ForeignKey("scanflow_label_items.id"), nullable=False, unique=True),
+    Column("until", DateTime(timezone=True), nullable=False),
 )

@@ -1,8 +1,9 @@
 """`LabellingSession`: one person labelling one queue, shared by the web page and the terminal.
 
 Both front ends call these methods and nothing else, so they behave alike:
-the next sample (oldest batch first), label, skip, undo (only this person's
-own last action), and the progress of the batch being labelled.
+the next sample (oldest batch first, none another person has on screen),
+label, skip, undo (only this person's own last action), and the progress of
+the batch being labelled.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from scanflow.interact.store import LabelStore, Progress, Queue, QueuedSample
 class BatchProgress:
     batch: int | None
     progress: Progress
+    with_others: int = 0  # waiting samples other people have on screen
 
     def to_json(self) -> dict[str, Any]:
         p = self.progress
@@ -31,6 +33,7 @@ class BatchProgress:
             "labelled": p.labelled + p.used,
             "skipped": p.skipped,
             "queued": p.queued,
+            "with_others": self.with_others,
         }
 
 
@@ -56,7 +59,7 @@ class LabellingSession:
         return view_of(item, self.queue, self.samples(item.sample_ref))
 
     def next(self) -> SampleView | None:
-        item = self.store.next_item(self.queue.name)
+        item = self.store.next_item(self.queue.name, who=self.who)
         return None if item is None else self.view(item)
 
     def item(self, item_id: int) -> QueuedSample:
@@ -82,7 +85,8 @@ class LabellingSession:
         batch = current.batch if current is not None else self.store.latest_batch(self.queue.name)
         if batch is None:
             return BatchProgress(None, Progress())
-        return BatchProgress(batch, self.store.progress(self.queue.name, batch=batch))
+        others = self.store.held_by_others(self.queue.name, self.who)
+        return BatchProgress(batch, self.store.progress(self.queue.name, batch=batch), others)
 
     def shortcut(self, key: str) -> Any | None:
         """The class a digit key stands for: the class named so, else the class at that position."""

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from scanflow.database import describe, make_engine
-from scanflow.interact.schema import Status, events, items, metadata, queues
+from scanflow.interact.schema import Status, claims, events, items, metadata, queues
 
 
 class LabelStoreError(ValueError):
@@ -146,6 +146,9 @@ def _where(source: dict[str, Any]) -> str:
     if "url" in source:
         return describe(str(source["url"]))
     return str(source.get("uri") or source)
+
+
+CLAIM_LEASE = datetime.timedelta(minutes=10)  # how long a sample on someone's screen is kept from others
 
 
 def _now() -> datetime.datetime:
@@ -328,12 +331,58 @@ class LabelStore:
             raise NotInStore(f"no queued sample with id {item_id}")
         return QueuedSample.from_row(row)
 
-    def next_item(self, queue: str) -> QueuedSample | None:
-        """The next sample waiting for a label: oldest batch first, best first within it."""
+    def next_item(
+        self, queue: str, who: str | None = None, hold: datetime.timedelta = CLAIM_LEASE
+    ) -> QueuedSample | None:
+        """The next sample waiting for a label: oldest batch first, best first within it.
+
+        With ``who``, the sample is held for that person for ``hold`` (or until
+        they ask for another), and samples others hold are passed over: people
+        labelling one queue together never see the same sample.
+        """
         pending = select(items).where(items.c.queue == queue, items.c.status == Status.QUEUED.value)
+        first = pending.order_by(items.c.batch, items.c.position).limit(1)
+        if who is None:
+            with self.engine.connect() as connection:
+                row = connection.execute(first).first()
+            return None if row is None else QueuedSample.from_row(row)
+        for _ in range(20):  # another person may take the same sample between our read and write
+            now = _now()
+            held = select(claims.c.item_id).where(
+                claims.c.queue == queue, claims.c.who != who, claims.c.until > now
+            )
+            try:
+                with self.engine.begin() as connection:
+                    row = connection.execute(first.where(items.c.id.not_in(held))).first()
+                    mine = (
+                        or_(claims.c.who == who, and_(claims.c.item_id == row.id, claims.c.until <= now))
+                        if row
+                        else claims.c.who == who
+                    )
+                    connection.execute(delete(claims).where(claims.c.queue == queue, mine))
+                    if row is None:
+                        return None
+                    connection.execute(
+                        claims.insert().values(queue=queue, who=who, item_id=row.id, until=now + hold)
+                    )
+                return QueuedSample.from_row(row)
+            except IntegrityError:
+                continue
+        raise LabelStoreError(
+            f"could not hold a sample of queue '{queue}' for {who}: too many people at once"
+        )
+
+    def held_by_others(self, queue: str, who: str | None) -> int:
+        """How many waiting samples other people have on screen now."""
+        query = (
+            select(func.count())
+            .select_from(claims.join(items, items.c.id == claims.c.item_id))
+            .where(claims.c.queue == queue, claims.c.until > _now(), items.c.status == Status.QUEUED.value)
+        )
+        if who is not None:
+            query = query.where(claims.c.who != who)
         with self.engine.connect() as connection:
-            row = connection.execute(pending.order_by(items.c.batch, items.c.position).limit(1)).first()
-        return None if row is None else QueuedSample.from_row(row)
+            return int(connection.execute(query).scalar() or 0)
 
     def latest_batch(self, queue: str) -> int | None:
         with self.engine.connect() as connection:

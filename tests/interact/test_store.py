@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -41,6 +44,50 @@ def test_a_batch_is_queued_in_order_and_labelled_one_by_one(store: LabelStore) -
     progress = store.progress("digits")
     assert (progress.total, progress.labelled, progress.skipped, progress.queued) == (3, 1, 1, 1)
     assert store.labels("digits") == [("a", 3)]
+
+
+def test_people_labelling_together_are_shown_different_samples(store: LabelStore) -> None:
+    store.enqueue("digits", candidates("a", "b", "c"), strategy="margin")
+    assert store.next_item("digits", who="ana").sample_ref == "a"
+    assert store.next_item("digits", who="ben").sample_ref == "b"  # ana has 'a' on screen
+    assert store.next_item("digits", who="ana").sample_ref == "a"  # asking again keeps it
+    assert store.next_item("digits", who="cy").sample_ref == "c"
+    assert store.next_item("digits", who="dee") is None  # the rest is with others
+    assert store.held_by_others("digits", "dee") == 3
+
+    store.label(store.next_item("digits", who="ben").id, 4, who="ben")
+    assert store.held_by_others("digits", "dee") == 2  # a labelled sample is held by no one
+    store.skip(store.next_item("digits", who="ana").id, who="ana")
+    assert store.next_item("digits", who="ana") is None  # only cy's 'c' waits
+    assert store.held_by_others("digits", "ana") == 1
+
+
+def test_a_sample_left_on_screen_goes_to_someone_else_after_a_while(store: LabelStore) -> None:
+    import datetime
+
+    store.enqueue("digits", candidates("a", "b"), strategy="margin")
+    moment = datetime.timedelta(milliseconds=50)
+    assert store.next_item("digits", who="ana", hold=moment).sample_ref == "a"
+    assert store.next_item("digits", who="ben").sample_ref == "b"
+    time.sleep(0.1)  # ana walked away
+    assert store.next_item("digits", who="cy").sample_ref == "a"
+
+
+def test_people_asking_at_the_same_moment_never_get_the_same_sample(database_url: str) -> None:
+    with LabelStore(database_url) as store:
+        store.create_queue("digits", source=SOURCE, classes=list(range(10)))
+        store.enqueue("digits", candidates(*"abcdef"), strategy="margin")
+    start = threading.Barrier(6)
+
+    def ask(person: str) -> str | None:
+        with LabelStore(database_url) as own:  # each person their own process's connections
+            start.wait()
+            item = own.next_item("digits", who=person)
+            return None if item is None else item.sample_ref
+
+    with ThreadPoolExecutor(6) as pool:
+        shown = list(pool.map(ask, [f"person{i}" for i in range(6)]))
+    assert sorted(shown) == list("abcdef")
 
 
 def test_samples_already_queued_are_not_asked_again(store: LabelStore) -> None:

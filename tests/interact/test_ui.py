@@ -155,6 +155,30 @@ def test_a_person_labels_a_batch_with_keys_and_clicks(browser, digits_queue) -> 
 
 
 @pytest.mark.browser
+def test_two_people_labelling_one_queue_see_different_samples(browser, digits_queue) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    store, _ = digits_queue
+    ana_app, ben_app = (create_app(LabellingSession(store, "q", who=who)) for who in ("ana", "ben"))
+    with Server(ana_app) as ana_server, Server(ben_app) as ben_server:
+        ana, ben = browser.new_page(), browser.new_page()
+        ana.goto(ana_server.url)
+        expect(ana.locator("#sample-ref")).to_have_text("d0")
+        ben.goto(ben_server.url)
+        expect(ben.locator("#sample-ref")).to_have_text("d1")  # d0 is on ana's screen
+        for key in "123":
+            ben.keyboard.press(key)
+        expect(ben.locator("#sample-ref")).to_have_text("d4")  # ben labelled d1, d2, d3
+        ben.keyboard.press("4")
+        expect(ben.get_by_test_id("finished")).to_contain_text("1 more is with other labellers")
+        ana.keyboard.press("0")
+        expect(ana.get_by_test_id("finished")).to_be_visible()
+
+    assert store.labels("q") == [("d0", 0), ("d1", 1), ("d2", 2), ("d3", 3), ("d4", 4)]
+    assert [s.labelled_by for s in store.items("q")] == ["ana", "ben", "ben", "ben", "ben"]
+
+
+@pytest.mark.browser
 def test_tabular_samples_show_as_rows_and_new_batches_appear(browser, tmp_path: Path) -> None:  # noqa: ANN001
     from playwright.sync_api import expect
 

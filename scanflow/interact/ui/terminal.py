@@ -30,9 +30,12 @@ def label_in_terminal(
         view = session.next()
         if view is None:
             counts = session.progress().to_json()
+            others = (
+                f" {counts['with_others']} more are with other labellers." if counts["with_others"] else ""
+            )
             console.print(
                 f"[green]Queue '{session.queue.name}' is done[/]:"
-                f" {counts['labelled']} labelled, {counts['skipped']} skipped."
+                f" {counts['labelled']} labelled, {counts['skipped']} skipped.{others}"
             )
             return done
         _show(console, view, session)
