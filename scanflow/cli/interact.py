@@ -251,15 +251,21 @@ def labels_list(ctx: typer.Context, store: LabelStoreUrl = None, home: HomeOptio
         return
     from rich.table import Table
 
+    from scanflow.database import describe
     from scanflow.interact.sources import open_source
-    from scanflow.interact.store import LabelStore
+    from scanflow.interact.store import LabelStore, default_url
 
     errors = _interact_errors()
+    url = store or default_url(home)
+    none_yet = f"No label queue yet in {describe(url)}. Start one with `scanflow label --source`."
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        console.print(none_yet)  # without creating an empty store
+        return
     try:
-        with LabelStore(store, home=home) as labels:
+        with LabelStore(url) as labels:
             names = labels.queue_names()
             if not names:
-                console.print(f"No label queue yet in {labels!r}. Start one with `scanflow label --source`.")
+                console.print(none_yet)
                 return
             table = Table(title="Label queues")
             table.add_column("queue", no_wrap=True)

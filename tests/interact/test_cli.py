@@ -89,6 +89,7 @@ def test_labels_lists_queues_and_exports_what_people_labelled(tmp_path: Path, tr
     from scanflow.interact.sources import open_source
 
     assert "No label queue yet" in runner.invoke(app, ["labels"]).output
+    assert not Path(".scanflow/labels.db").exists()  # looking creates nothing
     images, _ = load_digits(return_X_y=True)
     pool = write_dataset(tmp_path / "pool.npz", images[:30], ids=[f"d{i}" for i in range(30)])
     queued = ["label", "-q", "digits", "--source", str(pool), "--classes", ",".join("0123456789")]
