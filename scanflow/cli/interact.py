@@ -123,9 +123,12 @@ def label(
                 home=home,
                 image_shape=shape,
             )
-            console.print(
-                f"queued {len(picked.queued)} of {picked.pool_size} samples ({strategy}) in '{queue}'"
-            )
+            if picked.queued:
+                console.print(
+                    f"queued {len(picked.queued)} of {picked.pool_size} samples ({strategy}) in '{queue}'"
+                )
+            else:
+                console.print(f"every sample of {source} is in queue '{queue}' already: nothing new to queue")
         elif shape is not None:
             LabellingSession(labels, queue).samples().shaped_as(shape)  # the error names a wrong shape
             labels.set_image_shape(queue, shape)

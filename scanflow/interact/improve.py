@@ -172,6 +172,9 @@ def improve(
                     min_gain, approve, seed,
                 )
             )  # fmt: skip
+            if result.rounds[-1].queued == 0:
+                say("nothing left to pick: the pool is used up; new production data brings more")
+                break
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -258,6 +261,10 @@ class _Round:
             batch = self._pending(round_id) or self._select(
                 round_id, samples, champion, strategy, batch_size, reference, seed
             )
+            if not batch:
+                self.say(f"round {self.number}: every sample of the pool is in queue '{self.queue}' already")
+                status = "FINISHED"
+                return RoundResult(self.number, 0, 0, 0, champion.version, None, None, None, round_id)
             progress = self._label(round_id, labeller, batch)
             if progress.labelled == 0 and not self.store.labels(self.queue, include_used=False):
                 self.say(f"round {self.number}: no new labels, nothing to train on")

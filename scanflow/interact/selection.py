@@ -40,6 +40,9 @@ def select_batch(
 ) -> Batch:
     """Pick ``batch_size`` samples not yet queued and queue them, most informative first."""
     candidates = samples.without(store.known_refs(queue))
+    if len(candidates) == 0:  # every sample of the source is in the queue already
+        empty = Selection(strategy.name, np.zeros(0, dtype=int), [], np.zeros(0))
+        return Batch([], empty, 0)
     labelled = labelled_samples(store, queue, samples) if store.labels(queue) else None
     known = [s.features for s in (reference, labelled) if s is not None and len(s)]
     probabilities, classes = _probabilities(candidates, model)

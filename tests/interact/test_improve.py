@@ -145,6 +145,19 @@ def test_an_oracle_file_without_ids_answers_by_content(
         assert all(truth[ref] == label for ref, label in store.labels(result.queue))
 
 
+def test_the_loop_stops_when_the_pool_is_used_up(
+    champion: str, digits: dict[str, Path], tracking_uri: str, tmp_path: Path
+) -> None:
+    known = np.load(digits["pool"])
+    small = write_dataset(tmp_path / "small.npz", known["X"][:12], ids=list(known["ids"][:12]))
+    said: list[str] = []
+    result = run_improve(
+        champion, digits, tracking_uri, pool=small, batch_size=10, rounds=5, report=said.append
+    )
+    assert [r.queued for r in result.rounds] == [10, 2, 0]  # rounds 4 and 5 are not run
+    assert "nothing left to pick: the pool is used up; new production data brings more" in said
+
+
 def test_a_worse_model_is_refused_and_the_alias_stays(
     champion: str, digits: dict[str, Path], tracking_uri: str
 ) -> None:
