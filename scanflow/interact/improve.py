@@ -26,7 +26,7 @@ from scanflow.database import describe
 from scanflow.interact.export import labelled_samples, write_labelled
 from scanflow.interact.labellers import Labeller, WaitForPeople
 from scanflow.interact.models import LoadedModel, load_version
-from scanflow.interact.promotion import Comparison, Decision, Metric, compare, decide, promote
+from scanflow.interact.promotion import Comparison, Decision, Metric, compare, decide, promote, record
 from scanflow.interact.schema import Status
 from scanflow.interact.selection import classes_of, select_batch
 from scanflow.interact.sources import Samples, SampleSource, open_source
@@ -403,6 +403,7 @@ class _Round:
         decision = decide(comparison, min_gain=min_gain, approve=approve)
         if decision.promote:
             promote(self.client, comparison)
+        record(self.client, comparison, decision)
         _log_params(
             self.client,
             run_id,

@@ -119,6 +119,15 @@ def decide(
     )
 
 
+def record(client: Any, comparison: Comparison, decision: Decision) -> None:
+    """Tag the challenger version with the decision, so a refused version says why in the registry."""
+    name, version = comparison.model_name, comparison.challenger_version
+    client.set_model_version_tag(
+        name, version, "scanflow.decision", "promoted" if decision.promote else "refused"
+    )
+    client.set_model_version_tag(name, version, "scanflow.reason", decision.reason)
+
+
 def promote(client: Any, comparison: Comparison) -> None:
     """Move the alias to the challenger; tag both versions so the history reads in the registry."""
     name = comparison.model_name

@@ -167,7 +167,11 @@ def test_a_worse_model_is_refused_and_the_alias_stays(
     (round_,) = result.rounds
     assert not round_.promoted
     assert "challenger is not better" in round_.decision.reason
-    assert str(open_client(tracking_uri).get_model_version_by_alias(champion, "champion").version) == "1"
+    client = open_client(tracking_uri)
+    assert str(client.get_model_version_by_alias(champion, "champion").version) == "1"
+    refused = client.get_model_version(champion, round_.challenger_version).tags
+    assert refused["scanflow.decision"] == "refused"  # the registry says why the version is not served
+    assert refused["scanflow.reason"].startswith("challenger is not better: accuracy")
 
 
 def test_a_better_model_waits_for_a_person_who_can_decline(
