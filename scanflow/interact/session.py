@@ -3,7 +3,9 @@
 Both front ends call these methods and nothing else, so they behave alike:
 the next sample (oldest batch first, none another person has on screen),
 label, skip, undo (only this person's own last action), and the progress of
-the batch being labelled.
+the batch being labelled. ``who`` defaults to the person who opened the
+session; the web page passes each browser's own name, so one page served to a
+team keeps their labels, undos and on-screen samples apart.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ class LabellingSession:
     def view(self, item: QueuedSample) -> SampleView:
         return view_of(item, self.queue, self.samples(item.sample_ref))
 
-    def next(self) -> SampleView | None:
-        item = self.store.next_item(self.queue.name, who=self.who)
+    def next(self, who: str | None = None) -> SampleView | None:
+        item = self.store.next_item(self.queue.name, who=who or self.who)
         return None if item is None else self.view(item)
 
     def item(self, item_id: int) -> QueuedSample:
@@ -68,24 +70,24 @@ class LabellingSession:
             raise LookupError(f"sample {item_id} is not in queue '{self.queue.name}'")
         return item
 
-    def label(self, item_id: int, label: Any) -> QueuedSample:
+    def label(self, item_id: int, label: Any, who: str | None = None) -> QueuedSample:
         self.item(item_id)
-        return self.store.label(item_id, label, who=self.who)
+        return self.store.label(item_id, label, who=who or self.who)
 
-    def skip(self, item_id: int) -> QueuedSample:
+    def skip(self, item_id: int, who: str | None = None) -> QueuedSample:
         self.item(item_id)
-        return self.store.skip(item_id, who=self.who)
+        return self.store.skip(item_id, who=who or self.who)
 
-    def undo(self) -> QueuedSample | None:
-        return self.store.undo(self.queue.name, who=self.who)
+    def undo(self, who: str | None = None) -> QueuedSample | None:
+        return self.store.undo(self.queue.name, who=who or self.who)
 
-    def progress(self) -> BatchProgress:
+    def progress(self, who: str | None = None) -> BatchProgress:
         """Progress of the batch being labelled (the latest one once everything is done)."""
         current = self.store.next_item(self.queue.name)
         batch = current.batch if current is not None else self.store.latest_batch(self.queue.name)
         if batch is None:
             return BatchProgress(None, Progress())
-        others = self.store.held_by_others(self.queue.name, self.who)
+        others = self.store.held_by_others(self.queue.name, who or self.who)
         return BatchProgress(batch, self.store.progress(self.queue.name, batch=batch), others)
 
     def shortcut(self, key: str) -> Any | None:

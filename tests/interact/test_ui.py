@@ -93,7 +93,8 @@ class Server:
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator:  # noqa: ANN201
+def chromium() -> Iterator:  # noqa: ANN201
+    """Headless Chromium; each person a context of their own (own cookies and local storage)."""
     if not Path(CHROMIUM).exists():
         unavailable(f"no Chromium at {CHROMIUM}: install the Debian package 'chromium'")
     try:
@@ -101,11 +102,16 @@ def browser(tmp_path: Path) -> Iterator:  # noqa: ANN201
     except ImportError:
         unavailable("Playwright is not installed: scripts/setup-env dev")
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield context
-        context.close()
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def browser(chromium) -> Iterator:  # noqa: ANN001, ANN201
+    context = chromium.new_context()
+    yield context
+    context.close()
 
 
 @pytest.mark.browser
@@ -155,27 +161,39 @@ def test_a_person_labels_a_batch_with_keys_and_clicks(browser, digits_queue) -> 
 
 
 @pytest.mark.browser
-def test_two_people_labelling_one_queue_see_different_samples(browser, digits_queue) -> None:  # noqa: ANN001
+def test_a_team_sharing_one_page_is_shown_different_samples(chromium, digits_queue) -> None:  # noqa: ANN001
     from playwright.sync_api import expect
 
     store, _ = digits_queue
-    ana_app, ben_app = (create_app(LabellingSession(store, "q", who=who)) for who in ("ana", "ben"))
-    with Server(ana_app) as ana_server, Server(ben_app) as ben_server:
-        ana, ben = browser.new_page(), browser.new_page()
-        ana.goto(ana_server.url)
+    app = create_app(LabellingSession(store, "q", who="server-user"), token="team-token")
+    with Server(app) as server:
+        ana, ben = (chromium.new_context().new_page() for _ in range(2))
+        for page, name in ((ana, "ana"), (ben, "Benoît")):
+            page.goto(f"{server.url}?token=team-token")
+            expect(page.locator("#message")).to_contain_text("Type your name")  # asked before anything
+            page.get_by_label("your name").fill(name)
+            page.get_by_label("your name").press("Enter")
+            expect(page.locator("#who")).to_have_text(f"labelling as {name}")
         expect(ana.locator("#sample-ref")).to_have_text("d0")
-        ben.goto(ben_server.url)
         expect(ben.locator("#sample-ref")).to_have_text("d1")  # d0 is on ana's screen
-        for key in "123":
+        ana.keyboard.press("3")
+        expect(ana.locator("#sample-ref")).to_have_text("d2")
+        for key in "12":
             ben.keyboard.press(key)
-        expect(ben.locator("#sample-ref")).to_have_text("d4")  # ben labelled d1, d2, d3
+        expect(ben.locator("#sample-ref")).to_have_text("d4")  # ben labelled d1 and d3
         ben.keyboard.press("4")
         expect(ben.get_by_test_id("finished")).to_contain_text("1 more is with other labellers")
-        ana.keyboard.press("0")
-        expect(ana.get_by_test_id("finished")).to_be_visible()
+        ben.keyboard.press("u")  # ben's undo takes back ben's last label, not ana's
+        expect(ben.locator("#sample-ref")).to_have_text("d4")
+        ana.reload()  # the name is remembered
+        expect(ana.locator("#who")).to_have_text("labelling as ana")
+        expect(ana.locator("#sample-ref")).to_have_text("d2")
 
-    assert store.labels("q") == [("d0", 0), ("d1", 1), ("d2", 2), ("d3", 3), ("d4", 4)]
-    assert [s.labelled_by for s in store.items("q")] == ["ana", "ben", "ben", "ben", "ben"]
+    assert [(s.sample_ref, s.label, s.labelled_by) for s in store.items("q", status=Status.LABELLED)] == [
+        ("d0", "3", "ana"),
+        ("d1", "1", "Benoît"),
+        ("d3", "2", "Benoît"),
+    ]
 
 
 @pytest.mark.browser

@@ -1,7 +1,9 @@
 """The labelling web app: one page and a small JSON API over a `LabellingSession`.
 
 Served on 127.0.0.1 by default. When exposed on another address a token
-protects it: the printed URL carries it once, then a cookie does.
+protects it: the printed URL carries it once, then a cookie does, and the page
+asks each person's name, sent with every request (``X-Scanflow-Labeller``), so
+a team sharing one page is shown different samples and credited apart.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import secrets
 from importlib.resources import files
 from typing import Any
+from urllib.parse import unquote
 
 from pydantic import BaseModel
 
@@ -17,6 +20,7 @@ from scanflow.interact.session import LabellingSession
 from scanflow.interact.store import LabelStoreError
 
 TOKEN_COOKIE = "scanflow_label_token"
+LABELLER_HEADER = "X-Scanflow-Labeller"
 
 
 class LabelBody(BaseModel):
@@ -59,11 +63,17 @@ def create_app(session: LabellingSession, token: str | None = None) -> Any:
     async def missing(request: Any, error: LookupError) -> Any:
         return responses.JSONResponse({"detail": str(error).strip("'\"")}, status_code=404)
 
-    def state(**extra: Any) -> dict[str, Any]:
-        view = session.next()
+    # The name this browser's person gave, URL-encoded (headers are ASCII); none: the session's.
+    named = fastapi.Header(default=None, alias=LABELLER_HEADER)
+
+    def labeller(header: str | None) -> str | None:
+        return unquote(header or "").strip()[:200] or None
+
+    def state(who: str | None, **extra: Any) -> dict[str, Any]:
+        view = session.next(who)
         return {
             "item": None if view is None else view.to_json(),
-            "progress": session.progress().to_json(),
+            "progress": session.progress(who).to_json(),
             **extra,
         }
 
@@ -84,12 +94,13 @@ def create_app(session: LabellingSession, token: str | None = None) -> Any:
             },
             "model": q.model,
             "who": session.who,
+            "ask_name": token is not None,  # a page shared by a team: each person says who they are
             "progress": session.progress().to_json(),
         }
 
     @app.get("/api/next")
-    def next_sample() -> dict[str, Any]:
-        return state()
+    def next_sample(name: str | None = named) -> dict[str, Any]:
+        return state(labeller(name))
 
     @app.get("/api/items/{item_id}/image.png")
     def image(item_id: int) -> Any:
@@ -101,19 +112,24 @@ def create_app(session: LabellingSession, token: str | None = None) -> Any:
         )
 
     @app.post("/api/items/{item_id}/label")
-    def label(item_id: int, body: LabelBody) -> dict[str, Any]:
-        done = session.label(item_id, body.label)
-        return state(done={"id": done.id, "sample": done.sample_ref, "label": done.label, "action": "label"})
+    def label(item_id: int, body: LabelBody, name: str | None = named) -> dict[str, Any]:
+        who = labeller(name)
+        done = session.label(item_id, body.label, who)
+        return state(
+            who, done={"id": done.id, "sample": done.sample_ref, "label": done.label, "action": "label"}
+        )
 
     @app.post("/api/items/{item_id}/skip")
-    def skip(item_id: int) -> dict[str, Any]:
-        done = session.skip(item_id)
-        return state(done={"id": done.id, "sample": done.sample_ref, "action": "skip"})
+    def skip(item_id: int, name: str | None = named) -> dict[str, Any]:
+        who = labeller(name)
+        done = session.skip(item_id, who)
+        return state(who, done={"id": done.id, "sample": done.sample_ref, "action": "skip"})
 
     @app.post("/api/undo")
-    def undo() -> dict[str, Any]:
-        undone = session.undo()
-        return state(undone=None if undone is None else {"id": undone.id, "sample": undone.sample_ref})
+    def undo(name: str | None = named) -> dict[str, Any]:
+        who = labeller(name)
+        undone = session.undo(who)
+        return state(who, undone=None if undone is None else {"id": undone.id, "sample": undone.sample_ref})
 
     return app
 
