@@ -81,6 +81,10 @@ class LabellingSession:
     def undo(self, who: str | None = None) -> QueuedSample | None:
         return self.store.undo(self.queue.name, who=who or self.who)
 
+    def release(self, who: str | None = None) -> None:
+        """This person stops: the sample on their screen may go to someone else now."""
+        self.store.release(self.queue.name, who or self.who)
+
     def progress(self, who: str | None = None) -> BatchProgress:
         """Progress of the batch being labelled (the latest one once everything is done)."""
         current = self.store.next_item(self.queue.name)

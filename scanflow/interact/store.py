@@ -372,6 +372,11 @@ class LabelStore:
             f"could not hold a sample of queue '{queue}' for {who}: too many people at once"
         )
 
+    def release(self, queue: str, who: str) -> None:
+        """Let go of the sample ``who`` holds in ``queue`` (they stopped labelling)."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(claims).where(claims.c.queue == queue, claims.c.who == who))
+
     def held_by_others(self, queue: str, who: str | None) -> int:
         """How many waiting samples other people have on screen now."""
         query = (

@@ -284,3 +284,4 @@ def test_the_terminal_labeller_labels_skips_and_undoes(digits_queue) -> None:  #
     assert "'cat' is not a class of queue 'q'" in screen
     assert store.labels("q") == [("d0", 3), ("d1", 8)]
     assert done == 2
+    assert store.next_item("q", who="cy").sample_ref == "d2"  # bo quit: the sample bo saw is free at once

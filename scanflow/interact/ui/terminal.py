@@ -39,8 +39,12 @@ def label_in_terminal(
             )
             return done
         _show(console, view, session)
-        answer = ask("label> ").strip()
+        try:
+            answer = ask("label> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            answer = "q"
         if answer in ("q", "quit", "exit"):
+            session.release()  # the sample on screen goes to the next person at once
             return done
         if answer == "u":
             undone = session.undo()
