@@ -188,6 +188,12 @@ def test_a_team_sharing_one_page_is_shown_different_samples(chromium, digits_que
         ana.reload()  # the name is remembered
         expect(ana.locator("#who")).to_have_text("labelling as ana")
         expect(ana.locator("#sample-ref")).to_have_text("d2")
+        ana.close(run_before_unload=True)  # ana leaves: d2 is free for the others at once
+        for _ in range(50):
+            if store.held_by_others("q", "cy") == 1:  # only ben's d4 is held now
+                break
+            threading.Event().wait(0.1)
+        assert store.next_item("q", who="cy").sample_ref == "d2"
 
     assert [(s.sample_ref, s.label, s.labelled_by) for s in store.items("q", status=Status.LABELLED)] == [
         ("d0", "3", "ana"),

@@ -29,6 +29,12 @@ class LabelBody(BaseModel):
     label: str
 
 
+class LeaveBody(BaseModel):
+    """What a closing page posts (a beacon carries no headers): whose sample to let go of."""
+
+    name: str = ""
+
+
 def create_app(session: LabellingSession, token: str | None = None) -> Any:
     """The FastAPI app labelling ``session``'s queue."""
     fastapi = require("fastapi", "interact", "the labelling UI")
@@ -130,6 +136,11 @@ def create_app(session: LabellingSession, token: str | None = None) -> Any:
         who = labeller(name)
         undone = session.undo(who)
         return state(who, undone=None if undone is None else {"id": undone.id, "sample": undone.sample_ref})
+
+    @app.post("/api/release")
+    def release(body: LeaveBody) -> dict[str, Any]:
+        session.release(labeller(body.name))
+        return {"released": True}
 
     return app
 
