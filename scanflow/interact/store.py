@@ -428,6 +428,16 @@ class LabelStore:
             )
         now = _now()
         with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(items)
+                .where(items.c.id == sample.id, items.c.status != Status.USED.value)  # not used meanwhile
+                .values(status=status.value, label=label, labelled_by=who, labelled_at=now)
+            )
+            if changed.rowcount == 0:
+                raise LabelStoreError(
+                    f"sample {sample.sample_ref} of queue '{sample.queue}' was used for training a moment"
+                    " ago; its label cannot change any more"
+                )
             connection.execute(
                 events.insert().values(
                     item_id=sample.id,
@@ -438,11 +448,6 @@ class LabelStore:
                     at=now,
                     undone=0,
                 )
-            )
-            connection.execute(
-                update(items)
-                .where(items.c.id == sample.id)
-                .values(status=status.value, label=label, labelled_by=who, labelled_at=now)
             )
         return self.item(sample.id)
 

@@ -138,6 +138,20 @@ def test_labels_used_for_training_are_frozen(store: LabelStore) -> None:
     assert store.labels("digits", include_used=False) == []
 
 
+def test_a_label_racing_the_training_that_takes_the_sample_is_refused(
+    store: LabelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (a,) = store.enqueue("digits", candidates("a"), strategy="margin")
+    store.label(a.id, 4)
+    seen_before_training = store.item(a.id)
+    store.mark_used("digits", ["a"])
+    monkeypatch.setattr(store, "item", lambda item_id: seen_before_training)  # read just before training
+    with pytest.raises(LabelStoreError, match="used for training a moment ago"):
+        store.label(a.id, 5)
+    monkeypatch.undo()
+    assert (store.item(a.id).status, store.item(a.id).label) == (Status.USED, "4")  # what trained stays
+
+
 def test_unknown_queue_lists_the_queues_there_are(store: LabelStore) -> None:
     with pytest.raises(LabelStoreError, match="no label queue 'digit'.*queues here: digits"):
         store.queue("digit")
