@@ -29,7 +29,7 @@ from scanflow.interact.models import LoadedModel, load_version
 from scanflow.interact.promotion import Comparison, Decision, Metric, compare, decide, promote, record
 from scanflow.interact.schema import Status
 from scanflow.interact.selection import classes_of, select_batch
-from scanflow.interact.sources import Samples, SampleSource, open_source
+from scanflow.interact.sources import Samples, SampleSource, is_prediction_log, open_source
 from scanflow.interact.store import LabelStore, QueuedSample
 from scanflow.interact.strategies import DEFAULT_STRATEGY, QueryStrategy, make_strategy
 from scanflow.interact.trainers import Trainer, TrainingData
@@ -117,7 +117,8 @@ def improve(
     client = open_client(uri)
     say = report or (lambda message: None)
     chooser = make_strategy(strategy)
-    source = open_source(pool)
+    # A prediction log given by URL: the predictions of the model being improved, not its neighbours'.
+    source = open_source(pool, model_name=model_name) if is_prediction_log(pool) else open_source(pool)
     held_out = _samples(holdout)
     if held_out.targets is None:
         raise ValueError(
@@ -248,7 +249,10 @@ class _Round:
         try:
             champion = load_version(client, self.model_name, alias=self.alias)
             client.set_tag(round_id, "scanflow.champion_version", champion.version)
-            samples = source.load().shaped_as(self.image_shape)
+            samples = source.load()
+            if len(samples) == 0:
+                raise ValueError(f"{source.describe()} holds no samples to pick from yet")
+            samples = samples.shaped_as(self.image_shape)
             classes = classes_of(champion, reference, holdout)
             self.store.create_queue(
                 self.queue,

@@ -145,6 +145,54 @@ def test_an_oracle_file_without_ids_answers_by_content(
         assert all(truth[ref] == label for ref, label in store.labels(result.queue))
 
 
+def test_a_prediction_log_pool_holds_only_the_improved_models_predictions(
+    champion: str, digits: dict[str, Path], tracking_uri: str, tmp_path: Path
+) -> None:
+    import datetime
+
+    from sqlalchemy import MetaData
+
+    from scanflow.database import make_engine
+    from scanflow.interact.sources import prediction_log_table
+
+    images = np.load(digits["oracle"])["X"]
+
+    def served(path: Path, *models: str) -> str:
+        """A prediction log where each model saw 40 images of the pool, as the server writes it."""
+        url = f"sqlite:///{path}"
+        rows = [
+            {
+                "id": f"{model}/{i}",
+                "created_at": datetime.datetime.now(datetime.UTC),
+                "model_name": model,
+                "model_version": "1",
+                "input": images[i + 100 * n].tolist(),
+                "output": {"prediction": 0},
+                "probabilities": None,
+            }
+            for n, model in enumerate(models)
+            for i in range(40)
+        ]
+        engine = make_engine(url)
+        table = prediction_log_table(MetaData())
+        table.metadata.create_all(engine)
+        with engine.begin() as connection:
+            connection.execute(table.insert(), rows)
+        engine.dispose()
+        return url
+
+    both = served(tmp_path / "both.db", champion, "other-model")
+    result = run_improve(champion, digits, tracking_uri, pool=both, batch_size=10, queue="from-the-log")
+    with LabelStore() as store:
+        picked = [sample.sample_ref for sample in store.items(result.queue)]
+    assert len(picked) == 10 and all(ref.startswith(f"{champion}/") for ref in picked)
+    assert result.rounds[0].labelled == 10  # the oracle file knows them by content
+
+    others_only = served(tmp_path / "others.db", "other-model")
+    with pytest.raises(ValueError, match=f"prediction log of model '{champion}' .* holds no samples"):
+        run_improve(champion, digits, tracking_uri, pool=others_only, queue="from-another-log")
+
+
 def test_the_loop_stops_when_the_pool_is_used_up(
     champion: str, digits: dict[str, Path], tracking_uri: str, tmp_path: Path
 ) -> None:

@@ -131,6 +131,14 @@ def test_the_prediction_log_filters_by_time_and_reopens_from_its_spec(prediction
     assert open_source(json.loads(json.dumps(source.spec()))).load().ids == ["p02", "p03"]
 
 
+def test_a_limit_takes_the_latest_predictions(prediction_log: str) -> None:
+    assert open_source({"kind": "prediction-log", "url": prediction_log, "limit": 3}).load().ids == [
+        "p02",
+        "p03",
+        "p04",
+    ]  # recent production data, oldest first
+
+
 def test_tabular_inputs_keep_their_feature_names(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'log.db'}"
     engine = make_engine(url)

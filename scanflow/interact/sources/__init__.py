@@ -24,6 +24,11 @@ _DATABASE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+", "postgres:")
 _KINDS: dict[str, Callable[..., SampleSource]] = {}
 
 
+def is_prediction_log(source: Any) -> bool:
+    """Whether ``source`` as a user typed it is a database URL (a prediction log), not a dataset."""
+    return isinstance(source, str) and source.startswith(_DATABASE_SCHEMES)
+
+
 def register_source(kind: str, factory: Callable[..., SampleSource]) -> None:
     """Make ``{"kind": kind, ...}`` specs open with ``factory(**rest)``."""
     _KINDS[kind] = factory
@@ -43,7 +48,7 @@ def open_source(spec: dict[str, Any] | str | Path | SampleSource, **options: Any
         return spec
     if isinstance(spec, str | Path):
         text = str(spec)
-        kind = PredictionLogSource.kind if text.startswith(_DATABASE_SCHEMES) else DatasetSource.kind
+        kind = PredictionLogSource.kind if is_prediction_log(text) else DatasetSource.kind
         spec = {"kind": kind, ("url" if kind == PredictionLogSource.kind else "uri"): text, **options}
     spec = dict(spec)
     kind = spec.pop("kind", None)
@@ -62,6 +67,7 @@ __all__ = [
     "SampleSource",
     "Samples",
     "content_hash",
+    "is_prediction_log",
     "open_source",
     "prediction_log_table",
     "read_dataset",

@@ -59,7 +59,7 @@ class PredictionLogError(ValueError):
 
 
 class PredictionLogSource(SampleSource):
-    """Logged predictions of one model (optionally one version, since a time) as samples."""
+    """Logged predictions of one model (optionally one version, since a time, the latest ``limit``)."""
 
     kind: ClassVar[str] = "prediction-log"
 
@@ -99,7 +99,7 @@ class PredictionLogSource(SampleSource):
         engine = make_engine(self.url)
         table = prediction_log_table(MetaData(), self.schema)
         c = table.c
-        query = select(table).order_by(c[self.schema.created_at], c[self.schema.id])
+        query = select(table).order_by(c[self.schema.created_at].desc(), c[self.schema.id].desc())
         if self.model_name is not None:
             query = query.where(c[self.schema.model_name] == self.model_name)
         if self.model_version is not None:
@@ -115,7 +115,7 @@ class PredictionLogSource(SampleSource):
             raise PredictionLogError(f"cannot read the {self.describe()}: {error}") from None
         finally:
             engine.dispose()
-        return self._samples(rows)
+        return self._samples(rows[::-1])  # oldest first; with a limit, the latest predictions
 
     def _samples(self, rows: list[Any]) -> Samples:
         s = self.schema
