@@ -118,10 +118,16 @@ def queue_from_source(
 
     ``image_shape`` shows flat samples as images (e.g. ``(8, 8)`` for digits).
     """
-    from scanflow.interact.sources import open_source
+    from scanflow.interact.sources import is_prediction_log, open_source
 
-    opened = open_source(source, **({"tracking_uri": tracking_uri} if _is_artifact(source) else {}))
-    samples = opened.load().shaped_as(image_shape)
+    options: dict[str, Any] = {"tracking_uri": tracking_uri} if _is_artifact(source) else {}
+    if is_prediction_log(source) and model is not None:
+        options["model_name"] = parse_model_ref(model)[0]  # what this model saw, as improve takes it
+    opened = open_source(source, **options)
+    samples = opened.load()
+    if len(samples) == 0:
+        raise ValueError(f"{opened.describe()} holds no samples to queue yet")
+    samples = samples.shaped_as(image_shape)
     loaded = None
     if model is not None:
         from scanflow.home import Home
