@@ -11,12 +11,12 @@ file or command line may also name any class as ``"my_package.checks:SanityCheck
 
 from __future__ import annotations
 
-from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from scanflow.check.base import CONFIG_FILE, Checker, CheckerError, read_document
+from scanflow.objects import ObjectPathError, import_object
 
 ENTRY_POINT_GROUP = "scanflow.checkers"
 
@@ -63,15 +63,10 @@ def checker_class(name: str) -> type[Checker]:
 
 
 def _import_class(path: str, name: str) -> type[Checker]:
-    module_name, _, attribute = path.partition(":")
     try:
-        module = import_module(module_name)
-    except ImportError as error:
-        raise CheckerError(f"cannot import checker {name!r} from module '{module_name}': {error}") from None
-    try:
-        value = getattr(module, attribute)
-    except AttributeError:
-        raise CheckerError(f"module '{module_name}' has no class '{attribute}' (checker {name!r})") from None
+        value = import_object(path)
+    except ObjectPathError as error:
+        raise CheckerError(f"cannot load checker {name!r}: {error}") from None
     return _as_checker_class(value, name)
 
 

@@ -213,10 +213,9 @@ def improve(
         if workflow is not None:
             trainer = WorkflowTrainer(load_workflow(workflow), step or "", home=home)
         else:
-            import importlib
+            from scanflow.objects import import_object
 
-            module, _, name = (fit or "").partition(":")
-            trainer = FunctionTrainer(getattr(importlib.import_module(module), name))
+            trainer = FunctionTrainer(import_object(fit or ""))
         result = improve_model(
             model,
             pool=pool,

@@ -70,7 +70,7 @@ def test_registered_class_and_clear_errors():
     assert load_checker("always_ok_for_test").fit([1]).check([1, 2]).verdict == "ok"
     with pytest.raises(CheckerError, match="no checker named 'nope'.*ks"):
         load_checker("nope")
-    with pytest.raises(CheckerError, match="has no class 'Nope'"):
+    with pytest.raises(CheckerError, match="has no 'Nope'"):
         load_checker("scanflow.check.univariate:Nope")
     with pytest.raises(CheckerError, match="not a Checker subclass"):
         load_checker("pathlib:Path")

@@ -273,3 +273,24 @@ def test_plugins_register_by_name() -> None:
     register_strategy(Last)
     assert "test-last" in available_strategies()
     assert make_strategy("test-last").select(Pool(np.zeros((4, 1))), 2).ids == [3, 2]
+
+
+def test_a_strategy_is_named_by_its_class_path(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    (tmp_path / "my_strategies.py").write_text(
+        "import numpy as np\n"
+        "from scanflow.interact import QueryStrategy\n"
+        "class Last(QueryStrategy):\n"
+        "    name = 'last'\n"
+        "    def _select(self, pool, batch_size, rng):\n"
+        "        positions = np.arange(len(pool))[::-1][:batch_size]\n"
+        "        return positions, np.ones(len(positions)), ['last'] * len(positions)\n"
+        "NOT_A_STRATEGY = 3\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert make_strategy("my_strategies:Last").select(Pool(np.zeros((4, 1))), 2).ids == [3, 2]
+    with pytest.raises(ValueError, match="module 'my_strategies' has no 'First'"):
+        make_strategy("my_strategies:First")
+    with pytest.raises(ValueError, match="cannot import module 'no_such_module'"):
+        make_strategy("no_such_module:Last")
+    with pytest.raises(ValueError, match="'my_strategies:NOT_A_STRATEGY' is not a QueryStrategy subclass"):
+        make_strategy("my_strategies:NOT_A_STRATEGY")

@@ -1,8 +1,9 @@
 """Query strategies, found by name: built-in ones and plugins.
 
 A plugin is a ``QueryStrategy`` subclass, registered in code with
-``register_strategy`` or by a package through the ``scanflow.strategies``
-entry-point group (``name = "package.module:Class"``), like checkers.
+``register_strategy``, by a package through the ``scanflow.strategies``
+entry-point group (``name = "package.module:Class"``), or named by its class
+path (``--strategy package.module:Class``), like checkers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from scanflow.interact.strategies.hybrid import MarginClusters
 from scanflow.interact.strategies.novelty import Novelty
 from scanflow.interact.strategies.random import RandomSampling
 from scanflow.interact.strategies.uncertainty import Entropy, LeastConfidence, Margin
+from scanflow.objects import import_object, is_object_path
 
 ENTRY_POINT_GROUP = "scanflow.strategies"
 DEFAULT_STRATEGY = MarginClusters.name
@@ -45,9 +47,16 @@ def available_strategies() -> dict[str, type[QueryStrategy]]:
 
 
 def make_strategy(name: str | QueryStrategy, **options: Any) -> QueryStrategy:
-    """A strategy from its name (``"margin"``) and options, or the strategy itself."""
+    """A strategy from its name (``"margin"``) or class path (``"pkg.module:Class"``), or itself."""
     if isinstance(name, QueryStrategy):
         return name
+    if is_object_path(name):
+        found = import_object(name)
+        if not (isinstance(found, type) and issubclass(found, QueryStrategy)):
+            raise ValueError(
+                f"'{name}' is not a QueryStrategy subclass: subclass scanflow.interact.QueryStrategy"
+            )
+        return found(**options)
     strategies = available_strategies()
     if name not in strategies:
         from scanflow.spec.errors import did_you_mean
