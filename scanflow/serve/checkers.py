@@ -19,12 +19,12 @@ checker's single-test alpha (which would alarm on 5% of healthy windows).
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
 
+from scanflow.objects import ObjectPathError, import_object
 from scanflow.serve.errors import ServeSetupError
 from scanflow.serve.live_check import LiveChecker
 
@@ -126,10 +126,9 @@ def _from_module(module_name: str, attribute: str, value: str) -> Any:
             " (package.module:factory), or a saved checker (needs scanflow.check)"
         )
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ServeSetupError(f"--checker {value}: cannot import {module_name}: {error}") from None
-    return _attribute(module, attribute, value, module_name)
+        return import_object(f"{module_name}:{attribute}")
+    except ObjectPathError as error:
+        raise ServeSetupError(f"--checker {value}: {error}") from None
 
 
 def _attribute(module: Any, attribute: str, value: str, where: str) -> Any:

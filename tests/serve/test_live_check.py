@@ -120,7 +120,7 @@ def test_checkers_load_from_files_and_modules(tmp_path) -> None:
     [
         ("nowhere.py:thing", "no file nowhere.py"),
         ("json:JSONDecoder", "JSONDecoder has no check(batch) method"),
-        ("no_such_module_here:factory", "cannot import no_such_module_here"),
+        ("no_such_module_here:factory", "cannot import module 'no_such_module_here'"),
         ("json", "no checker named 'json'"),
         (checker("missing"), "has no 'missing'"),
     ],
