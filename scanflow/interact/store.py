@@ -142,10 +142,10 @@ def _identity(source: dict[str, Any]) -> dict[str, Any]:
 
 
 def _where(source: dict[str, Any]) -> str:
-    """A source spec in a few words, without credentials."""
-    if "url" in source:
-        return describe(str(source["url"]))
-    return str(source.get("uri") or source)
+    """A source spec in a few words, without credentials: its location, then any filter."""
+    location = describe(str(source["url"])) if "url" in source else str(source.get("uri", ""))
+    filters = [f"{k}={v}" for k, v in _identity(source).items() if k not in ("kind", "url", "uri")]
+    return location + (f" ({', '.join(filters)})" if filters else "")
 
 
 CLAIM_LEASE = datetime.timedelta(minutes=10)  # how long a sample on someone's screen is kept from others

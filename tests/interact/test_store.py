@@ -174,6 +174,11 @@ def test_reopening_a_queue_on_other_samples_is_refused(store: LabelStore) -> Non
         store.create_queue("digits", source=other, classes=list(range(10)))
     assert "secret" not in str(error.value)
     assert store.labels("digits") == [("a", 3)]
+    narrower = {**SOURCE, "label_column": "digit"}  # the same file read another way is other samples
+    with pytest.raises(
+        LabelStoreError, match="from /data/pool.npz, not /data/pool.npz \\(label_column=digit\\)"
+    ):
+        store.create_queue("digits", source=narrower, classes=list(range(10)))
 
 
 def test_reopening_a_queue_with_an_image_shape_changes_only_how_it_is_shown(store: LabelStore) -> None:
