@@ -70,6 +70,8 @@ class SampleView:
             "reason": item.reason,
             "prediction": item.prediction,
             "confidence": item.confidence,
+            "status": item.status.value,
+            "label": item.label,
             "kind": "image" if self.is_image else "table",
             "image_url": f"api/items/{item.id}/image.png" if self.is_image else None,
             "rows": None if self.is_image else [{"name": n, "value": v} for n, v in self.rows()],

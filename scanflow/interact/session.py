@@ -81,6 +81,10 @@ class LabellingSession:
     def undo(self, who: str | None = None) -> QueuedSample | None:
         return self.store.undo(self.queue.name, who=who or self.who)
 
+    def recent(self, who: str | None = None, limit: int = 5) -> list[QueuedSample]:
+        """This person's latest answers, newest first (a wrong one can be answered again)."""
+        return self.store.recent(self.queue.name, who or self.who, limit)
+
     def release(self, who: str | None = None) -> None:
         """This person stops: the sample on their screen may go to someone else now."""
         self.store.release(self.queue.name, who or self.who)

@@ -331,6 +331,16 @@ class LabelStore:
             raise NotInStore(f"no queued sample with id {item_id}")
         return QueuedSample.from_row(row)
 
+    def recent(self, queue: str, who: str | None, limit: int = 5) -> list[QueuedSample]:
+        """``who``'s latest answers (labels and skips) in ``queue``, newest first: what they may revisit."""
+        answered = [Status.LABELLED.value, Status.SKIPPED.value, Status.USED.value]
+        query = select(items).where(items.c.queue == queue, items.c.status.in_(answered))
+        if who is not None:
+            query = query.where(items.c.labelled_by == who)
+        query = query.order_by(items.c.labelled_at.desc(), items.c.id.desc()).limit(limit)
+        with self.engine.connect() as connection:
+            return [QueuedSample.from_row(r) for r in connection.execute(query).all()]
+
     def next_item(
         self, queue: str, who: str | None = None, hold: datetime.timedelta = CLAIM_LEASE
     ) -> QueuedSample | None:

@@ -161,6 +161,31 @@ def test_a_person_labels_a_batch_with_keys_and_clicks(browser, digits_queue) -> 
 
 
 @pytest.mark.browser
+def test_an_earlier_answer_is_changed_from_the_recent_list(browser, digits_queue) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    store, queued = digits_queue
+    store.label(queued[4].id, 9, who="bo")  # someone else's answer is not in ana's list
+    store.mark_used("q", ["d4"])
+    with Server(create_app(LabellingSession(store, "q", who="ana"))) as server:
+        page = browser.new_page()
+        page.goto(server.url)
+        expect(page.locator("#sample-ref")).to_have_text("d0")
+        for key in "37s":
+            page.keyboard.press(key)
+        recent = page.get_by_role("list", name="your last answers")
+        expect(recent.get_by_role("button")).to_have_text(["d2: skipped", "d1: 7", "d0: 3"])
+        recent.get_by_role("button", name="d0: 3").click()  # it was an 8
+        expect(page.locator("#sample-ref")).to_have_text("d0")
+        expect(page.locator("#message")).to_contain_text("Answer d0 again (it was 3)")
+        page.keyboard.press("8")
+        expect(page.locator("#sample-ref")).to_have_text("d3")  # back to where ana was
+        expect(recent.get_by_role("button")).to_have_text(["d0: 8", "d2: skipped", "d1: 7"])
+
+    assert store.labels("q") == [("d0", 8), ("d1", 7), ("d4", 9)]
+
+
+@pytest.mark.browser
 def test_a_team_sharing_one_page_is_shown_different_samples(chromium, digits_queue) -> None:  # noqa: ANN001
     from playwright.sync_api import expect
 

@@ -80,6 +80,10 @@ def create_app(session: LabellingSession, token: str | None = None) -> Any:
         return {
             "item": None if view is None else view.to_json(),
             "progress": session.progress(who).to_json(),
+            "recent": [
+                {"id": s.id, "sample": s.sample_ref, "label": s.label, "status": s.status.value}
+                for s in session.recent(who)
+            ],
             **extra,
         }
 
@@ -107,6 +111,11 @@ def create_app(session: LabellingSession, token: str | None = None) -> Any:
     @app.get("/api/next")
     def next_sample(name: str | None = named) -> dict[str, Any]:
         return state(labeller(name))
+
+    @app.get("/api/items/{item_id}")
+    def item(item_id: int) -> dict[str, Any]:
+        """One sample of the queue, to answer it again."""
+        return session.view(session.item(item_id)).to_json()
 
     @app.get("/api/items/{item_id}/image.png")
     def image(item_id: int) -> Any:
