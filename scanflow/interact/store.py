@@ -357,30 +357,30 @@ class LabelStore:
                 row = connection.execute(first).first()
             return None if row is None else QueuedSample.from_row(row)
         for _ in range(20):  # another person may take the same sample between our read and write
-            now = _now()
-            held = select(claims.c.item_id).where(
-                claims.c.queue == queue, claims.c.who != who, claims.c.until > now
-            )
             try:
-                with self.engine.begin() as connection:
-                    row = connection.execute(first.where(items.c.id.not_in(held))).first()
-                    mine = (
-                        or_(claims.c.who == who, and_(claims.c.item_id == row.id, claims.c.until <= now))
-                        if row
-                        else claims.c.who == who
-                    )
-                    connection.execute(delete(claims).where(claims.c.queue == queue, mine))
-                    if row is None:
-                        return None
-                    connection.execute(
-                        claims.insert().values(queue=queue, who=who, item_id=row.id, until=now + hold)
-                    )
-                return QueuedSample.from_row(row)
+                return self._hold_first(first, queue, who, hold)
             except IntegrityError:
                 continue
         raise LabelStoreError(
             f"could not hold a sample of queue '{queue}' for {who}: too many people at once"
         )
+
+    def _hold_first(self, first: Any, queue: str, who: str, hold: datetime.timedelta) -> QueuedSample | None:
+        """Hold the first sample nobody else holds for ``who``, letting go of what they held before."""
+        now = _now()
+        held_by_others = select(claims.c.item_id).where(
+            claims.c.queue == queue, claims.c.who != who, claims.c.until > now
+        )
+        with self.engine.begin() as connection:
+            row = connection.execute(first.where(items.c.id.not_in(held_by_others))).first()
+            stale = claims.c.who == who  # their previous sample, and a lapsed hold on this one
+            if row is not None:
+                stale = or_(stale, and_(claims.c.item_id == row.id, claims.c.until <= now))
+            connection.execute(delete(claims).where(claims.c.queue == queue, stale))
+            if row is None:
+                return None
+            connection.execute(claims.insert().values(queue=queue, who=who, item_id=row.id, until=now + hold))
+        return QueuedSample.from_row(row)
 
     def release(self, queue: str, who: str) -> None:
         """Let go of the sample ``who`` holds in ``queue`` (they stopped labelling)."""
