@@ -249,10 +249,7 @@ class _Round:
         try:
             champion = load_version(client, self.model_name, alias=self.alias)
             client.set_tag(round_id, "scanflow.champion_version", champion.version)
-            samples = source.load()
-            if len(samples) == 0:
-                raise ValueError(f"{source.describe()} holds no samples to pick from yet")
-            samples = samples.shaped_as(self.image_shape)
+            samples = source.load_nonempty().shaped_as(self.image_shape)
             classes = classes_of(champion, reference, holdout)
             self.store.create_queue(
                 self.queue,

@@ -124,10 +124,7 @@ def queue_from_source(
     if is_prediction_log(source) and model is not None:
         options["model_name"] = parse_model_ref(model)[0]  # what this model saw, as improve takes it
     opened = open_source(source, **options)
-    samples = opened.load()
-    if len(samples) == 0:
-        raise ValueError(f"{opened.describe()} holds no samples to queue yet")
-    samples = samples.shaped_as(image_shape)
+    samples = opened.load_nonempty().shaped_as(image_shape)
     loaded = None
     if model is not None:
         from scanflow.home import Home

@@ -123,6 +123,13 @@ class SampleSource(ABC):
     def load(self) -> Samples:
         """Every sample the source holds now."""
 
+    def load_nonempty(self) -> Samples:
+        """Every sample, refusing a source with none (a log the model has not written to yet)."""
+        samples = self.load()
+        if len(samples) == 0:
+            raise ValueError(f"{self.describe()} holds no samples yet")
+        return samples
+
     @abstractmethod
     def spec(self) -> dict[str, Any]:
         """JSON that ``open_source`` turns back into this source."""
