@@ -284,6 +284,47 @@ def labels_list(ctx: typer.Context, store: LabelStoreUrl = None, home: HomeOptio
     console.print(table)
 
 
+@labels_app.command("show")
+def labels_show(
+    queue: Annotated[str, typer.Argument(help="label queue", show_default=False)],
+    store: LabelStoreUrl = None,
+    home: HomeOption = None,
+) -> None:
+    """One queue: its classes and samples, each batch's progress, and what each person answered."""
+    from rich.table import Table
+
+    from scanflow.interact.sources import open_source
+    from scanflow.interact.store import LabelStore
+
+    errors = _interact_errors()
+    try:
+        with LabelStore(store, home=home) as labels:
+            found = labels.queue(queue)
+            batches, people = labels.batches(queue), labels.labellers(queue)
+    except errors as error:
+        raise fail(str(error)) from None
+    console.print(f"[bold]{queue}[/]: samples from {open_source(found.source).describe()}")
+    console.print(
+        f"classes: {', '.join(map(str, found.classes))}" + (f"; model {found.model}" if found.model else "")
+    )
+    answered = ("labelled", "skipped", "used")
+    for title, key, rows, statuses in (
+        ("Batches", "batch", batches, ("queued", *answered)),
+        ("Labellers", "who", people, answered),
+    ):
+        if not rows:
+            continue
+        table = Table(title=title)
+        table.add_column(key, no_wrap=True)
+        for status in statuses:
+            table.add_column(status, justify="right")
+        for name, progress in rows.items():
+            table.add_row(str(name), *(str(getattr(progress, status)) for status in statuses))
+        console.print(table)
+    if not batches:
+        console.print(f"Nothing queued yet: `scanflow label --queue {queue} --source DATA` queues a batch.")
+
+
 @labels_app.command("export")
 def labels_export(
     queue: Annotated[str, typer.Argument(help="label queue", show_default=False)],

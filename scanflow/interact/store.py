@@ -411,6 +411,30 @@ class LabelStore:
             counts = dict(connection.execute(query.group_by(items.c.status)).all())
         return Progress(**{s.value: counts.get(s.value, 0) for s in Status})
 
+    def batches(self, queue: str) -> dict[int, Progress]:
+        """Each batch of ``queue`` and how far it has come, oldest first."""
+        query = select(items.c.batch, items.c.status, func.count()).where(items.c.queue == queue)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.group_by(items.c.batch, items.c.status)).all()
+        counts: dict[int, dict[str, int]] = {}
+        for batch, status, count in rows:
+            counts.setdefault(batch, {})[status] = count
+        return {batch: Progress(**counts[batch]) for batch in sorted(counts)}
+
+    def labellers(self, queue: str) -> dict[str, Progress]:
+        """What each person answered in ``queue`` (labels, skips, labels already used), by name."""
+        query = (
+            select(items.c.labelled_by, items.c.status, func.count())
+            .where(items.c.queue == queue, items.c.labelled_by.is_not(None))
+            .group_by(items.c.labelled_by, items.c.status)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        counts: dict[str, dict[str, int]] = {}
+        for who, status, count in rows:
+            counts.setdefault(who, {})[status] = count
+        return {who: Progress(**counts[who]) for who in sorted(counts)}
+
     def labels(self, queue: str, *, include_used: bool = True) -> list[tuple[str, Any]]:
         """``(sample_ref, class)`` of every labelled sample, in labelling order."""
         wanted = [Status.LABELLED, Status.USED] if include_used else [Status.LABELLED]

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from scanflow.cli import app
 from scanflow.interact.sources import write_dataset
-from scanflow.interact.store import LabelStore
+from scanflow.interact.store import Candidate, LabelStore
 
 runner = CliRunner()
 
@@ -101,9 +101,9 @@ def test_labels_lists_queues_and_exports_what_people_labelled(tmp_path: Path, tr
 
     listed = runner.invoke(app, ["labels"])
     assert listed.exit_code == 0, listed.output
-    rows = [line.split("│") for line in listed.output.splitlines() if line.startswith("│")]
-    assert [cell.strip() for cell in rows[0][1:6]] == ["digits", "1", "2", "1", "0"]  # queued, labelled...
-    assert "".join(row[6].strip() for row in rows) == str(pool)  # the source, folded over lines
+    rows = table_rows(listed.output)
+    assert rows[0][:5] == ["digits", "1", "2", "1", "0"]  # queued, labelled, skipped, used
+    assert "".join(row[5] for row in rows) == str(pool)  # the source, folded over lines
 
     exported = runner.invoke(
         app,
@@ -115,6 +115,39 @@ def test_labels_lists_queues_and_exports_what_people_labelled(tmp_path: Path, tr
     samples = open_source(artifact, tracking_uri=tracking_uri).load()
     assert sorted(samples.targets.tolist()) == [1, 7]  # labels stay as the classes people chose
     assert samples.image_shape == (8, 8)  # the queue's image shape travels with the file
+
+
+def test_labels_show_tells_each_batch_and_each_person_apart() -> None:
+    with LabelStore() as store:
+        store.create_queue(
+            "q", source={"kind": "dataset", "uri": "/data/x.npz"}, classes=[0, 1], model="m@champion"
+        )
+        first = store.enqueue("q", [Candidate(f"a{i}", f"h{i}", 1.0) for i in range(3)], "margin")
+        store.enqueue("q", [Candidate("b0", "hb", 1.0)], "margin")
+        store.label(first[0].id, 1, who="ana")
+        store.label(first[1].id, 0, who="ben")
+        store.skip(first[2].id, who="ben")
+        store.mark_used("q", ["a0"])
+    shown = runner.invoke(app, ["labels", "show", "q"])
+    assert shown.exit_code == 0, shown.output
+    assert "samples from /data/x.npz" in shown.output and "classes: 0, 1; model m@champion" in shown.output
+    rows = {cells[0]: cells[1:] for cells in table_rows(shown.output)}
+    assert rows["1"] == ["0", "1", "1", "1"] and rows["2"] == [
+        "1",
+        "0",
+        "0",
+        "0",
+    ]  # queued, labelled, skipped, used
+    assert rows["ana"] == ["0", "0", "1"] and rows["ben"] == ["1", "1", "0"]  # labelled, skipped, used
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The cells of every row of the tables a command printed."""
+    return [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in output.splitlines()
+        if line.startswith("│")
+    ]
 
 
 def test_exporting_a_queue_without_labels_says_how_to_label(tmp_path: Path) -> None:
