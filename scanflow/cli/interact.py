@@ -12,6 +12,7 @@ from scanflow.cli.common import HomeOption, TrackingUri, console, fail, load_wor
 
 if TYPE_CHECKING:
     from scanflow.interact.promotion import Comparison
+    from scanflow.interact.sources import Samples
 
 LABELS_EXPERIMENT = "scanflow-labels"
 labels_app = typer.Typer(help="List the label queues and their progress, or export a queue's labels.")
@@ -357,12 +358,15 @@ def labels_export(
         raise fail(str(error), code=1) from None
     console.print(f"wrote {len(labelled)} labelled samples of '{queue}' to {written}")
     if track:
-        console.print(f"tracked as {_track_labelled(written, queue, tracking_uri, home)}")
+        console.print(f"tracked as {_track_export(written, labelled, queue, tracking_uri, home)}")
 
 
-def _track_labelled(path: Path, queue: str, tracking_uri: str | None, home: Path | None) -> str:
+def _track_export(
+    path: Path, labelled: Samples, queue: str, tracking_uri: str | None, home: Path | None
+) -> str:
     """Log the exported file in a run of the `scanflow-labels` experiment; its URI is a dataset source."""
     from scanflow.home import Home
+    from scanflow.interact.export import track_labelled
     from scanflow.track.store import artifact_location, ensure_experiment, open_client, prepare_store
 
     project = Home.resolve(home)
@@ -373,6 +377,6 @@ def _track_labelled(path: Path, queue: str, tracking_uri: str | None, home: Path
         client, LABELS_EXPERIMENT, artifact_location(project, uri, LABELS_EXPERIMENT)
     )
     run = client.create_run(experiment, run_name=f"export-{queue}", tags={"scanflow.queue": queue})
-    client.log_artifact(run.info.run_id, str(path), "labelled")
+    uri = track_labelled(client, run.info.run_id, path, labelled, context="export")
     client.set_terminated(run.info.run_id)
-    return f"runs:/{run.info.run_id}/labelled/{path.name}"
+    return uri

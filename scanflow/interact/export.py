@@ -7,7 +7,9 @@ in MLflow says which samples and labels a model version learnt from.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,3 +48,26 @@ def write_labelled(labelled: Samples, path: str | Path) -> Path:
     if labelled.image_shape and Path(path).suffix == ".npz":
         features = features.reshape(len(features), *labelled.image_shape)
     return write_dataset(path, features, labelled.targets, labelled.ids, labelled.feature_names)
+
+
+def track_labelled(client: Any, run_id: str, path: Path, labelled: Samples, context: str = "training") -> str:
+    """Log the labelled file to ``run_id``, as an artifact and as the run's dataset input.
+
+    The artifact keeps the exact file; the dataset input makes the run list it
+    under "Datasets" in MLflow, with a digest that tells label sets apart.
+    Returns the artifact's ``runs:/`` URI, which every dataset option reads.
+    """
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    client.log_artifact(run_id, str(path), "labelled")
+    location = f"{client.get_run(run_id).info.artifact_uri}/labelled/{path.name}"
+    with warnings.catch_warnings():  # MLflow registers local artifact sources twice and says so
+        warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+        dataset = mlflow.data.from_numpy(
+            labelled.features, targets=np.asarray(labelled.targets), source=location, name=path.stem
+        )
+    tags = [InputTag(MLFLOW_DATASET_CONTEXT, context)]
+    client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=tags)])
+    return f"runs:/{run_id}/labelled/{path.name}"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from scanflow.database import describe
-from scanflow.interact.export import labelled_samples, write_labelled
+from scanflow.interact.export import labelled_samples, track_labelled, write_labelled
 from scanflow.interact.labellers import Labeller, WaitForPeople
 from scanflow.interact.models import LoadedModel, load_version
 from scanflow.interact.promotion import Comparison, Decision, Metric, compare, decide, promote, record
@@ -374,7 +374,7 @@ class _Round:
             labelled = labelled_samples(self.store, self.queue, samples)
             with tempfile.TemporaryDirectory(prefix="scanflow-labelled-") as folder:
                 path = write_labelled(labelled, Path(folder) / f"{self.queue}.npz")
-                self.client.log_artifact(run_id, str(path), "labelled")
+                track_labelled(self.client, run_id, path, labelled)
                 data = TrainingData(self.model_name, labelled, path, reference)
                 self.say(f"round {self.number}: training on {len(labelled)} labelled samples")
                 trained = trainer.train(data, self.client, run_id, self.tracking_uri)

@@ -88,6 +88,7 @@ def test_a_wrong_image_shape_is_a_clear_error(tmp_path: Path, shape: str, messag
 
 def test_labels_lists_queues_and_exports_what_people_labelled(tmp_path: Path, tracking_uri: str) -> None:
     from scanflow.interact.sources import open_source
+    from scanflow.track.store import open_client
 
     assert "No label queue yet" in runner.invoke(app, ["labels"]).output
     assert not Path(".scanflow/labels.db").exists()  # looking creates nothing
@@ -112,6 +113,8 @@ def test_labels_lists_queues_and_exports_what_people_labelled(tmp_path: Path, tr
     assert exported.exit_code == 0, exported.output
     assert "wrote 2 labelled samples of 'digits'" in flat(exported.output)
     artifact = flat(exported.output).split("tracked as ")[1].strip()
+    tracked = open_client(tracking_uri).get_run(artifact.split("/")[1])
+    assert [d.dataset.name for d in tracked.inputs.dataset_inputs] == ["out"]  # listed under "Datasets"
     samples = open_source(artifact, tracking_uri=tracking_uri).load()
     assert sorted(samples.targets.tolist()) == [1, 7]  # labels stay as the classes people chose
     assert samples.image_shape == (8, 8)  # the queue's image shape travels with the file

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import textwrap
 import threading
@@ -101,6 +102,11 @@ def test_a_better_model_is_promoted_and_every_step_is_tracked(
     assert steps["select"].data.metrics["selected"] == 30
     artifacts = [a.path for a in client.list_artifacts(steps["train"].info.run_id, "labelled")]
     assert artifacts == [f"labelled/{champion}-improve.npz"]
+    (dataset,) = client.get_run(steps["train"].info.run_id).inputs.dataset_inputs  # MLflow's "Datasets"
+    assert dataset.dataset.name == f"{champion}-improve"
+    assert json.loads(dataset.dataset.profile)["targets_shape"] == [30]
+    assert json.loads(dataset.dataset.source)["uri"].endswith(f"/labelled/{champion}-improve.npz")
+    assert [(tag.key, tag.value) for tag in dataset.tags] == [("mlflow.data.context", "training")]
 
 
 def test_labels_are_used_once_and_later_rounds_pick_new_samples(
