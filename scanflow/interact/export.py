@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from scanflow.interact.schema import Status
 from scanflow.interact.sources import Samples, open_source, write_dataset
-from scanflow.interact.store import LabelStore
+from scanflow.interact.store import LabelStore, LabelStoreError
 
 
 def labelled_samples(store: LabelStore, queue: str, samples: Samples | None = None) -> Samples:
@@ -27,6 +28,7 @@ def labelled_samples(store: LabelStore, queue: str, samples: Samples | None = No
     if samples is None:
         samples = open_source(found.source).load()
     chosen = samples.take(samples.positions(ref for ref, _ in labels))
+    _refuse_changed(store, queue, chosen)
     targets = np.asarray([label for _, label in labels])
     return Samples(
         ids=chosen.ids,
@@ -35,6 +37,24 @@ def labelled_samples(store: LabelStore, queue: str, samples: Samples | None = No
         image_shape=tuple(found.image_shape) if found.image_shape else samples.image_shape,
         feature_names=samples.feature_names,
     )
+
+
+def _refuse_changed(store: LabelStore, queue: str, chosen: Samples) -> None:
+    """Refuse labelled samples whose values changed in the source since they were queued.
+
+    A label names a sample by id; if the file behind the queue was replaced,
+    the same id may now hold other values, and training would silently learn
+    a label for data nobody saw.
+    """
+    answered = store.items(queue, status=[Status.LABELLED, Status.USED])
+    queued_as = {item.sample_ref: item.content_hash for item in answered}
+    changed = [ref for ref, now in zip(chosen.ids, chosen.hashes(), strict=True) if queued_as.get(ref) != now]
+    if changed:
+        shown = ", ".join(changed[:5]) + (" ..." if len(changed) > 5 else "")
+        raise LabelStoreError(
+            f"{len(changed)} labelled samples of queue '{queue}' hold other values in its source than when"
+            f" they were labelled ({shown}): the data was replaced. Restore it, or label into a new queue"
+        )
 
 
 def export_labelled(store: LabelStore, queue: str, path: str | Path, samples: Samples | None = None) -> Path:

@@ -153,6 +153,22 @@ def table_rows(output: str) -> list[list[str]]:
     ]
 
 
+def test_labels_of_data_replaced_since_are_refused_not_trained_on(tmp_path: Path) -> None:
+    images, _ = load_digits(return_X_y=True)
+    ids = [f"d{i}" for i in range(20)]
+    pool = write_dataset(tmp_path / "pool.npz", images[:20], ids=ids)
+    queued = ["label", "-q", "q", "--source", str(pool), "--classes", "0,1,2,3,4,5,6,7,8,9", "-s", "random"]
+    assert runner.invoke(app, [*queued, "-n", "2", "--terminal"], input="1\n2\n").exit_code == 0
+    write_dataset(pool, images[20:40], ids=ids)  # someone replaced the file, ids and all
+
+    result = runner.invoke(app, ["labels", "export", "q", str(tmp_path / "out.npz")])
+    assert result.exit_code == 1
+    assert "2 labelled samples of queue 'q' hold other values in its source" in flat(result.output)
+    assert not (tmp_path / "out.npz").exists()
+    with LabelStore() as store:
+        assert len(store.labels("q")) == 2  # nothing lost: restoring the file makes them usable again
+
+
 def test_exporting_a_queue_without_labels_says_how_to_label(tmp_path: Path) -> None:
     with LabelStore() as store:
         store.create_queue("empty", source={"kind": "dataset", "uri": "/x.npz"}, classes=[0, 1])
