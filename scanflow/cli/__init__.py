@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from scanflow.cli import checks, containers, deploy, interact, serving, tracking, workflows
+from scanflow.cli import checks, containers, deploy, interact, labels, serving, tracking, workflows
 from scanflow.cli.common import console
 
 __all__ = ["app", "main"]
@@ -62,7 +62,7 @@ for command in (
 ):
     app.command()(command)
 app.add_typer(tracking.runs_app, name="runs")
-app.add_typer(interact.labels_app, name="labels")
+app.add_typer(labels.labels_app, name="labels")
 app.add_typer(tracking.tracker_app, name="tracker")
 app.add_typer(containers.export_app, name="export")
 app.add_typer(containers.swarm_app, name="swarm")

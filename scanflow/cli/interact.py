@@ -1,4 +1,4 @@
-"""Commands that bring people in: label samples, look after the labels, and the improve loop."""
+"""Commands that bring people in: label samples, and the improve loop that retrains on their labels."""
 
 from __future__ import annotations
 
@@ -12,10 +12,6 @@ from scanflow.cli.common import HomeOption, TrackingUri, console, fail, load_wor
 
 if TYPE_CHECKING:
     from scanflow.interact.promotion import Comparison
-    from scanflow.interact.sources import Samples
-
-LABELS_EXPERIMENT = "scanflow-labels"
-labels_app = typer.Typer(help="List the label queues and their progress, or export a queue's labels.")
 
 LabelStoreUrl = Annotated[
     str | None,
@@ -56,7 +52,7 @@ def parse_classes(text: str | None) -> list[str | int] | None:
     return list(names)
 
 
-def _interact_errors() -> tuple[type[Exception], ...]:
+def interact_errors() -> tuple[type[Exception], ...]:
     """Errors of the interact commands that are the user's to fix: printed, never a traceback."""
     from scanflow.extras import MissingExtraError
 
@@ -101,7 +97,7 @@ def label(
     home: HomeOption = None,
 ) -> None:
     """Label a queue's samples in the browser (or the terminal): digits label, s skips, u undoes."""
-    errors = _interact_errors()
+    errors = interact_errors()
     shape = parse_image_shape(image_shape)
     from scanflow.interact.session import LabellingSession
     from scanflow.interact.store import LabelStore
@@ -196,7 +192,7 @@ def improve(
     home: HomeOption = None,
 ) -> None:
     """Pick samples, get them labelled, retrain, and promote the model if it beats the champion."""
-    errors = _interact_errors()
+    errors = interact_errors()
     shape = parse_image_shape(image_shape)
     if (workflow is None) == (fit is None) or (workflow is not None and step is None):
         raise fail("give the trainer: --workflow FILE --step NAME, or --fit pkg.module:function")
@@ -245,138 +241,3 @@ def improve(
         raise fail("stopped; every label given so far is kept", code=130) from None
     verdict = f"promoted v{result.champion_version}" if result.promoted else "champion kept"
     console.print(f"[green]✔[/] {model}@{alias}: {verdict} (MLflow run {result.mlflow_run_id})")
-
-
-@labels_app.callback(invoke_without_command=True)
-def labels_list(ctx: typer.Context, store: LabelStoreUrl = None, home: HomeOption = None) -> None:
-    """List the label queues: where their samples come from, and how far the labelling has come."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from rich.table import Table
-
-    from scanflow.database import describe
-    from scanflow.interact.sources import open_source
-    from scanflow.interact.store import LabelStore, default_url
-
-    errors = _interact_errors()
-    url = store or default_url(home)
-    none_yet = f"No label queue yet in {describe(url)}. Start one with `scanflow label --source`."
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        console.print(none_yet)  # without creating an empty store
-        return
-    try:
-        with LabelStore(url) as labels:
-            names = labels.queue_names()
-            if not names:
-                console.print(none_yet)
-                return
-            table = Table(title="Label queues")
-            table.add_column("queue", no_wrap=True)
-            for status in ("queued", "labelled", "skipped", "used"):
-                table.add_column(status, justify="right", no_wrap=True)
-            table.add_column("samples from", overflow="fold")
-            for name in names:
-                progress = labels.progress(name)
-                counts = (progress.queued, progress.labelled, progress.skipped, progress.used)
-                source = open_source(labels.queue(name).source).describe()
-                table.add_row(name, *map(str, counts), source)
-    except errors as error:
-        raise fail(str(error)) from None
-    console.print(table)
-
-
-@labels_app.command("show")
-def labels_show(
-    queue: Annotated[str, typer.Argument(help="label queue", show_default=False)],
-    store: LabelStoreUrl = None,
-    home: HomeOption = None,
-) -> None:
-    """One queue: its classes and samples, each batch's progress, and what each person answered."""
-    from rich.table import Table
-
-    from scanflow.interact.sources import open_source
-    from scanflow.interact.store import LabelStore
-
-    errors = _interact_errors()
-    try:
-        with LabelStore(store, home=home) as labels:
-            found = labels.queue(queue)
-            batches, people = labels.batches(queue), labels.labellers(queue)
-    except errors as error:
-        raise fail(str(error)) from None
-    console.print(f"[bold]{queue}[/]: samples from {open_source(found.source).describe()}")
-    console.print(
-        f"classes: {', '.join(map(str, found.classes))}" + (f"; model {found.model}" if found.model else "")
-    )
-    answered = ("labelled", "skipped", "used")
-    for title, key, rows, statuses in (
-        ("Batches", "batch", batches, ("queued", *answered)),
-        ("Labellers", "who", people, answered),
-    ):
-        if not rows:
-            continue
-        table = Table(title=title)
-        table.add_column(key, no_wrap=True)
-        for status in statuses:
-            table.add_column(status, justify="right")
-        for name, progress in rows.items():
-            table.add_row(str(name), *(str(getattr(progress, status)) for status in statuses))
-        console.print(table)
-    if not batches:
-        console.print(f"Nothing queued yet: `scanflow label --queue {queue} --source DATA` queues a batch.")
-
-
-@labels_app.command("export")
-def labels_export(
-    queue: Annotated[str, typer.Argument(help="label queue", show_default=False)],
-    path: Annotated[
-        Path, typer.Argument(help="dataset file to write: .npz, .csv or .parquet", show_default=False)
-    ],
-    track: Annotated[
-        bool, typer.Option("--track", help="also log the file to MLflow, as a dataset artifact")
-    ] = False,
-    store: LabelStoreUrl = None,
-    tracking_uri: TrackingUri = None,
-    home: HomeOption = None,
-) -> None:
-    """Write a queue's labelled samples (used ones too) as a dataset, and optionally track it in MLflow."""
-    from scanflow.interact.export import labelled_samples, write_labelled
-    from scanflow.interact.store import LabelStore
-
-    errors = _interact_errors()
-    try:
-        with LabelStore(store, home=home) as labels:
-            labels.queue(queue)  # the error lists the queues there are
-            if not labels.labels(queue):
-                raise fail(
-                    f"queue '{queue}' has no labels yet; label some with `scanflow label --queue {queue}`",
-                    code=1,
-                )
-            labelled = labelled_samples(labels, queue)
-        written = write_labelled(labelled, path)
-    except (*errors, OSError) as error:
-        raise fail(str(error), code=1) from None
-    console.print(f"wrote {len(labelled)} labelled samples of '{queue}' to {written}")
-    if track:
-        console.print(f"tracked as {_track_export(written, labelled, queue, tracking_uri, home)}")
-
-
-def _track_export(
-    path: Path, labelled: Samples, queue: str, tracking_uri: str | None, home: Path | None
-) -> str:
-    """Log the exported file in a run of the `scanflow-labels` experiment; its URI is a dataset source."""
-    from scanflow.home import Home
-    from scanflow.interact.export import track_labelled
-    from scanflow.track.store import artifact_location, ensure_experiment, open_client, prepare_store
-
-    project = Home.resolve(home)
-    uri = project.tracking_uri(tracking_uri)
-    prepare_store(uri)
-    client = open_client(uri)
-    experiment = ensure_experiment(
-        client, LABELS_EXPERIMENT, artifact_location(project, uri, LABELS_EXPERIMENT)
-    )
-    run = client.create_run(experiment, run_name=f"export-{queue}", tags={"scanflow.queue": queue})
-    uri = track_labelled(client, run.info.run_id, path, labelled, context="export")
-    client.set_terminated(run.info.run_id)
-    return uri
