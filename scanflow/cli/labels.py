@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from scanflow.interact.sources import Samples
 
 LABELS_EXPERIMENT = "scanflow-labels"
+QueueName = Annotated[str, typer.Argument(help="label queue", show_default=False)]
 labels_app = typer.Typer(help="List the label queues, show one's batches and people, or export its labels.")
 
 
@@ -57,7 +58,7 @@ def labels_list(ctx: typer.Context, store: LabelStoreUrl = None, home: HomeOptio
 
 @labels_app.command("show")
 def labels_show(
-    queue: Annotated[str, typer.Argument(help="label queue", show_default=False)],
+    queue: QueueName,
     store: LabelStoreUrl = None,
     home: HomeOption = None,
 ) -> None:
@@ -98,7 +99,7 @@ def labels_show(
 
 @labels_app.command("export")
 def labels_export(
-    queue: Annotated[str, typer.Argument(help="label queue", show_default=False)],
+    queue: QueueName,
     path: Annotated[
         Path, typer.Argument(help="dataset file to write: .npz, .csv or .parquet", show_default=False)
     ],

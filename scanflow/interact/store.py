@@ -413,27 +413,25 @@ class LabelStore:
 
     def batches(self, queue: str) -> dict[int, Progress]:
         """Each batch of ``queue`` and how far it has come, oldest first."""
-        query = select(items.c.batch, items.c.status, func.count()).where(items.c.queue == queue)
-        with self.engine.connect() as connection:
-            rows = connection.execute(query.group_by(items.c.batch, items.c.status)).all()
-        counts: dict[int, dict[str, int]] = {}
-        for batch, status, count in rows:
-            counts.setdefault(batch, {})[status] = count
-        return {batch: Progress(**counts[batch]) for batch in sorted(counts)}
+        return self._progress_by(items.c.batch, queue)
 
     def labellers(self, queue: str) -> dict[str, Progress]:
         """What each person answered in ``queue`` (labels, skips, labels already used), by name."""
+        return self._progress_by(items.c.labelled_by, queue, items.c.labelled_by.is_not(None))
+
+    def _progress_by(self, column: Any, queue: str, *where: Any) -> dict[Any, Progress]:
+        """Progress of ``queue``'s samples for each value of ``column``, in its order."""
         query = (
-            select(items.c.labelled_by, items.c.status, func.count())
-            .where(items.c.queue == queue, items.c.labelled_by.is_not(None))
-            .group_by(items.c.labelled_by, items.c.status)
+            select(column, items.c.status, func.count())
+            .where(items.c.queue == queue, *where)
+            .group_by(column, items.c.status)
         )
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
-        counts: dict[str, dict[str, int]] = {}
-        for who, status, count in rows:
-            counts.setdefault(who, {})[status] = count
-        return {who: Progress(**counts[who]) for who in sorted(counts)}
+        counts: dict[Any, dict[str, int]] = {}
+        for value, status, count in rows:
+            counts.setdefault(value, {})[status] = count
+        return {value: Progress(**counts[value]) for value in sorted(counts)}
 
     def labels(self, queue: str, *, include_used: bool = True) -> list[tuple[str, Any]]:
         """``(sample_ref, class)`` of every labelled sample, in labelling order."""
