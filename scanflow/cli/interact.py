@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -196,6 +197,11 @@ def improve(
     shape = parse_image_shape(image_shape)
     if (workflow is None) == (fit is None) or (workflow is not None and step is None):
         raise fail("give the trainer: --workflow FILE --step NAME, or --fit pkg.module:function")
+    if approve and not sys.stdin.isatty():  # found out now, not after people spent an hour labelling
+        raise fail(
+            "--approve asks for a yes in this terminal, but the input is not one: run in a terminal,"
+            " or drop --approve and set the bar with --min-gain"
+        )
     from scanflow.interact.improve import improve as improve_model
     from scanflow.interact.labellers import Oracle, WaitForPeople
     from scanflow.interact.trainers import FunctionTrainer, WorkflowTrainer

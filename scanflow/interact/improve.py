@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,29 +131,24 @@ def improve(
     labeller = labeller or WaitForPeople()
 
     experiment_id = ensure_experiment(client, experiment, artifact_location(project, uri, experiment))
-    parent = client.create_run(
-        experiment_id,
-        run_name=f"improve-{model_name}",
-        tags={TAG_KIND: "improve", "scanflow.model": model_name, "scanflow.queue": queue_name},
-    )
-    parent_id = parent.info.run_id
-    _log_params(
-        client,
-        parent_id,
-        model_name=model_name,
-        alias=alias,
-        strategy=chooser.name,
-        batch_size=batch_size,
-        rounds=rounds,
-        metric=metric if isinstance(metric, str) else getattr(metric, "__name__", "metric"),
-        min_gain=min_gain,
-        pool=json.dumps(source.spec()),
-        queue=queue_name,
-        label_store=describe(labels_store.url),
-    )
-    result = ImproveResult(model_name, alias, queue_name, parent_id)
-    status = "FAILED"
-    try:
+    tags = {TAG_KIND: "improve", "scanflow.model": model_name, "scanflow.queue": queue_name}
+    owned = labels_store if not isinstance(store, LabelStore) else nullcontext()  # closed here if opened here
+    with owned, tracked_run(client, experiment_id, f"improve-{model_name}", tags) as parent_id:
+        _log_params(
+            client,
+            parent_id,
+            model_name=model_name,
+            alias=alias,
+            strategy=chooser.name,
+            batch_size=batch_size,
+            rounds=rounds,
+            metric=metric if isinstance(metric, str) else getattr(metric, "__name__", "metric"),
+            min_gain=min_gain,
+            pool=json.dumps(source.spec()),
+            queue=queue_name,
+            label_store=describe(labels_store.url),
+        )
+        result = ImproveResult(model_name, alias, queue_name, parent_id)
         for number in range(1, rounds + 1):
             loop = _Round(
                 number,
@@ -173,20 +169,26 @@ def improve(
                     min_gain, approve, seed,
                 )
             )  # fmt: skip
+            client.set_tag(parent_id, "scanflow.champion_version", result.champion_version or "")
             if result.rounds[-1].queued == 0:
                 say("nothing left to pick: the pool is used up; new production data brings more")
                 break
+    return result
+
+
+@contextmanager
+def tracked_run(client: Any, experiment_id: str, name: str, tags: dict[str, str]) -> Iterator[str]:
+    """An MLflow run around a block, closed as FINISHED, FAILED or KILLED however the block ends."""
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    status = "FAILED"
+    try:
+        yield run_id
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        if result.rounds:
-            client.set_tag(parent_id, "scanflow.champion_version", result.champion_version or "")
-        client.set_terminated(parent_id, status=status)
-        if not isinstance(store, LabelStore):
-            labels_store.close()
-    return result
+        client.set_terminated(run_id, status=status)
 
 
 def _samples(data: SampleSource | Samples | str | Path | dict[str, Any]) -> Samples:
@@ -217,13 +219,9 @@ class _Round:
     say: Callable[[str], None]
     image_shape: tuple[int, ...] | None = None  # how labellers see flat samples
 
-    def _step_run(self, name: str, parent: str) -> str:
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=name,
-            tags={TAG_KIND: f"improve-{name}", PARENT_TAG: parent, "scanflow.round": str(self.number)},
-        )
-        return run.info.run_id
+    def _step_run(self, name: str, parent: str) -> AbstractContextManager[str]:
+        tags = {TAG_KIND: f"improve-{name}", PARENT_TAG: parent, "scanflow.round": str(self.number)}
+        return tracked_run(self.client, self.experiment_id, name, tags)
 
     def run(
         self,
@@ -240,13 +238,8 @@ class _Round:
         seed: int | None,
     ) -> RoundResult:
         client = self.client
-        round_id = client.create_run(
-            self.experiment_id,
-            run_name=f"round-{self.number}",
-            tags={TAG_KIND: "improve-round", PARENT_TAG: self.parent_id, "scanflow.round": str(self.number)},
-        ).info.run_id
-        status = "FAILED"
-        try:
+        tags = {TAG_KIND: "improve-round", PARENT_TAG: self.parent_id, "scanflow.round": str(self.number)}
+        with tracked_run(client, self.experiment_id, f"round-{self.number}", tags) as round_id:
             champion = load_version(client, self.model_name, alias=self.alias)
             client.set_tag(round_id, "scanflow.champion_version", champion.version)
             samples = source.load_nonempty().shaped_as(self.image_shape)
@@ -264,12 +257,10 @@ class _Round:
             )
             if not batch:
                 self.say(f"round {self.number}: every sample of the pool is in queue '{self.queue}' already")
-                status = "FINISHED"
                 return RoundResult(self.number, 0, 0, 0, champion.version, None, None, None, round_id)
             progress = self._label(round_id, labeller, batch)
             if progress.labelled == 0 and not self.store.labels(self.queue, include_used=False):
                 self.say(f"round {self.number}: no new labels, nothing to train on")
-                status = "FINISHED"
                 return RoundResult(
                     self.number, len(batch), 0, progress.skipped, champion.version, None, None, None, round_id
                 )
@@ -278,7 +269,6 @@ class _Round:
             comparison, decision = self._promote(
                 round_id, champion, challenger, holdout, metric, min_gain, approve
             )
-            status = "FINISHED"
             return RoundResult(
                 self.number,
                 len(batch),
@@ -290,11 +280,6 @@ class _Round:
                 decision,
                 round_id,
             )
-        except KeyboardInterrupt:
-            status = "KILLED"
-            raise
-        finally:
-            client.set_terminated(round_id, status=status)
 
     # ------------------------------------------------------------------ steps
     def _select(
@@ -307,25 +292,24 @@ class _Round:
         reference: Samples | None,
         seed: int | None,
     ) -> list[Any]:
-        run_id = self._step_run("select", round_id)
-        started = time.perf_counter()
-        round_seed = None if seed is None else seed + self.number
-        batch = select_batch(
-            self.store, self.queue, samples, champion, strategy, batch_size, reference, round_seed
-        )
-        queued, selection = batch.queued, batch.selection
-        seconds = time.perf_counter() - started
-        _log_params(
-            self.client, run_id, strategy=strategy.name, batch_size=batch_size, pool_size=batch.pool_size
-        )
-        self.client.log_metric(run_id, "selected", len(queued))
-        self.client.log_metric(run_id, "selection_seconds", seconds)
-        self.client.log_dict(
-            run_id,
-            [{"sample": i, "score": s, "reason": r} for i, s, r in selection],
-            "selection.json",
-        )
-        self.client.set_terminated(run_id)
+        with self._step_run("select", round_id) as run_id:
+            started = time.perf_counter()
+            round_seed = None if seed is None else seed + self.number
+            batch = select_batch(
+                self.store, self.queue, samples, champion, strategy, batch_size, reference, round_seed
+            )
+            queued, selection = batch.queued, batch.selection
+            seconds = time.perf_counter() - started
+            _log_params(
+                self.client, run_id, strategy=strategy.name, batch_size=batch_size, pool_size=batch.pool_size
+            )
+            self.client.log_metric(run_id, "selected", len(queued))
+            self.client.log_metric(run_id, "selection_seconds", seconds)
+            self.client.log_dict(
+                run_id,
+                [{"sample": i, "score": s, "reason": r} for i, s, r in selection],
+                "selection.json",
+            )
         self.say(
             f"round {self.number}: {strategy.name} picked {len(queued)} of {batch.pool_size} samples"
             f" for queue '{self.queue}'"
@@ -350,27 +334,24 @@ class _Round:
         return oldest
 
     def _label(self, round_id: str, labeller: Labeller, batch: list[Any]) -> Any:
-        run_id = self._step_run("label", round_id)
-        started = time.perf_counter()
-        self.client.set_tag(run_id, "scanflow.labeller", type(labeller).__name__)
-        if isinstance(labeller, WaitForPeople):
-            self.say(f"round {self.number}: waiting for labels — run `scanflow label --queue {self.queue}`")
-        status = "FAILED"
-        try:
-            progress = labeller.collect(self.store, self.queue, batch)
-            status = "FINISHED"
-        finally:
-            self.client.log_metric(run_id, "wait_seconds", time.perf_counter() - started)
-            self.client.set_terminated(run_id, status=status)
-        self.client.log_metric(run_id, "labelled", progress.labelled)
-        self.client.log_metric(run_id, "skipped", progress.skipped)
+        with self._step_run("label", round_id) as run_id:
+            started = time.perf_counter()
+            self.client.set_tag(run_id, "scanflow.labeller", type(labeller).__name__)
+            if isinstance(labeller, WaitForPeople):
+                self.say(
+                    f"round {self.number}: waiting for labels — run `scanflow label --queue {self.queue}`"
+                )
+            try:
+                progress = labeller.collect(self.store, self.queue, batch)
+            finally:
+                self.client.log_metric(run_id, "wait_seconds", time.perf_counter() - started)
+            self.client.log_metric(run_id, "labelled", progress.labelled)
+            self.client.log_metric(run_id, "skipped", progress.skipped)
         self.say(f"round {self.number}: {progress.labelled} labelled, {progress.skipped} skipped")
         return progress
 
     def _train(self, round_id: str, trainer: Trainer, samples: Samples, reference: Samples | None) -> str:
-        run_id = self._step_run("train", round_id)
-        status = "FAILED"
-        try:
+        with self._step_run("train", round_id) as run_id:
             labelled = labelled_samples(self.store, self.queue, samples)
             with tempfile.TemporaryDirectory(prefix="scanflow-labelled-") as folder:
                 path = write_labelled(labelled, Path(folder) / f"{self.queue}.npz")
@@ -384,10 +365,7 @@ class _Round:
                 self.client.set_tag(run_id, "scanflow.workflow_run", trained.workflow_run)
             if trained.run_id and trained.run_id != run_id:
                 self.client.set_tag(run_id, "scanflow.training_run", trained.run_id)
-            status = "FINISHED"
             return trained.version
-        finally:
-            self.client.set_terminated(run_id, status=status)
 
     def _promote(
         self,
@@ -399,31 +377,30 @@ class _Round:
         min_gain: float,
         approve: Callable[[Comparison], bool] | None,
     ) -> tuple[Comparison, Decision]:
-        run_id = self._step_run("promote", round_id)
-        comparison = compare(champion, challenger, holdout.features, holdout.targets, self.alias, metric)
-        decision = decide(comparison, min_gain=min_gain, approve=approve)
-        if decision.promote:
-            promote(self.client, comparison)
-        record(self.client, comparison, decision)
-        _log_params(
-            self.client,
-            run_id,
-            metric=comparison.metric,
-            champion_version=comparison.champion_version,
-            challenger_version=comparison.challenger_version,
-            min_gain=min_gain,
-            approval="person" if approve is not None else "automatic",
-        )
-        for key, value in (
-            ("champion_score", comparison.champion_score),
-            ("challenger_score", comparison.challenger_score),
-            ("gain", comparison.gain),
-            ("promoted", float(decision.promote)),
-        ):
-            self.client.log_metric(run_id, key, value)
-        self.client.set_tag(run_id, "scanflow.decision", "promoted" if decision.promote else "kept")
-        self.client.set_tag(run_id, "scanflow.reason", decision.reason)
-        self.client.set_terminated(run_id)
+        with self._step_run("promote", round_id) as run_id:
+            comparison = compare(champion, challenger, holdout.features, holdout.targets, self.alias, metric)
+            decision = decide(comparison, min_gain=min_gain, approve=approve)
+            if decision.promote:
+                promote(self.client, comparison)
+            record(self.client, comparison, decision)
+            _log_params(
+                self.client,
+                run_id,
+                metric=comparison.metric,
+                champion_version=comparison.champion_version,
+                challenger_version=comparison.challenger_version,
+                min_gain=min_gain,
+                approval="person" if approve is not None else "automatic",
+            )
+            for key, value in (
+                ("champion_score", comparison.champion_score),
+                ("challenger_score", comparison.challenger_score),
+                ("gain", comparison.gain),
+                ("promoted", float(decision.promote)),
+            ):
+                self.client.log_metric(run_id, key, value)
+            self.client.set_tag(run_id, "scanflow.decision", "promoted" if decision.promote else "kept")
+            self.client.set_tag(run_id, "scanflow.reason", decision.reason)
         verdict = (
             f"v{comparison.challenger_version} is the new '{self.alias}'" if decision.promote else "kept"
         )

@@ -230,6 +230,15 @@ def test_improve_with_an_oracle_promotes_and_says_so(
     assert np.isclose(float(client.get_model_version_by_alias("cli-digits", "champion").version), 2)
 
 
+def test_improve_approve_without_a_terminal_is_refused_before_any_work() -> None:
+    result = runner.invoke(
+        app, ["improve", "m", "--pool", "p.npz", "--holdout", "h.npz", "--fit", "x:fit", "--approve"]
+    )
+    assert result.exit_code == 2
+    assert "--approve asks for a yes in this terminal, but the input is not one" in flat(result.output)
+    assert not Path(".scanflow/labels.db").exists()
+
+
 def test_improve_without_a_trainer_says_what_to_give() -> None:
     result = runner.invoke(app, ["improve", "m", "--pool", "p.npz", "--holdout", "h.npz"])
     assert result.exit_code == 2

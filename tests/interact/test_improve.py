@@ -370,6 +370,16 @@ def test_a_failing_training_step_reports_its_log(
         run_improve(champion, digits, tracking_uri, trainer=trainer)
     with LabelStore() as store:  # the labels stay, for the next try
         assert len(store.labels(f"{champion}-improve")) == 30
+    client = open_client(tracking_uri)
+    experiment = client.get_experiment_by_name(f"improve-{champion}").experiment_id
+    statuses = {run.info.run_name: run.info.status for run in client.search_runs([experiment])}
+    assert statuses == {  # every run closed, the failure marked where it happened
+        f"improve-{champion}": "FAILED",
+        "round-1": "FAILED",
+        "select": "FINISHED",
+        "label": "FINISHED",
+        "train": "FAILED",
+    }
 
 
 def test_an_unknown_training_step_names_the_steps(tmp_path: Path, digits: dict[str, Path]) -> None:
