@@ -401,8 +401,9 @@ class _Round:
                 self.client.log_metric(run_id, key, value)
             self.client.set_tag(run_id, "scanflow.decision", "promoted" if decision.promote else "kept")
             self.client.set_tag(run_id, "scanflow.reason", decision.reason)
-        verdict = (
-            f"v{comparison.challenger_version} is the new '{self.alias}'" if decision.promote else "kept"
-        )
-        self.say(f"round {self.number}: {comparison.summary()} — {verdict}: {decision.reason}")
+        if decision.promote:
+            verdict = f"v{comparison.challenger_version} is the new '{self.alias}'"
+        else:
+            verdict = f"v{comparison.champion_version} stays '{self.alias}'"
+        self.say(f"round {self.number}: {comparison.summary()} — {verdict} ({decision.brief})")
         return comparison, decision

@@ -63,7 +63,8 @@ class Comparison:
 @dataclass(frozen=True)
 class Decision:
     promote: bool
-    reason: str
+    reason: str  # the whole story, scores included: kept in MLflow and the registry
+    brief: str = ""  # what to add to a line that already shows the scores
 
 
 def compare(
@@ -106,16 +107,20 @@ def decide(
             False,
             f"challenger is not better: {comparison.metric} {comparison.challenger_score:.4f}"
             f" vs {comparison.champion_score:.4f} (needs a gain above {min_gain:g})",
+            f"needs a gain above {min_gain:g}",
         )
     if approve is not None and not approve(comparison):
         return Decision(
-            False, f"a person declined the promotion ({comparison.gain:+.4f} {comparison.metric})"
+            False,
+            f"a person declined the promotion ({comparison.gain:+.4f} {comparison.metric})",
+            "a person declined",
         )
     how = "approved by a person" if approve is not None else "automatic"
     return Decision(
         True,
         f"challenger is better: {comparison.metric} {comparison.challenger_score:.4f}"
         f" vs {comparison.champion_score:.4f} ({comparison.gain:+.4f}); {how}",
+        how,
     )
 
 
