@@ -62,7 +62,7 @@ def labels_show(
     store: LabelStoreUrl = None,
     home: HomeOption = None,
 ) -> None:
-    """One queue: its classes and samples, each batch's progress, and what each person answered."""
+    """One queue: its samples, each batch's progress, what each person answered, labels per class."""
     from rich.table import Table
 
     from scanflow.interact.sources import open_source
@@ -72,7 +72,11 @@ def labels_show(
     try:
         with LabelStore(store, home=home) as labels:
             found = labels.queue(queue)
-            batches, people = labels.batches(queue), labels.labellers(queue)
+            batches, people, classes = (
+                labels.batches(queue),
+                labels.labellers(queue),
+                labels.classes_given(queue),
+            )
     except errors as error:
         raise fail(str(error)) from None
     console.print(f"[bold]{queue}[/]: samples from {open_source(found.source).describe()}")
@@ -83,6 +87,7 @@ def labels_show(
     for title, key, rows, statuses in (
         ("Batches", "batch", batches, ("queued", *answered)),
         ("Labellers", "who", people, answered),
+        ("Labels per class", "class", classes if people else {}, ("labelled", "used")),
     ):
         if not rows:
             continue

@@ -419,6 +419,16 @@ class LabelStore:
         """What each person answered in ``queue`` (labels, skips, labels already used), by name."""
         return self._progress_by(items.c.labelled_by, queue, items.c.labelled_by.is_not(None))
 
+    def classes_given(self, queue: str) -> dict[Any, Progress]:
+        """Each class of ``queue`` and how many labels it has (labelled, used), zero ones too.
+
+        A class nobody has labelled yet shows up as a zero: the model will not
+        learn it from these labels.
+        """
+        found = self.queue(queue)
+        given = self._progress_by(items.c.label, queue, items.c.label.is_not(None))
+        return {value: given.get(str(value), Progress()) for value in found.classes}
+
     def _progress_by(self, column: Any, queue: str, *where: Any) -> dict[Any, Progress]:
         """Progress of ``queue``'s samples for each value of ``column``, in its order."""
         query = (

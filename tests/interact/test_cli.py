@@ -134,14 +134,12 @@ def test_labels_show_tells_each_batch_and_each_person_apart() -> None:
     shown = runner.invoke(app, ["labels", "show", "q"])
     assert shown.exit_code == 0, shown.output
     assert "samples from /data/x.npz" in shown.output and "classes: 0, 1; model m@champion" in shown.output
-    rows = {cells[0]: cells[1:] for cells in table_rows(shown.output)}
-    assert rows["1"] == ["0", "1", "1", "1"] and rows["2"] == [
-        "1",
-        "0",
-        "0",
-        "0",
-    ]  # queued, labelled, skipped, used
+    tables, per_class = shown.output.split("Labels per class")
+    rows = {cells[0]: cells[1:] for cells in table_rows(tables)}
+    assert rows["1"] == ["0", "1", "1", "1"]  # batch 1: queued, labelled, skipped, used
+    assert rows["2"] == ["1", "0", "0", "0"]
     assert rows["ana"] == ["0", "0", "1"] and rows["ben"] == ["1", "1", "0"]  # labelled, skipped, used
+    assert table_rows(per_class) == [["0", "1", "0"], ["1", "0", "1"]]  # class: labelled, used
 
 
 def table_rows(output: str) -> list[list[str]]:
