@@ -143,7 +143,13 @@ def _track_export(
     """Log the exported file in a run of the `scanflow-labels` experiment; its URI is a dataset source."""
     from scanflow.home import Home
     from scanflow.interact.export import track_labelled
-    from scanflow.track.store import artifact_location, ensure_experiment, open_client, prepare_store
+    from scanflow.track.store import (
+        artifact_location,
+        ensure_experiment,
+        open_client,
+        prepare_store,
+        tracked_run,
+    )
 
     project = Home.resolve(home)
     uri = project.tracking_uri(tracking_uri)
@@ -152,7 +158,5 @@ def _track_export(
     experiment = ensure_experiment(
         client, LABELS_EXPERIMENT, artifact_location(project, uri, LABELS_EXPERIMENT)
     )
-    run = client.create_run(experiment, run_name=f"export-{queue}", tags={"scanflow.queue": queue})
-    uri = track_labelled(client, run.info.run_id, path, labelled, context="export")
-    client.set_terminated(run.info.run_id)
-    return uri
+    with tracked_run(client, experiment, f"export-{queue}", {"scanflow.queue": queue}) as run_id:
+        return track_labelled(client, run_id, path, labelled, context="export")

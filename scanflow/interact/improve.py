@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from scanflow.interact.sources import Samples, SampleSource, is_prediction_log, 
 from scanflow.interact.store import LabelStore, QueuedSample
 from scanflow.interact.strategies import DEFAULT_STRATEGY, QueryStrategy, make_strategy
 from scanflow.interact.trainers import Trainer, TrainingData
-from scanflow.track.store import PARENT_TAG, TAG_KIND
+from scanflow.track.store import PARENT_TAG, TAG_KIND, tracked_run
 
 
 @dataclass(frozen=True)
@@ -174,21 +174,6 @@ def improve(
                 say("nothing left to pick: the pool is used up; new production data brings more")
                 break
     return result
-
-
-@contextmanager
-def tracked_run(client: Any, experiment_id: str, name: str, tags: dict[str, str]) -> Iterator[str]:
-    """An MLflow run around a block, closed as FINISHED, FAILED or KILLED however the block ends."""
-    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
-    status = "FAILED"
-    try:
-        yield run_id
-        status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        client.set_terminated(run_id, status=status)
 
 
 def _samples(data: SampleSource | Samples | str | Path | dict[str, Any]) -> Samples:

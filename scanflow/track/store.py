@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,6 +115,21 @@ def artifact_location(home: Home, uri: str, experiment: str) -> str | None:
     if sqlite_path(uri) is None:
         return None  # a server decides for itself
     return (home.artifacts_dir / experiment).as_uri()
+
+
+@contextmanager
+def tracked_run(client: MlflowClient, experiment_id: str, name: str, tags: dict[str, str]) -> Iterator[str]:
+    """An MLflow run around a block, closed as FINISHED, FAILED or KILLED however the block ends."""
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    status = "FAILED"
+    try:
+        yield run_id
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        client.set_terminated(run_id, status=status)
 
 
 def ensure_experiment(client: MlflowClient, name: str, location: str | None) -> str:
