@@ -30,7 +30,7 @@ from scanflow.interact.models import LoadedModel, load_version
 from scanflow.interact.promotion import Comparison, Decision, Metric, compare, decide, promote, record
 from scanflow.interact.schema import Status
 from scanflow.interact.selection import classes_of, select_batch
-from scanflow.interact.sources import Samples, SampleSource, is_prediction_log, open_source
+from scanflow.interact.sources import Samples, SampleSource, open_named_source
 from scanflow.interact.store import LabelStore, QueuedSample
 from scanflow.interact.strategies import DEFAULT_STRATEGY, QueryStrategy, make_strategy
 from scanflow.interact.trainers import Trainer, TrainingData
@@ -118,14 +118,13 @@ def improve(
     client = open_client(uri)
     say = report or (lambda message: None)
     chooser = make_strategy(strategy)
-    # A prediction log given by URL: the predictions of the model being improved, not its neighbours'.
-    source = open_source(pool, model_name=model_name) if is_prediction_log(pool) else open_source(pool)
-    held_out = _samples(holdout)
+    source = open_named_source(pool, tracking_uri=uri, model_name=model_name)
+    held_out = _samples(holdout, uri)
     if held_out.targets is None:
         raise ValueError(
             "the holdout data has no labels; it must hold labels (y / label column) to compare models"
         )
-    reference_samples = _samples(reference) if reference is not None else None
+    reference_samples = _samples(reference, uri) if reference is not None else None
     labels_store = store if isinstance(store, LabelStore) else LabelStore(store, home=home)
     queue_name = queue or f"{model_name}-improve"
     labeller = labeller or WaitForPeople()
@@ -176,10 +175,10 @@ def improve(
     return result
 
 
-def _samples(data: SampleSource | Samples | str | Path | dict[str, Any]) -> Samples:
+def _samples(data: SampleSource | Samples | str | Path | dict[str, Any], tracking_uri: str) -> Samples:
     if isinstance(data, Samples):
         return data
-    return open_source(data).load()
+    return open_named_source(data, tracking_uri=tracking_uri).load()
 
 
 def _log_params(client: Any, run_id: str, **params: Any) -> None:

@@ -118,12 +118,10 @@ def queue_from_source(
 
     ``image_shape`` shows flat samples as images (e.g. ``(8, 8)`` for digits).
     """
-    from scanflow.interact.sources import is_prediction_log, open_source
+    from scanflow.interact.sources import open_named_source
 
-    options: dict[str, Any] = {"tracking_uri": tracking_uri} if _is_artifact(source) else {}
-    if is_prediction_log(source) and model is not None:
-        options["model_name"] = parse_model_ref(model)[0]  # what this model saw, as improve takes it
-    opened = open_source(source, **options)
+    model_name = parse_model_ref(model)[0] if model is not None else None
+    opened = open_named_source(source, tracking_uri=tracking_uri, model_name=model_name)
     samples = opened.load_nonempty().shaped_as(image_shape)
     loaded = None
     if model is not None:
@@ -150,9 +148,3 @@ def queue_from_source(
         model=model,
     )
     return select_batch(store, queue, samples, loaded, strategy, batch_size, seed=seed)
-
-
-def _is_artifact(source: Any) -> bool:
-    from scanflow.interact.sources.dataset import MLFLOW_SCHEMES
-
-    return isinstance(source, str) and source.startswith(MLFLOW_SCHEMES)

@@ -199,6 +199,18 @@ def test_a_prediction_log_pool_holds_only_the_improved_models_predictions(
         run_improve(champion, digits, tracking_uri, pool=others_only, queue="from-another-log")
 
 
+def test_data_tracked_in_mlflow_is_read_through_the_projects_tracker(
+    champion: str, digits: dict[str, Path], tracking_uri: str
+) -> None:
+    client = open_client(tracking_uri)
+    run_id = client.create_run(client.get_experiment_by_name(f"train-{champion}").experiment_id).info.run_id
+    for name in ("reference", "holdout", "pool"):
+        client.log_artifact(run_id, str(digits[name]), "data")
+    tracked = {name: f"runs:/{run_id}/data/{digits[name].name}" for name in ("reference", "holdout", "pool")}
+    result = run_improve(champion, digits, tracking_uri, batch_size=10, **tracked)
+    assert (result.rounds[0].queued, result.rounds[0].labelled) == (10, 10)
+
+
 def test_the_loop_stops_when_the_pool_is_used_up(
     champion: str, digits: dict[str, Path], tracking_uri: str, tmp_path: Path
 ) -> None:

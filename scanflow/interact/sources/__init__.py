@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from scanflow.interact.sources.base import Samples, SampleSource, content_hash
-from scanflow.interact.sources.dataset import DatasetError, DatasetSource, read_dataset, write_dataset
+from scanflow.interact.sources.dataset import (
+    MLFLOW_SCHEMES,
+    DatasetError,
+    DatasetSource,
+    read_dataset,
+    write_dataset,
+)
 from scanflow.interact.sources.prediction_log import (
     PREDICTION_LOG,
     PredictionLogError,
@@ -27,6 +33,22 @@ _KINDS: dict[str, Callable[..., SampleSource]] = {}
 def is_prediction_log(source: Any) -> bool:
     """Whether ``source`` as a user typed it is a database URL (a prediction log), not a dataset."""
     return isinstance(source, str) and source.startswith(_DATABASE_SCHEMES)
+
+
+def open_named_source(
+    source: Any, *, tracking_uri: str | None = None, model_name: str | None = None
+) -> SampleSource:
+    """A source as a user names it, given what its kind needs to be read.
+
+    An MLflow artifact URI (``runs:/...``) is downloaded through the project's
+    tracking server; a prediction log's URL keeps the predictions of
+    ``model_name`` only, not those of the models logged beside it.
+    """
+    if isinstance(source, str) and source.startswith(MLFLOW_SCHEMES):
+        return open_source(source, tracking_uri=tracking_uri)
+    if is_prediction_log(source) and model_name is not None:
+        return open_source(source, model_name=model_name)
+    return open_source(source)
 
 
 def register_source(kind: str, factory: Callable[..., SampleSource]) -> None:
@@ -68,6 +90,7 @@ __all__ = [
     "Samples",
     "content_hash",
     "is_prediction_log",
+    "open_named_source",
     "open_source",
     "prediction_log_table",
     "read_dataset",
