@@ -15,7 +15,7 @@ import numpy as np
 
 from scanflow.interact.schema import Status
 from scanflow.interact.sources import Samples, open_source, write_dataset
-from scanflow.interact.store import LabelStore, LabelStoreError
+from scanflow.interact.store import LabelStore, LabelStoreError, QueuedSample
 
 
 def labelled_samples(store: LabelStore, queue: str, samples: Samples | None = None) -> Samples:
@@ -24,12 +24,12 @@ def labelled_samples(store: LabelStore, queue: str, samples: Samples | None = No
     ``samples`` is the queue's source already loaded, to avoid reading it again.
     """
     found = store.queue(queue)
-    labels = store.labels(queue)
+    answered = store.items(queue, status=[Status.LABELLED, Status.USED])  # what store.labels reads
     if samples is None:
         samples = open_source(found.source).load()
-    chosen = samples.take(samples.positions(ref for ref, _ in labels))
-    _refuse_changed(store, queue, chosen)
-    targets = np.asarray([label for _, label in labels])
+    chosen = samples.take(samples.positions(item.sample_ref for item in answered))
+    _refuse_changed(queue, answered, chosen)
+    targets = np.asarray([found.class_for(item.label) for item in answered])
     return Samples(
         ids=chosen.ids,
         features=chosen.features,
@@ -39,16 +39,17 @@ def labelled_samples(store: LabelStore, queue: str, samples: Samples | None = No
     )
 
 
-def _refuse_changed(store: LabelStore, queue: str, chosen: Samples) -> None:
+def _refuse_changed(queue: str, answered: list[QueuedSample], chosen: Samples) -> None:
     """Refuse labelled samples whose values changed in the source since they were queued.
 
     A label names a sample by id; if the file behind the queue was replaced,
     the same id may now hold other values, and training would silently learn
-    a label for data nobody saw.
+    a label for data nobody saw. ``chosen`` holds ``answered``'s samples, in order.
     """
-    answered = store.items(queue, status=[Status.LABELLED, Status.USED])
-    queued_as = {item.sample_ref: item.content_hash for item in answered}
-    changed = [ref for ref, now in zip(chosen.ids, chosen.hashes(), strict=True) if queued_as.get(ref) != now]
+    now = chosen.hashes()
+    changed = [
+        item.sample_ref for item, value in zip(answered, now, strict=True) if item.content_hash != value
+    ]
     if changed:
         shown = ", ".join(changed[:5]) + (" ..." if len(changed) > 5 else "")
         raise LabelStoreError(

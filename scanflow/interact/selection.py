@@ -43,7 +43,7 @@ def select_batch(
     if len(candidates) == 0:  # every sample of the source is in the queue already
         empty = Selection(strategy.name, np.zeros(0, dtype=int), [], np.zeros(0))
         return Batch([], empty, 0)
-    labelled = labelled_samples(store, queue, samples) if store.labels(queue) else None
+    labelled = labelled_samples(store, queue, samples)
     known = [s.features for s in (reference, labelled) if s is not None and len(s)]
     probabilities, classes = _probabilities(candidates, model)
     pool = Pool(
