@@ -127,10 +127,9 @@ def label(
                 )
             else:
                 console.print(f"every sample of {source} is in queue '{queue}' already: nothing new to queue")
-        elif shape is not None:
-            LabellingSession(labels, queue).samples().shaped_as(shape)  # the error names a wrong shape
-            labels.set_image_shape(queue, shape)
         session = LabellingSession(labels, queue, who=who)
+        if source is None and shape is not None:
+            session.show_as_images(shape)
     except errors as error:
         raise fail(str(error)) from None
     if terminal:

@@ -57,6 +57,11 @@ class LabellingSession:
                 self._index = set(self._samples.ids)
             return self._samples
 
+    def show_as_images(self, image_shape: tuple[int, ...]) -> None:
+        """Show the queue's flat samples as images of ``image_shape`` from now on (kept with the queue)."""
+        self.samples().shaped_as(image_shape)  # the error names a shape that does not fit the samples
+        self.queue = self.store.set_image_shape(self.queue.name, image_shape)
+
     def view(self, item: QueuedSample) -> SampleView:
         return view_of(item, self.queue, self.samples(item.sample_ref))
 
