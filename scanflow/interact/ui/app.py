@@ -30,7 +30,7 @@ class LabelBody(BaseModel):
 
 
 class LeaveBody(BaseModel):
-    """What a closing page posts (a beacon carries no headers): whose sample to let go of."""
+    """What a closing page posts (a beacon carries no headers): whose sample to let go of, URL-encoded."""
 
     name: str = ""
 
