@@ -118,18 +118,18 @@ def queue_from_source(
 
     ``image_shape`` shows flat samples as images (e.g. ``(8, 8)`` for digits).
     """
+    from scanflow.home import Home
     from scanflow.interact.sources import open_named_source
 
+    uri = Home.resolve(home).tracking_uri(tracking_uri)  # the project's tracker unless told otherwise
     model_name = parse_model_ref(model)[0] if model is not None else None
-    opened = open_named_source(source, tracking_uri=tracking_uri, model_name=model_name)
+    opened = open_named_source(source, tracking_uri=uri, model_name=model_name)
     samples = opened.load_nonempty().shaped_as(image_shape)
     loaded = None
     if model is not None:
-        from scanflow.home import Home
         from scanflow.interact.models import load_version
         from scanflow.track.store import open_client, prepare_store
 
-        uri = Home.resolve(home).tracking_uri(tracking_uri)
         prepare_store(uri)
         name, alias = parse_model_ref(model)
         loaded = load_version(open_client(uri), name, alias=alias)

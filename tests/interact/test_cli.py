@@ -167,6 +167,24 @@ def test_labels_of_data_replaced_since_are_refused_not_trained_on(tmp_path: Path
         assert len(store.labels("q")) == 2  # nothing lost: restoring the file makes them usable again
 
 
+def test_a_tracked_export_is_a_source_to_label_from(tmp_path: Path, tracking: str) -> None:
+    images, _ = load_digits(return_X_y=True)
+    pool = write_dataset(tmp_path / "pool.npz", images[:20], ids=[f"d{i}" for i in range(20)])
+    classes = ["--classes", ",".join("0123456789"), "-s", "random", "--terminal"]
+    first = runner.invoke(
+        app, ["label", "-q", "first", "--source", str(pool), "-n", "2", *classes], input="1\n2\n"
+    )
+    assert first.exit_code == 0, first.output
+    exported = runner.invoke(app, ["labels", "export", "first", str(tmp_path / "first.npz"), "--track"])
+    artifact = flat(exported.output).split("tracked as ")[1].strip()  # in the project's embedded tracker
+
+    again = runner.invoke(
+        app, ["label", "-q", "again", "--source", artifact, "-n", "1", *classes], input="q\n"
+    )
+    assert again.exit_code == 0, again.output
+    assert "queued 1 of 2 samples (random) in 'again'" in flat(again.output)
+
+
 def test_exporting_a_queue_without_labels_says_how_to_label(tmp_path: Path) -> None:
     with LabelStore() as store:
         store.create_queue("empty", source={"kind": "dataset", "uri": "/x.npz"}, classes=[0, 1])
