@@ -42,6 +42,13 @@ def test_alias_move_hot_swaps_under_load_without_a_failed_request(start_server, 
         registry.set_registered_model_alias("digits", "champion", "2")
         wait_for(lambda: any(a[1] == "digits/2" for a in answers[-20:]), timeout=60, message="the swap")
         time.sleep(1.0)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        # Read the server's state before the alias goes back, or the follower may swap back first.
+        with server.client() as client:
+            metrics = client.get("/metrics").text
+            ready = client.get("/ready").json()["models"]
     finally:
         stop.set()
         for thread in threads:
@@ -55,11 +62,9 @@ def test_alias_move_hot_swaps_under_load_without_a_failed_request(start_server, 
     assert models[-10:] == ["digits/2"] * 10, models[-20:]
     expected = {"digits/1": store.expected_v1, "digits/2": store.expected_v2}
     assert all(prediction == expected[model][row] for _, model, row, prediction in answers)
-    with server.client() as client:
-        metrics = client.get("/metrics").text
-        assert 'scanflow_model_swaps_total{slot="digits"} 1.0' in metrics
-        assert 'scanflow_model_info{model="digits",slot="digits",version="2"} 1.0' in metrics
-        assert client.get("/ready").json()["models"] == {"digits": "digits/2"}
+    assert 'scanflow_model_swaps_total{slot="digits"} 1.0' in metrics
+    assert 'scanflow_model_info{model="digits",slot="digits",version="2"} 1.0' in metrics
+    assert ready == {"digits": "digits/2"}
     server.stop()
 
 
