@@ -42,7 +42,7 @@ def render(results: dict) -> str:
             label = name if name.startswith("modAL") else f"scanflow {name}"
             row = f"{label:28s}" + "".join(f"{curve[b]:8.3f}" for b in REPORTED)
             lines.append(row + f"{reach if reach else '>' + str(setup['budget']):>9}")
-        checks += _checks(dataset, curves, level)
+        checks += _checks(dataset, by_name, level)
     lines += [
         "",
         "Selecting a batch of 10 from 100,000 samples (median of 3): the strategy alone (probabilities",
@@ -64,43 +64,85 @@ def render(results: dict) -> str:
         alone = ours["strategy"] * 1000
         checks.append(
             _mark(
-                alone < TARGET_SECONDS * 1000, f"{DEFAULT} selects from 100,000 in {alone:.0f} ms (< 100 ms)"
+                "met" if alone < TARGET_SECONDS * 1000 else "MISSED",
+                f"{DEFAULT} selects from 100,000 in {alone:.0f} ms (< 100 ms)",
             )
         )
-    lines += ["", "Targets:", *checks, "", f"wall time {results['wall_seconds']:.0f} s"]
+    lines += [
+        "",
+        "Targets (± is the paired standard error over the seeds; tied = behind by less than twice it):",
+        *checks,
+    ]
+    if "environment" in results:
+        lines += ["", "Environment: " + ", ".join(f"{k} {v}" for k, v in results["environment"].items())]
+    lines += ["", f"wall time {results['wall_seconds']:.0f} s"]
     return "\n".join(lines)
 
 
-def _mark(ok: bool, text: str) -> str:
-    return f"  {'met   ' if ok else 'MISSED'}  {text}"
+def _mark(verdict: str, text: str) -> str:
+    return f"  {verdict:6s}  {text}"
 
 
-def _checks(dataset: str, curves: dict[str, dict[int, float]], level: float) -> list[str]:
-    if DEFAULT not in curves:
+def _verdict(gap: float, noise: float) -> str:
+    """``met`` when ahead on average; ``tied`` when behind by less than twice the paired noise."""
+    if gap >= 0:
+        return "met"
+    return "tied" if gap + 2 * noise >= 0 else "MISSED"
+
+
+def accuracies(runs: list[dict], budget: int) -> np.ndarray:
+    return np.array([r[budget] if budget in r else r[str(budget)] for r in runs])
+
+
+def paired_gap(ours: list[dict], theirs: list[dict], budget: int) -> tuple[float, float]:
+    """Mean accuracy difference over the same seeds (same splits), and its standard error."""
+    differences = accuracies(ours, budget) - accuracies(theirs, budget)
+    noise = float(differences.std(ddof=1) / np.sqrt(len(differences))) if len(differences) > 1 else 0.0
+    return float(differences.mean()), noise
+
+
+def _checks(dataset: str, by_name: dict[str, list[dict]], level: float) -> list[str]:
+    if DEFAULT not in by_name:
         return []
-    ours = curves[DEFAULT]
+    ours = by_name[DEFAULT]
+    curve = mean_curve(ours)
     out = []
     if dataset == "digits":
-        reach = labels_to_reach(ours, level)
+        reach = labels_to_reach(curve, level)
+        at_target = accuracies(ours, TARGET_LABELS)
+        spread = at_target.std(ddof=1) / np.sqrt(len(at_target)) if len(at_target) > 1 else 0.0
         out.append(
             _mark(
-                reach is not None and reach <= TARGET_LABELS,
-                f"digits: {DEFAULT} reaches 99% of full-pool at {reach} labels (<= {TARGET_LABELS})",
+                "met" if reach is not None and reach <= TARGET_LABELS else "MISSED",
+                f"digits: {DEFAULT} reaches 99% of full-pool ({level:.3f}) at {reach} labels"
+                f" (<= {TARGET_LABELS}; at {TARGET_LABELS}: {at_target.mean():.3f} ± {spread:.3f})",
             )
         )
-    if "random" in curves:
-        gaps = [ours[b] - curves["random"][b] for b in ours if b > min(ours)]
-        worst = min(gaps)
-        out.append(_mark(worst >= 0, f"{dataset}: {DEFAULT} never below random (worst budget {worst:+.3f})"))
-    peers = [name for name in curves if name.startswith("modAL")]
-    if peers:
-        gaps = {b: ours[b] - max(curves[p][b] for p in peers) for b in REPORTED}
-        worst = min(gaps, key=gaps.get)
+    seeds = len(ours)
+    if "random" in by_name:
+        gaps = {b: paired_gap(ours, by_name["random"], b) for b in curve if b > min(curve)}
+        worst = min(gaps, key=lambda b: gaps[b][0])
+        gap, noise = gaps[worst]
         out.append(
             _mark(
-                gaps[worst] >= 0,
+                _verdict(gap, noise),
+                f"{dataset}: {DEFAULT} never below random"
+                f" (worst {gap:+.4f} ± {noise:.4f} at {worst} labels, {seeds} seeds)",
+            )
+        )
+    peers = [name for name in by_name if name.startswith("modAL")]
+    if peers:
+        gaps = {}
+        for budget in REPORTED:
+            best = max(peers, key=lambda p: accuracies(by_name[p], budget).mean())
+            gaps[budget] = paired_gap(ours, by_name[best], budget)
+        worst = min(gaps, key=lambda b: gaps[b][0])
+        gap, noise = gaps[worst]
+        out.append(
+            _mark(
+                _verdict(gap, noise),
                 f"{dataset}: {DEFAULT} >= modAL's best at every budget"
-                f" (worst {gaps[worst]:+.3f} at {worst} labels)",
+                f" (worst {gap:+.4f} ± {noise:.4f} at {worst} labels)",
             )
         )
     return out

@@ -6,6 +6,7 @@ import os
 
 import mlflow
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
@@ -18,7 +19,8 @@ parser.add_argument("--n_estimators", type=int, default=100)
 args = parser.parse_args()
 
 models = {
-    "svm": lambda: SVC(C=args.C, gamma="scale", probability=True, random_state=0),
+    # Probabilities (for drift checks and active learning) from a sigmoid fitted on held-out folds.
+    "svm": lambda: CalibratedClassifierCV(SVC(C=args.C, gamma="scale", random_state=0), ensemble=False),
     "forest": lambda: RandomForestClassifier(n_estimators=args.n_estimators, random_state=0, n_jobs=1),
     "logreg": lambda: LogisticRegression(C=args.C, max_iter=2000),
 }
@@ -29,8 +31,11 @@ model.fit(train["X"], train["y"])
 
 # Scanflow started this step's MLflow run (MLFLOW_RUN_ID): plain mlflow calls land in it.
 mlflow.log_metric("cv_accuracy", float(scores.mean()))
-# Models are saved with skops (no pickle); tree ensembles hold a type skops asks us to vouch for.
-trusted = ["sklearn.tree._tree.Tree"] if args.model == "forest" else None
+# Models are saved with skops (no pickle); some hold types skops asks us to vouch for.
+trusted = {
+    "forest": ["sklearn.tree._tree.Tree"],
+    "svm": ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"],
+}.get(args.model)
 info = mlflow.sklearn.log_model(
     model, name="model", input_example=train["X"][:2], skops_trusted_types=trusted
 )
