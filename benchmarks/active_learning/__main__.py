@@ -1,4 +1,4 @@
-"""python -m benchmarks.active_learning [--seeds 10] [--datasets digits,breast_cancer] [--quick]
+"""python -m benchmarks.active_learning [--seeds 30] [--datasets digits,breast_cancer] [--quick]
 
 Learning curves from 10 random labels, in batches of 10, up to 300 labels,
 for each Scanflow strategy and for modAL (in its own environment), on the

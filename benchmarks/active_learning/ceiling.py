@@ -1,4 +1,4 @@
-"""python -m benchmarks.active_learning.ceiling [--seeds 10] [--budget 150] [--candidates 15,15|all]
+"""python -m benchmarks.active_learning.ceiling [--seeds 30] [--budget 150] [--candidates 15,15|all]
 
 How far can choosing samples alone take this model? A greedy oracle that
 knows the label of every pool sample (never a test label) adds one label at
@@ -95,7 +95,7 @@ def parse_candidates(text: str) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.active_learning.ceiling", description=__doc__)
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--budget", type=int, default=150)
     parser.add_argument(
         "--candidates",
