@@ -26,6 +26,9 @@ from scanflow.run.build_once import build_once
 from scanflow.spec.executor import Executor
 
 READY_MARKER = ".scanflow-env.json"
+# Part of every environment's hash: bump it when builds install differently, so
+# environments built the old way are rebuilt instead of reused (2: constraints applied).
+BUILD_FORMAT = 2
 CURRENT = "current"
 
 
@@ -50,6 +53,7 @@ class EnvSpec:
             "python": _interpreter_identity(self.python),
             "requirements": list(self.requirements),
             "constraints": list(self.constraints),
+            "format": BUILD_FORMAT,
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -190,8 +194,13 @@ class EnvCache:
         if spec.requirements:
             listing = target / "requirements.txt"
             listing.write_text("\n".join(spec.requirements) + "\n")
+            pins: list[str] = []
+            if spec.constraints:
+                constraints = target / "constraints.txt"
+                constraints.write_text("\n".join(spec.constraints) + "\n")
+                pins = ["--constraint", str(constraints)]
             _uv(
-                ["pip", "install", "--python", str(target / "bin" / "python"), "-r", str(listing)],
+                ["pip", "install", "--python", str(target / "bin" / "python"), "-r", str(listing), *pins],
                 owner,
                 spec,
             )
@@ -199,6 +208,7 @@ class EnvCache:
         meta = {
             "python": spec.python,
             "requirements": list(spec.requirements),
+            "constraints": list(spec.constraints),
             "built_at": time.time(),
             "build_seconds": round(time.time() - started, 2),
         }
@@ -216,9 +226,16 @@ def _uv(args: list[str], owner: str, spec: EnvSpec) -> None:
         output = (result.stderr or result.stdout).strip().splitlines()
         tail = "\n".join(output[-15:])
         who = f" for step '{owner}'" if owner else ""
+        pinned = [pin for pin in spec.constraints if re.search(rf"\b{pin.split('==')[0]}\b(?!-)", tail)]
+        why = (
+            f"\nSteps that use MLflow get Scanflow's own versions ({', '.join(pinned)}) so they can "
+            "write to its store: allow those versions in the step's requirements."
+            if pinned
+            else ""
+        )
         raise EnvBuildError(
             f"could not build the environment{who} ({spec.describe()}):\n{tail}\n"
-            "Fix the requirement named above (name, version or index) and run again."
+            f"Fix the requirement named above (name, version or index) and run again.{why}"
         )
 
 

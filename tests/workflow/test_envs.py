@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -66,13 +67,33 @@ def test_requirements_file_and_list_with_the_same_content_share_an_environment(w
 
 
 def test_steps_asking_for_mlflow_get_scanflows_mlflow_version() -> None:
+    """A newer MLflow in a step would migrate the shared store past what Scanflow can open."""
     import importlib.metadata
 
-    spec = env_spec_for(Executor("a", function="m:f", requirements=["mlflow-skinny", "numpy"]), Path.cwd())
-    version = importlib.metadata.version("mlflow-skinny")
-    assert f"mlflow-skinny=={version}" in spec.constraints
-    assert "sqlalchemy" in spec.requirements
+    spec = env_spec_for(Executor("a", function="m:f", requirements=["mlflow-skinny>=3.1"]), Path.cwd())
+    python = EnvCache().ensure(spec)
+    installed = subprocess.run(
+        [str(python), "-c", VERSIONS, "mlflow-skinny", "sqlalchemy", "alembic"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    host = [importlib.metadata.version(name) for name in ("mlflow-skinny", "sqlalchemy", "alembic")]
+    assert installed == host
     assert env_spec_for(Executor("b", function="m:f", requirements=["numpy"]), Path.cwd()).constraints == ()
+
+
+def test_a_step_asking_for_another_mlflow_is_told_which_one_it_gets() -> None:
+    import importlib.metadata
+
+    version = importlib.metadata.version("mlflow-skinny")
+    newer = Executor("train", function="m:f", requirements=[f"mlflow-skinny>{version}"])
+    with pytest.raises(EnvBuildError) as caught:
+        EnvCache().ensure(env_spec_for(newer, Path.cwd()), "train")
+    assert f"Scanflow's own versions (mlflow-skinny=={version})" in str(caught.value)
+
+
+VERSIONS = "import sys, importlib.metadata as m; print(*(m.version(name) for name in sys.argv[1:]))"
 
 
 def test_a_failing_install_names_the_step_and_the_package(write) -> None:
