@@ -34,6 +34,7 @@ from scanflow.run.images import (
     code_context,
     default_base_image,
     standalone_context,
+    step_dependencies,
 )
 from scanflow.run.processes import script_arguments
 from scanflow.run.workflow_tracker import (
@@ -133,10 +134,8 @@ def _step_image(
             f"step '{step.key}' uses its own image; the Compose export builds Scanflow images only"
             " (run it with --backend docker or --backend swarm)"
         )
-    from scanflow.run.envs import read_requirements
-
-    requirements = tuple(read_requirements(executor.requirements, base_dir))
-    deps, deps_tag = builder.deps_context(executor.base_image or default_base_image(), requirements, step.key)
+    base, requirements, constraints = step_dependencies(executor, base_dir)
+    deps, deps_tag = builder.deps_context(base, requirements, step.key, constraints)
     code, tag = code_context(deps_tag, base_dir, workflow)
     if tag not in contexts:
         contexts[tag] = (standalone_context(deps, code), f"{slug(workflow)}-{len(contexts)}")

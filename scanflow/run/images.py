@@ -24,8 +24,9 @@ from scanflow.graph import Step
 from scanflow.run.backend import BackendError
 from scanflow.run.build_context import BuildContext, code_files, scanflow_package
 from scanflow.run.docker_engine import LABEL_KIND, LABEL_WORKFLOW, slug
-from scanflow.run.envs import read_requirements
+from scanflow.run.envs import read_requirements, tracking_constraints
 from scanflow.run.wheelhouse import REQUIREMENTS_FILE, Wheelhouse, WheelSet, python_tag
+from scanflow.spec.executor import Executor
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -98,6 +99,16 @@ def default_base_image() -> str:
     return os.environ.get(BASE_IMAGE_VARIABLE) or DEFAULT_BASE_IMAGE
 
 
+def step_dependencies(executor: Executor, base_dir: Path) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """The base image, requirements and version pins of a step's dependency image.
+
+    Steps log to a tracker serving the host's MLflow, so a step asking for MLflow
+    gets the host's version, as a local step environment does.
+    """
+    requirements = tuple(read_requirements(executor.requirements, base_dir))
+    return executor.base_image or default_base_image(), requirements, tracking_constraints(requirements)
+
+
 class ImageBuilder:
     """Builds (or finds) the images of a workflow's steps, reporting each build step."""
 
@@ -122,22 +133,29 @@ class ImageBuilder:
             return StepImage(executor.image, code_mounted=True, python="python3")
         if executor.dockerfile:
             return StepImage(self.dockerfile_image(step, base_dir, workflow), True, python="python3")
-        requirements = tuple(read_requirements(executor.requirements, base_dir))
-        deps = self.deps_image(executor.base_image or default_base_image(), requirements, workflow, step.key)
+        base, requirements, constraints = step_dependencies(executor, base_dir)
+        deps = self.deps_image(base, requirements, workflow, step.key, constraints)
         return StepImage(self.code_image(deps, base_dir, workflow))
 
-    def deps_image(self, base: str, requirements: tuple[str, ...], workflow: str, owner: str = "") -> str:
+    def deps_image(
+        self,
+        base: str,
+        requirements: tuple[str, ...],
+        workflow: str,
+        owner: str = "",
+        constraints: tuple[str, ...] = (),
+    ) -> str:
         """The base image plus a virtualenv holding ``requirements``, installed from wheels."""
-        context, tag = self.deps_context(base, requirements, owner)
+        context, tag = self.deps_context(base, requirements, owner, constraints)
         if not self._exists(tag):
             self.ensure_present(base, f"base image of {owner or 'the tracker'}")
         return self.ensure_built(context, tag, {LABEL_WORKFLOW: workflow, LABEL_KIND: "deps"}, owner)
 
     def deps_context(
-        self, base: str, requirements: tuple[str, ...], owner: str = ""
+        self, base: str, requirements: tuple[str, ...], owner: str = "", constraints: tuple[str, ...] = ()
     ) -> tuple[BuildContext, str]:
         """The build context of a dependency image and its content tag (wheels prepared first)."""
-        wheels = WheelSet(requirements)
+        wheels = WheelSet(requirements, constraints)
         if not self.wheelhouse.is_ready(wheels) and requirements:
             self.progress(f"preparing wheels for {owner or 'the tracker'}: {', '.join(requirements[:4])}")
         folder = self.wheelhouse.ensure(wheels, owner)

@@ -40,6 +40,7 @@ class WheelSet:
     """Requirement lines, as pip reads them, for one Python version and platform."""
 
     requirements: tuple[str, ...]
+    constraints: tuple[str, ...] = ()  # versions the set must hold when it holds the package
 
     @property
     def hash(self) -> str:
@@ -48,6 +49,8 @@ class WheelSet:
             "platform": sysconfig.get_platform(),
             "requirements": [_wheelable(r) for r in self.requirements],
         }
+        if self.constraints:
+            identity["constraints"] = list(self.constraints)
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -88,6 +91,10 @@ class Wheelhouse:
         listing.write_text("".join(f"{line}\n" for line in lines))
         if lines:
             command = [*_pip(), "wheel", "--quiet", "--wheel-dir", str(target), "-r", str(listing)]
+            if wheels.constraints:
+                pins = target / "constraints.txt"
+                pins.write_text("".join(f"{pin}\n" for pin in wheels.constraints))
+                command += ["--constraint", str(pins)]
             result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode != 0:
                 shutil.rmtree(target, ignore_errors=True)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import shutil
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
+from scanflow.graph import Graph
 from scanflow.run.docker import DockerBackend
+from scanflow.run.images import PYTHON, ImageBuilder
 from scanflow.run.runner import run_workflow
 from scanflow.run.swarm import SwarmBackend
 from scanflow.run.workflow_tracker import remove_tracker_stores
+from scanflow.spec import Workflow
 from scanflow.track.query import find_workflow_run, run_tree
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "digits"
@@ -25,6 +29,16 @@ def digits(project: Path, docker_client) -> Path:
     remove_tracker_stores(docker_client, "digits")
     yield project / "digits" / "workflow.yaml"
     remove_tracker_stores(docker_client, "digits")
+
+
+def _mlflow_in_step_image(docker_client, workflow_file: Path, key: str) -> str:
+    """The MLflow a step's image holds (the example asks for any mlflow-skinny >= 3.1)."""
+    graph = Graph.from_workflow(Workflow.from_yaml(workflow_file))
+    image = ImageBuilder(docker_client, lambda message: None).step_image(
+        graph.steps[key], graph.base_dir, "digits"
+    )
+    script = "import importlib.metadata as m; print(m.version('mlflow-skinny'))"
+    return docker_client.containers.run(image.tag, [PYTHON, "-c", script], remove=True).decode().strip()
 
 
 @pytest.mark.parametrize("backend_class", [DockerBackend, SwarmBackend], ids=["docker", "swarm"])
@@ -50,6 +64,7 @@ def test_the_digits_example_registers_a_champion_in_the_workflows_tracker(
         assert sorted(c.name for c in train.children) == ["forest", "logreg", "svm"]
         assert champion.run_id in {c.run.info.run_id for c in train.children}
         assert all(c.run.data.tags["scanflow.backend"] == backend.name for c in train.children)
+        assert _mlflow_in_step_image(docker_client, digits, "train/svm") == metadata.version("mlflow-skinny")
     finally:
         backend.keep_tracker = False
         backend.close()
