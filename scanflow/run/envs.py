@@ -226,17 +226,22 @@ def _uv(args: list[str], owner: str, spec: EnvSpec) -> None:
         output = (result.stderr or result.stdout).strip().splitlines()
         tail = "\n".join(output[-15:])
         who = f" for step '{owner}'" if owner else ""
-        pinned = [pin for pin in spec.constraints if re.search(rf"\b{pin.split('==')[0]}\b(?!-)", tail)]
-        why = (
-            f"\nSteps that use MLflow get Scanflow's own versions ({', '.join(pinned)}) so they can "
-            "write to its store: allow those versions in the step's requirements."
-            if pinned
-            else ""
-        )
         raise EnvBuildError(
             f"could not build the environment{who} ({spec.describe()}):\n{tail}\n"
-            f"Fix the requirement named above (name, version or index) and run again.{why}"
+            "Fix the requirement named above (name, version or index) and run again."
+            + pinned_versions_hint(spec.constraints, tail)
         )
+
+
+def pinned_versions_hint(constraints: tuple[str, ...], output: str) -> str:
+    """Why a failed install may be Scanflow's pins: those of ``constraints`` that ``output`` names."""
+    named = [pin for pin in constraints if re.search(rf"\b{re.escape(pin.split('==')[0])}\b(?!-)", output)]
+    if not named:
+        return ""
+    return (
+        f"\nSteps that use MLflow get Scanflow's own versions ({', '.join(named)}) so they can "
+        "write to its store: allow those versions in the step's requirements."
+    )
 
 
 def _uv_binary() -> str:

@@ -100,11 +100,14 @@ class Wheelhouse:
                 shutil.rmtree(target, ignore_errors=True)
                 tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
                 who = f" for {owner}" if owner.startswith("the ") else f" for step '{owner}'" if owner else ""
+                from scanflow.run.envs import pinned_versions_hint
+
                 raise WheelhouseError(
                     f"could not prepare the wheels{who}:\n{tail}\n"
                     "Fix the requirement named above (name, version or index) and run again."
+                    + pinned_versions_hint(wheels.constraints, tail)
                 )
-        meta = {"python": python_tag(), "requirements": lines}
+        meta = {"python": python_tag(), "requirements": lines, "constraints": list(wheels.constraints)}
         (target / READY_MARKER).write_text(json.dumps(meta, indent=1))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from importlib import metadata
 
 import pytest
 from container_helpers import write
@@ -84,3 +85,12 @@ def test_a_bad_requirement_names_itself_before_any_build(docker_client, project)
     with pytest.raises(Exception, match="scanflow-no-such-package-xyz") as caught:
         _images(docker_client, project, [])
     assert "step 's'" in str(caught.value)
+
+
+def test_a_step_asking_for_another_mlflow_is_told_which_one_its_image_gets(docker_client, project):
+    version = metadata.version("mlflow-skinny")
+    write(project, "s.py", "print('s')\n")
+    step = f"{{executor: s, file: s.py, requirements: ['mlflow-skinny>{version}']}}"
+    write(project, "wf.yaml", f"name: newer\nnodes:\n  - {step}\n")
+    with pytest.raises(Exception, match=f"Scanflow's own versions \\(mlflow-skinny=={version}\\)"):
+        _images(docker_client, project, [])

@@ -29,6 +29,8 @@ json.dump({"six": six.__version__, "python": sys.executable, "host_leak": host_l
           open("probe.json", "w"))
 """
 
+VERSIONS = "import sys, importlib.metadata as m; print(*(m.version(name) for name in sys.argv[1:]))"
+
 
 def probe_workflow() -> Workflow:
     return Workflow(
@@ -91,9 +93,6 @@ def test_a_step_asking_for_another_mlflow_is_told_which_one_it_gets() -> None:
     with pytest.raises(EnvBuildError) as caught:
         EnvCache().ensure(env_spec_for(newer, Path.cwd()), "train")
     assert f"Scanflow's own versions (mlflow-skinny=={version})" in str(caught.value)
-
-
-VERSIONS = "import sys, importlib.metadata as m; print(*(m.version(name) for name in sys.argv[1:]))"
 
 
 def test_a_failing_install_names_the_step_and_the_package(write) -> None:
