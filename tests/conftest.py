@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 SESSION_ENV_CACHE = Path(os.environ.get("SCANFLOW_TEST_ENV_CACHE", "/tmp/scanflow-test-envs"))
+LOCK = Path(__file__).resolve().parents[1] / "constraints.txt"  # what scripts/setup-env installs
 
 # A test run started in the background (`cmd &` in a script, nohup) inherits Ctrl-C
 # ignored, and so would every command the tests start. The Ctrl-C tests need it as a
@@ -34,9 +35,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "MLFLOW_TRACKING_URI",
         "MLFLOW_REGISTRY_URI",  # mlflow.set_registry_uri exports it: steps would register elsewhere
         "MLFLOW_RUN_ID",
+        "SCANFLOW_CONSTRAINTS",
     ):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("SCANFLOW_ENV_CACHE", str(SESSION_ENV_CACHE))
+    if os.environ.get("SCANFLOW_UNPINNED") != "1":
+        # Steps install what the host runs (a model a step trains is loaded here), and a
+        # release overnight changes no test's environment.
+        monkeypatch.setenv("SCANFLOW_CONSTRAINTS", str(LOCK))
     return tmp_path
 
 

@@ -71,14 +71,21 @@ def env_spec_for(executor: Executor, base_dir: Path) -> EnvSpec:
         return EnvSpec(python=sys.executable, requirements=(), current=True)
     python = executor.python or sys.executable
     requirements = tuple(read_requirements(executor.requirements, base_dir))
-    constraints = tracking_constraints(requirements)
-    if constraints:
+    if tracking_constraints(requirements):
         requirements += tuple(r for r in _STORE_DRIVERS if r not in requirements)
-    return EnvSpec(python=python, requirements=requirements, constraints=constraints)
+    return EnvSpec(python=python, requirements=requirements, constraints=step_constraints(requirements))
+
+
+def step_constraints(requirements: tuple[str, ...]) -> tuple[str, ...]:
+    """Every version pin a step's install obeys: Scanflow's MLflow pins, then the site's own."""
+    return tracking_constraints(requirements) + site_constraints()
 
 
 _MLFLOW_REQUIREMENT = re.compile(r"^(mlflow|mlflow-skinny)\b", re.IGNORECASE)
 _STORE_DRIVERS = ("sqlalchemy", "alembic")  # what MLflow needs to write to a SQL store
+# (installed package whose version is taken, packages pinned to that version)
+_TRACKING_PINS = (("mlflow-skinny", ("mlflow", "mlflow-tracing")), ("sqlalchemy", ()), ("alembic", ()))
+_TRACKING_PACKAGES = {name for package, also in _TRACKING_PINS for name in (package, *also)}
 
 
 def tracking_constraints(requirements: tuple[str, ...]) -> tuple[str, ...]:
@@ -92,17 +99,36 @@ def tracking_constraints(requirements: tuple[str, ...]) -> tuple[str, ...]:
     if not any(_MLFLOW_REQUIREMENT.match(r) for r in requirements):
         return ()
     pins = []
-    for package, also in (
-        ("mlflow-skinny", ("mlflow", "mlflow-tracing")),
-        ("sqlalchemy", ()),
-        ("alembic", ()),
-    ):
+    for package, also in _TRACKING_PINS:
         try:
             version = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             continue
         pins += [f"{name}=={version}" for name in (package, *also)]
     return tuple(pins)
+
+
+CONSTRAINTS_VARIABLE = "SCANFLOW_CONSTRAINTS"
+
+
+def site_constraints() -> tuple[str, ...]:
+    """The lines of the constraints files ``SCANFLOW_CONSTRAINTS`` names (paths split like PATH).
+
+    A team's or a lock's pins, applied to every step environment and wheel set,
+    the way pip's ``--constraint`` would: they hold a package's version without
+    installing it. Their content is part of an environment's hash, so editing the
+    file rebuilds the environments it changes.
+    """
+    lines: list[str] = []
+    for name in filter(None, os.environ.get(CONSTRAINTS_VARIABLE, "").split(os.pathsep)):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise EnvBuildError(
+                f"{CONSTRAINTS_VARIABLE} names {name!r}, which is not a file: "
+                "point it at a constraints file (lines such as 'numpy==2.1.3') or unset it."
+            )
+        lines += [line for line in _read_file(path.resolve(), set()) if not line.startswith("-")]
+    return tuple(lines)
 
 
 def read_requirements(requirements: str | list[str] | None, base_dir: Path) -> list[str]:
@@ -189,7 +215,7 @@ class EnvCache:
         shutil.rmtree(target, ignore_errors=True)  # a half-built folder from a killed build
         started = time.time()
         # MLflow records the pip version when it logs a model: give such envs a pip.
-        seed = ["--seed"] if spec.constraints else []
+        seed = ["--seed"] if tracking_constraints(spec.requirements) else []
         _uv(["venv", "--quiet", *seed, "--python", spec.python, str(target)], owner, spec)
         if spec.requirements:
             listing = target / "requirements.txt"
@@ -234,14 +260,26 @@ def _uv(args: list[str], owner: str, spec: EnvSpec) -> None:
 
 
 def pinned_versions_hint(constraints: tuple[str, ...], output: str) -> str:
-    """Why a failed install may be Scanflow's pins: those of ``constraints`` that ``output`` names."""
-    named = [pin for pin in constraints if re.search(rf"\b{re.escape(pin.split('==')[0])}\b(?!-)", output)]
-    if not named:
-        return ""
-    return (
-        f"\nSteps that use MLflow get Scanflow's own versions ({', '.join(named)}) so they can "
-        "write to its store: allow those versions in the step's requirements."
-    )
+    """Why a failed install may be a pin: those of ``constraints`` that ``output`` names, by source."""
+    named = [pin for pin in constraints if re.search(rf"\b{re.escape(_pinned_name(pin))}\b(?!-)", output)]
+    ours = [pin for pin in named if _pinned_name(pin).lower() in _TRACKING_PACKAGES]
+    site = [pin for pin in named if pin not in ours]
+    hint = ""
+    if ours:
+        hint += (
+            f"\nSteps that use MLflow get Scanflow's own versions ({', '.join(ours)}) so they can "
+            "write to its store: allow those versions in the step's requirements."
+        )
+    if site:
+        hint += (
+            f"\n{CONSTRAINTS_VARIABLE} pins {', '.join(site)}: allow those versions in the step's "
+            "requirements, or change the constraints file."
+        )
+    return hint
+
+
+def _pinned_name(pin: str) -> str:
+    return re.split(r"[=<>!~ ;\[]", pin, maxsplit=1)[0]
 
 
 def _uv_binary() -> str:

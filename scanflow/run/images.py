@@ -24,7 +24,7 @@ from scanflow.graph import Step
 from scanflow.run.backend import BackendError
 from scanflow.run.build_context import BuildContext, code_files, scanflow_package
 from scanflow.run.docker_engine import LABEL_KIND, LABEL_WORKFLOW, slug
-from scanflow.run.envs import read_requirements, tracking_constraints
+from scanflow.run.envs import read_requirements, step_constraints
 from scanflow.run.wheelhouse import REQUIREMENTS_FILE, Wheelhouse, WheelSet, python_tag
 from scanflow.spec.executor import Executor
 
@@ -103,10 +103,11 @@ def step_dependencies(executor: Executor, base_dir: Path) -> tuple[str, tuple[st
     """The base image, requirements and version pins of a step's dependency image.
 
     Steps log to a tracker serving the host's MLflow, so a step asking for MLflow
-    gets the host's version, as a local step environment does.
+    gets the host's version, as a local step environment does; ``SCANFLOW_CONSTRAINTS``
+    pins apply here too.
     """
     requirements = tuple(read_requirements(executor.requirements, base_dir))
-    return executor.base_image or default_base_image(), requirements, tracking_constraints(requirements)
+    return executor.base_image or default_base_image(), requirements, step_constraints(requirements)
 
 
 class ImageBuilder:

@@ -9,7 +9,7 @@ import pytest
 from container_helpers import write
 
 from scanflow.graph import Graph
-from scanflow.run.images import ImageBuilder, ImageError
+from scanflow.run.images import PYTHON, ImageBuilder, ImageError
 from scanflow.spec import Workflow
 
 pytestmark = pytest.mark.docker
@@ -94,3 +94,13 @@ def test_a_step_asking_for_another_mlflow_is_told_which_one_its_image_gets(docke
     write(project, "wf.yaml", f"name: newer\nnodes:\n  - {step}\n")
     with pytest.raises(Exception, match=f"Scanflow's own versions \\(mlflow-skinny=={version}\\)"):
         _images(docker_client, project, [])
+
+
+def test_a_constraints_file_holds_the_versions_in_step_images_too(docker_client, project, monkeypatch):
+    write(project, "s.py", "print('s')\n")
+    write(project, "pins.txt", "six==1.15.0\n")
+    write(project, "wf.yaml", "name: pinned\nnodes:\n  - {executor: s, file: s.py, requirements: [six]}\n")
+    monkeypatch.setenv("SCANFLOW_CONSTRAINTS", str(project / "pins.txt"))
+    tag = _images(docker_client, project, [])["s"]
+    script = "import importlib.metadata as m; print(m.version('six'))"
+    assert docker_client.containers.run(tag, [PYTHON, "-c", script], remove=True).decode().strip() == "1.15.0"

@@ -29,6 +29,13 @@ json.dump({"six": six.__version__, "python": sys.executable, "host_leak": host_l
           open("probe.json", "w"))
 """
 
+
+@pytest.fixture(autouse=True)
+def _no_lock(monkeypatch) -> None:
+    """These tests choose every version themselves (the suite's lock pins six elsewhere)."""
+    monkeypatch.delenv("SCANFLOW_CONSTRAINTS", raising=False)
+
+
 VERSIONS = "import sys, importlib.metadata as m; print(*(m.version(name) for name in sys.argv[1:]))"
 
 
@@ -107,3 +114,38 @@ def test_a_failing_install_names_the_step_and_the_package(write) -> None:
     assert "step 'needs'" in message and "scanflow-no-such-package-xyz" in message
     state = json.loads(next(Path(".scanflow/runs").glob("*/state.json")).read_text())
     assert state["status"] == "failed", "the run is recorded as failed, not lost"
+
+
+def test_a_constraints_file_holds_every_step_to_its_versions_and_rebuilds_when_edited(
+    write, monkeypatch
+) -> None:
+    """SCANFLOW_CONSTRAINTS: a team's (or a lock's) pins, applied without asking each step."""
+    write("probe.py", PROBE)
+    write("pins.txt", "# the team's versions\nsix==1.15.0\nnumpy==2.0.0  # holds numpy, installs nothing\n")
+    monkeypatch.setenv("SCANFLOW_CONSTRAINTS", "pins.txt")
+    loose = Workflow("pinned", nodes=[Executor("probe", file="probe.py", requirements=["six"])])
+    result = run(loose)
+    assert result.ok, Path(result.steps["probe"].log_path).read_text()
+    assert json.loads((result.data_dir / "probe.json").read_text())["six"] == "1.15.0"
+    python = EnvCache().interpreter(env_spec_for(loose.nodes[0], Path.cwd()))
+    assert subprocess.run([str(python), "-c", "import numpy"], capture_output=True).returncode != 0
+
+    write("pins.txt", "six==1.16.0\n")
+    again = run(loose)
+    assert again.steps["probe"].env_hash != result.steps["probe"].env_hash, "an edited file rebuilds"
+    assert json.loads((again.data_dir / "probe.json").read_text())["six"] == "1.16.0"
+
+
+def test_a_step_excluded_by_the_constraints_file_is_told_which_pin(write, monkeypatch) -> None:
+    write("pins.txt", "six==1.16.0\n")
+    monkeypatch.setenv("SCANFLOW_CONSTRAINTS", str(Path("pins.txt").resolve()))
+    older = Executor("old", function="m:f", requirements=["six==1.15.0"])
+    with pytest.raises(EnvBuildError) as caught:
+        EnvCache().ensure(env_spec_for(older, Path.cwd()), "old")
+    assert "SCANFLOW_CONSTRAINTS pins six==1.16.0" in str(caught.value)
+
+
+def test_a_constraints_variable_naming_no_file_says_so(monkeypatch) -> None:
+    monkeypatch.setenv("SCANFLOW_CONSTRAINTS", "missing-pins.txt")
+    with pytest.raises(EnvBuildError, match="SCANFLOW_CONSTRAINTS names 'missing-pins.txt', which is not a"):
+        env_spec_for(Executor("a", function="m:f", requirements=["six"]), Path.cwd())
