@@ -78,14 +78,13 @@ def env_spec_for(executor: Executor, base_dir: Path) -> EnvSpec:
 
 def step_constraints(requirements: tuple[str, ...]) -> tuple[str, ...]:
     """Every version pin a step's install obeys: Scanflow's MLflow pins, then the site's own."""
-    return tracking_constraints(requirements) + site_constraints()
+    return tuple(dict.fromkeys(tracking_constraints(requirements) + site_constraints()))
 
 
 _MLFLOW_REQUIREMENT = re.compile(r"^(mlflow|mlflow-skinny)\b", re.IGNORECASE)
 _STORE_DRIVERS = ("sqlalchemy", "alembic")  # what MLflow needs to write to a SQL store
 # (installed package whose version is taken, packages pinned to that version)
 _TRACKING_PINS = (("mlflow-skinny", ("mlflow", "mlflow-tracing")), ("sqlalchemy", ()), ("alembic", ()))
-_TRACKING_PACKAGES = {name for package, also in _TRACKING_PINS for name in (package, *also)}
 
 
 def tracking_constraints(requirements: tuple[str, ...]) -> tuple[str, ...]:
@@ -98,6 +97,10 @@ def tracking_constraints(requirements: tuple[str, ...]) -> tuple[str, ...]:
     """
     if not any(_MLFLOW_REQUIREMENT.match(r) for r in requirements):
         return ()
+    return _host_tracking_pins()
+
+
+def _host_tracking_pins() -> tuple[str, ...]:
     pins = []
     for package, also in _TRACKING_PINS:
         try:
@@ -262,7 +265,7 @@ def _uv(args: list[str], owner: str, spec: EnvSpec) -> None:
 def pinned_versions_hint(constraints: tuple[str, ...], output: str) -> str:
     """Why a failed install may be a pin: those of ``constraints`` that ``output`` names, by source."""
     named = [pin for pin in constraints if re.search(rf"\b{re.escape(_pinned_name(pin))}\b(?!-)", output)]
-    ours = [pin for pin in named if _pinned_name(pin).lower() in _TRACKING_PACKAGES]
+    ours = [pin for pin in named if pin in _host_tracking_pins()]
     site = [pin for pin in named if pin not in ours]
     hint = ""
     if ours:

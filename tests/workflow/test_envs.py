@@ -149,3 +149,16 @@ def test_a_constraints_variable_naming_no_file_says_so(monkeypatch) -> None:
     monkeypatch.setenv("SCANFLOW_CONSTRAINTS", "missing-pins.txt")
     with pytest.raises(EnvBuildError, match="SCANFLOW_CONSTRAINTS names 'missing-pins.txt', which is not a"):
         env_spec_for(Executor("a", function="m:f", requirements=["six"]), Path.cwd())
+
+
+def test_a_lock_repeating_scanflows_mlflow_pin_is_named_once(write, monkeypatch) -> None:
+    import importlib.metadata
+
+    version = importlib.metadata.version("mlflow-skinny")
+    write("lock.txt", f"mlflow-skinny=={version}\nsix==1.16.0\n")
+    monkeypatch.setenv("SCANFLOW_CONSTRAINTS", "lock.txt")
+    newer = Executor("train", function="m:f", requirements=[f"mlflow-skinny>{version}"])
+    with pytest.raises(EnvBuildError) as caught:
+        EnvCache().ensure(env_spec_for(newer, Path.cwd()), "train")
+    assert f"Scanflow's own versions (mlflow-skinny=={version})" in str(caught.value)
+    assert "SCANFLOW_CONSTRAINTS pins" not in str(caught.value), "six is not what failed"
