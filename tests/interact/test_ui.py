@@ -6,8 +6,10 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from rich.console import Console
@@ -90,6 +92,13 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+@contextmanager
+def serve(app) -> Iterator[httpx.Client]:  # noqa: ANN001
+    """``app`` on a real server, with an HTTP client that keeps its cookies."""
+    with Server(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        yield client
 
 
 @pytest.fixture
@@ -255,13 +264,11 @@ def test_tabular_samples_show_as_rows_and_new_batches_appear(browser, tmp_path: 
 
 
 def test_labels_survive_a_restart_of_the_labelling_server(digits_queue) -> None:  # noqa: ANN001
-    from fastapi.testclient import TestClient
-
     store, queued = digits_queue
-    with TestClient(create_app(LabellingSession(store, "q", who="ana"))) as client:
+    with serve(create_app(LabellingSession(store, "q", who="ana"))) as client:
         assert client.post(f"/api/items/{queued[0].id}/label", json={"label": "4"}).status_code == 200
     reopened = LabelStore(store.url)
-    with TestClient(create_app(LabellingSession(reopened, "q", who="ana"))) as client:
+    with serve(create_app(LabellingSession(reopened, "q", who="ana"))) as client:
         state = client.get("/api/next").json()
         assert state["item"]["sample"] == "d1"
         assert state["progress"]["labelled"] == 1
@@ -272,10 +279,8 @@ def test_labels_survive_a_restart_of_the_labelling_server(digits_queue) -> None:
 
 
 def test_an_exposed_server_needs_its_token(digits_queue) -> None:  # noqa: ANN001
-    from fastapi.testclient import TestClient
-
     store, _ = digits_queue
-    with TestClient(create_app(LabellingSession(store, "q"), token="s3cret")) as client:
+    with serve(create_app(LabellingSession(store, "q"), token="s3cret")) as client:
         assert client.get("/api/next").status_code == 401
         assert client.get("/?token=s3cret").status_code == 200
         assert client.get("/api/next").status_code == 200, (
@@ -284,10 +289,8 @@ def test_an_exposed_server_needs_its_token(digits_queue) -> None:  # noqa: ANN00
 
 
 def test_a_sample_of_another_queue_is_not_found(digits_queue) -> None:  # noqa: ANN001
-    from fastapi.testclient import TestClient
-
     store, _ = digits_queue
-    with TestClient(create_app(LabellingSession(store, "q"))) as client:
+    with serve(create_app(LabellingSession(store, "q"))) as client:
         response = client.post("/api/items/999/label", json={"label": "1"})
     assert response.status_code == 404 and "no queued sample with id 999" in response.json()["detail"]
 
