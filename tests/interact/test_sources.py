@@ -68,6 +68,37 @@ def test_an_npz_without_features_lists_what_it_holds(tmp_path: Path) -> None:
         open_source(tmp_path / "odd.npz").load()
 
 
+def _text(path: Path) -> None:
+    path.write_text("not an archive\n")
+
+
+def _bare_array(path: Path) -> None:
+    with path.open("wb") as file:
+        np.save(file, np.zeros((3, 2)))
+
+
+def _cut_short(path: Path) -> None:
+    np.savez(path, X=np.zeros((50, 4)))
+    path.write_bytes(path.read_bytes()[:300])
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (_text, "it is not a NumPy .npz archive"),
+        (_bare_array, "it holds a single array, not a .npz archive"),
+        (_cut_short, "it is not a NumPy .npz archive"),
+    ],
+    ids=["text", "bare-array", "cut-short"],
+)
+def test_a_broken_npz_says_what_it_is_and_how_to_write_one(tmp_path: Path, make, expected: str) -> None:  # noqa: ANN001
+    make(tmp_path / "pool.npz")
+    with pytest.raises(DatasetError, match=expected) as caught:
+        open_source(tmp_path / "pool.npz").load()
+    assert "numpy.savez(path, X=features, y=labels)" in str(caught.value)
+    assert "pickle" not in str(caught.value), "numpy's advice to load pickles unsafely is not passed on"
+
+
 def test_not_a_dataset_file_is_refused_at_once(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"give a .npz, .csv, .parquet file"):
         DatasetSource(tmp_path / "model.pkl")

@@ -16,6 +16,7 @@ Layout the readers expect:
 from __future__ import annotations
 
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -96,6 +97,8 @@ def read_dataset(path: Path, label_column: str = "label", id_column: str = "id")
     """Read a ``.npz``, ``.csv`` or ``.parquet`` file as samples."""
     if not path.is_file():
         raise DatasetError(f"dataset file {path} does not exist")
+    if path.suffix not in SUFFIXES:
+        raise DatasetError(f"cannot read {path}: datasets are {', '.join(SUFFIXES)} files")
     if path.suffix == ".npz":
         return _read_npz(path)
     pyarrow = require("pyarrow", "interact", f"reading {path.suffix} datasets")
@@ -114,8 +117,25 @@ def _first(keys: tuple[str, ...], available: list[str]) -> str | None:
     return next((k for k in keys if k in available), None)
 
 
+def _open_npz(path: Path) -> Any:
+    """The archive at ``path``; anything else (a bare array, text, a broken file) is named as such."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):  # numpy's words invite unsafe pickles
+        raise DatasetError(
+            f"cannot read {path}: it is not a NumPy .npz archive (or it is cut short). "
+            "Write one with numpy.savez(path, X=features, y=labels)."
+        ) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise DatasetError(
+            f"cannot read {path}: it holds a single array, not a .npz archive. "
+            "Write one with numpy.savez(path, X=features, y=labels)."
+        )
+    return data
+
+
 def _read_npz(path: Path) -> Samples:
-    with np.load(path, allow_pickle=False) as data:
+    with _open_npz(path) as data:
         keys = list(data.keys())
         feature_key = _first(FEATURE_KEYS, keys)
         if feature_key is None:
