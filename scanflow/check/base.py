@@ -156,7 +156,7 @@ class Checker(ABC):
     @classmethod
     def load(cls, path: str | Path) -> Self:
         """Read a checker saved with ``save`` (arrays load with pickle disabled)."""
-        import numpy as np
+        from scanflow.npz import NotNumpyFile, open_npz
 
         folder = Path(path)
         document = read_document(folder)
@@ -168,7 +168,13 @@ class Checker(ABC):
         checker = cls(**document.get("config", {}))
         arrays: dict[str, Any] = {}
         if (folder / ARRAYS_FILE).is_file():
-            with np.load(folder / ARRAYS_FILE, allow_pickle=False) as stored:
+            try:
+                stored = open_npz(folder / ARRAYS_FILE)
+            except NotNumpyFile:
+                raise CheckerError(
+                    f"{folder / ARRAYS_FILE} is damaged (not a NumPy archive): fit and save the checker again"
+                ) from None
+            with stored:
                 arrays = {k: stored[k] for k in stored.files}
         checker.set_state(document.get("state", {}), arrays)
         checker._mark_fitted()

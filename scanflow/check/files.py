@@ -7,6 +7,7 @@ from typing import Any
 
 from scanflow.check.base import CheckerError
 from scanflow.check.optional import import_optional
+from scanflow.npz import load_npy, open_npz
 
 SUFFIXES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npy", ".npz")
 
@@ -14,7 +15,7 @@ SUFFIXES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npy", ".npz")
 def read_dataset(path: str | Path) -> Any:
     """A DataFrame (tables) or an array (``.npy``/``.npz``, e.g. images) from ``path``."""
     pd = import_optional("pandas", "check")
-    np = import_optional("numpy", "check")
+    import_optional("numpy", "check")  # says which extra brings numpy when it is missing
     path = Path(path)
     if not path.is_file():
         raise CheckerError(f"dataset '{path}' does not exist (looked in {Path.cwd()})")
@@ -27,9 +28,9 @@ def read_dataset(path: str | Path) -> Any:
         if suffix in (".json", ".jsonl"):
             return pd.read_json(path, lines=suffix == ".jsonl")
         if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
+            return load_npy(path)
         if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as arrays:
+            with open_npz(path) as arrays:
                 names = [n for n in ("x", "X", "data") if n in arrays.files] or arrays.files[:1]
                 if not names:
                     raise CheckerError(f"'{path}' holds no arrays")

@@ -52,3 +52,27 @@ def test_saving_an_unfitted_checker_or_loading_a_wrong_folder_fails_clearly(tmp_
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckerError, match="not a saved checker"):
         load_checker(tmp_path / "empty")
+
+
+def test_a_damaged_arrays_file_says_to_save_the_checker_again(tmp_path):
+    from scanflow.check import CheckerError
+
+    load_checker("ks").fit(mixed_table(200, seed=0)).save(tmp_path / "ks")
+    arrays = tmp_path / "ks" / "arrays.npz"
+    arrays.write_bytes(arrays.read_bytes()[:100])  # a copy cut short
+    with pytest.raises(CheckerError, match="arrays.npz is damaged.*fit and save the checker again"):
+        load_checker(tmp_path / "ks")
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [("batch.npy", "it is not a NumPy .npy array"), ("batch.npz", "it is not a NumPy .npz archive")],
+)
+def test_a_numpy_file_that_is_not_one_is_named_without_pickle_advice(tmp_path, name, expected):
+    from scanflow.check import CheckerError
+    from scanflow.check.files import read_dataset
+
+    (tmp_path / name).write_text("id,x\n1,2\n")
+    with pytest.raises(CheckerError, match=expected) as caught:
+        read_dataset(tmp_path / name)
+    assert "pickle" not in str(caught.value)

@@ -16,7 +16,6 @@ Layout the readers expect:
 from __future__ import annotations
 
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from scanflow.extras import require
 from scanflow.interact.sources.base import Samples, SampleSource, content_hash
+from scanflow.npz import NotNumpyFile, open_npz
 
 FEATURE_KEYS = ("X", "x", "features", "images", "data")
 TARGET_KEYS = ("y", "labels", "targets", "target", "label")
@@ -118,20 +118,10 @@ def _first(keys: tuple[str, ...], available: list[str]) -> str | None:
 
 
 def _open_npz(path: Path) -> Any:
-    """The archive at ``path``; anything else (a bare array, text, a broken file) is named as such."""
     try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile):  # numpy's words invite unsafe pickles
-        raise DatasetError(
-            f"cannot read {path}: it is not a NumPy .npz archive (or it is cut short). "
-            "Write one with numpy.savez(path, X=features, y=labels)."
-        ) from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise DatasetError(
-            f"cannot read {path}: it holds a single array, not a .npz archive. "
-            "Write one with numpy.savez(path, X=features, y=labels)."
-        )
-    return data
+        return open_npz(path)
+    except NotNumpyFile as error:
+        raise DatasetError(f"cannot read {path}: {error}") from None
 
 
 def _read_npz(path: Path) -> Samples:
