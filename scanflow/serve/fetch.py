@@ -162,9 +162,23 @@ def _decode(data: dict[str, dict]) -> dict[str, Fetched]:
 
 
 def local_folder(uri: str) -> str | None:
-    """The folder a model URI names on this machine, if it is one (nothing to download)."""
+    """The folder a model URI names on this machine, if it is one (nothing to download).
+
+    A bare name that is no folder here is refused by name: MLflow would try to
+    download it from nowhere and say so in words about artifacts.
+    """
     path = Path(uri).expanduser()
-    return str(path.resolve()) if "://" not in uri and path.is_dir() else None
+    if "://" in uri:
+        return None
+    if path.is_dir():
+        return str(path.resolve())
+    if ":" not in uri:
+        what = "a file, not a model folder" if path.exists() else "neither a folder here nor a model URI"
+        raise ServeSetupError(
+            f"'{uri}' is {what}: give a folder MLflow saved a model to, "
+            "models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/PATH"
+        )
+    return None
 
 
 def fetch(tracking_uri: str, uris: list[str], folder: Path) -> dict[str, Fetched]:

@@ -75,3 +75,27 @@ def test_optional_columns_take_nulls_where_their_type_can_hold_them() -> None:
     counts = input_spec(Schema([ColSpec("double", "x"), ColSpec("long", "n", required=False)]))
     with pytest.raises(BadInput, match="row 0, column 'n': expected an integer \\(long\\), got null"):
         counts.prepare(Payload("inputs", [[1.0, None]]))
+
+
+@pytest.mark.parametrize(
+    ("argument", "expected"),
+    [
+        ("digits-model", "is neither a folder here nor a model URI"),
+        ("notes.txt", "is a file, not a model folder"),
+    ],
+)
+def test_serving_a_name_that_is_no_folder_says_what_to_give(project, argument: str, expected: str) -> None:
+    import subprocess
+    import sys
+
+    (project / "notes.txt").write_text("not a model\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "scanflow.cli", "serve", argument, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    message = " ".join(result.stderr.split())  # the console wraps long lines
+    assert f"'{argument}' {expected}" in message and "models:/NAME@ALIAS" in message
+    assert "artifacts" not in message, "MLflow's download error is not what the person needs to read"
