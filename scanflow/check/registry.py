@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scanflow.check.base import CONFIG_FILE, Checker, CheckerError, read_document
+from scanflow.check.options import check_options
 from scanflow.objects import ObjectPathError, import_object
 
 ENTRY_POINT_GROUP = "scanflow.checkers"
@@ -85,7 +86,9 @@ def load_checker(path_or_name: str | Path, **options: Any) -> Checker:
             raise CheckerError(f"{path} is a saved checker; its options were fixed when it was fitted")
         cls = checker_class(document.get("class") or document["checker"])
         return cls.load(path)
+    cls = checker_class(str(path_or_name))
+    check_options(cls, str(path_or_name), options)
     try:
-        return checker_class(str(path_or_name))(**options)
+        return cls(**options)
     except TypeError as error:
         raise CheckerError(f"bad options for checker {str(path_or_name)!r}: {error}") from None

@@ -1,5 +1,6 @@
 """Plugins: the example checker found through an entry point, a dotted path, and the registry."""
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -74,5 +75,34 @@ def test_registered_class_and_clear_errors():
         load_checker("scanflow.check.univariate:Nope")
     with pytest.raises(CheckerError, match="not a Checker subclass"):
         load_checker("pathlib:Path")
-    with pytest.raises(CheckerError, match="bad options for checker 'ks'"):
+    with pytest.raises(CheckerError, match="checker 'ks' has no option 'colour'; its options are: test,"):
         load_checker("ks", colour="red")
+
+
+@pytest.mark.parametrize(
+    ("detector", "options", "expected"),
+    [
+        ("ks", {"alpha": "abc"}, "option 'alpha' of checker 'ks' takes a number, got 'abc'"),
+        ("cvm", {"correction": "holm"}, "takes one of 'bonferroni', 'fdr', got 'holm'"),
+        ("mmd", {"n_permutations": 2.5}, "'n_permutations' of checker 'mmd' takes a whole number"),
+        ("label_shift", {"column": 3}, "'column' of checker 'label_shift' takes text or nothing (null)"),
+        ("mmd", {"permutations": 50}, "has no option 'permutations'; its options are: reducer,"),
+    ],
+)
+def test_options_of_the_wrong_kind_are_named_with_what_they_take(detector, options, expected):
+    with pytest.raises(CheckerError, match=re.escape(expected)):
+        load_checker(detector, **options)
+
+
+def test_a_plugin_without_a_constructor_keeps_any_option_in_its_config():
+    @register
+    class Open(Checker):
+        name = "open_for_test"
+
+        def fit(self, reference):
+            return self
+
+        def check(self, batch):
+            raise NotImplementedError
+
+    assert load_checker("open_for_test", threshold=3).config == {"threshold": 3}
