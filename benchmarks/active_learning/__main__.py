@@ -1,4 +1,5 @@
 """python -m benchmarks.active_learning [--seeds 30] [--datasets digits,breast_cancer] [--quick]
+                                       [--start 10] [--batch 10]
 
 Learning curves from 10 random labels, in batches of 10, up to 300 labels,
 for each Scanflow strategy and for modAL (in its own environment), on the
@@ -82,12 +83,27 @@ def _cpuinfo() -> list[str]:
         return []
 
 
+def use_setup(start: int, batch: int) -> None:
+    """Start and batch sizes for this process, its workers and modAL's side (through the environment)."""
+    missed = [b for b in loop.REPORTED if start < 2 or batch < 1 or b < start or (b - start) % batch]
+    if missed:
+        raise SystemExit(
+            f"--start {start} --batch {batch} never lands on {', '.join(map(str, missed))} labels: the"
+            f" table reports {', '.join(map(str, loop.REPORTED))}, so start at 2 or more, at most"
+            f" {loop.REPORTED[0]}, with a batch that steps onto each (e.g. --start 10 --batch 5)"
+        )
+    loop.START, loop.BATCH = start, batch
+    os.environ["SCANFLOW_BENCH_START"], os.environ["SCANFLOW_BENCH_BATCH"] = str(start), str(batch)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.active_learning", description=__doc__)
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--datasets", default="digits,breast_cancer")
     parser.add_argument("--strategies", default=",".join(OURS))
     parser.add_argument("--quick", action="store_true", help="2 seeds, a smoke test of the benchmark itself")
+    parser.add_argument("--start", type=int, default=loop.START, help="random labels to begin with")
+    parser.add_argument("--batch", type=int, default=loop.BATCH, help="labels per query")
     parser.add_argument(
         "--peer-env", type=Path, default=peer.DEFAULT_FOLDER, help="modAL's environment folder"
     )
@@ -97,6 +113,7 @@ def main() -> None:
         "--results", type=Path, default=ROOT / "benchmarks" / "active_learning" / "results.json"
     )
     args = parser.parse_args()
+    use_setup(args.start, args.batch)
     seeds = 2 if args.quick else args.seeds
     datasets = args.datasets.split(",")
     strategies = args.strategies.split(",")

@@ -7,6 +7,7 @@ the same splits, starting labels, model and budgets; only the picks differ.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -19,8 +20,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-START = 10  # random labels to begin with
-BATCH = 10
+# Random labels to begin with, and labels per query. The benchmark's --start and --batch set
+# these variables, so modAL's side (another process, same file) runs the same setup.
+START = int(os.environ.get("SCANFLOW_BENCH_START", "10"))
+BATCH = int(os.environ.get("SCANFLOW_BENCH_BATCH", "10"))
 BUDGET = 300
 REPORTED = (20, 50, 100, 150, 200, 300)
 
