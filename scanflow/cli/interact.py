@@ -62,7 +62,9 @@ def interact_errors() -> tuple[type[Exception], ...]:
         from scanflow.interact.trainers import TrainingError
     except MissingExtraError as error:
         raise fail(str(error)) from None
-    return (ValueError, LookupError, MissingExtraError, LabellingTimeout, TrainingError)
+    from scanflow.track.store import TrackingError
+
+    return (ValueError, LookupError, MissingExtraError, LabellingTimeout, TrainingError, TrackingError)
 
 
 def label(

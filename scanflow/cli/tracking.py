@@ -151,6 +151,7 @@ def wipe(
 ) -> None:
     """Delete tracked runs, metrics and artifacts (of one workflow, or all)."""
     from scanflow.home import Home
+    from scanflow.track.store import TrackingError
     from scanflow.track.wipe import wipe as wipe_tracked
 
     project = Home.resolve(home)
@@ -162,7 +163,10 @@ def wipe(
     )
     if not yes and not typer.confirm(f"Delete {what} in {uri}?", default=False):
         raise fail("nothing deleted", code=1)
-    report = wipe_tracked(project, uri, workflow)
+    try:
+        report = wipe_tracked(project, uri, workflow)
+    except TrackingError as error:
+        raise fail(f"{error} Nothing was deleted.", code=1) from None
     kind = "deleted" if report.permanent else "marked deleted"
     console.print(
         f"[green]✔[/] {kind} {report.runs or 'all'} MLflow run(s)"

@@ -101,7 +101,9 @@ def _finish(start: Callable[[], RunResult]) -> None:
 
     try:
         result = start()
-    except (SpecError, BackendError, EnvBuildError, TrackingError, LookupError) as error:
+    except TrackingError as error:
+        raise fail(f"{error} Or run without recording it: --no-track.", code=1) from None
+    except (SpecError, BackendError, EnvBuildError, LookupError) as error:
         raise fail(str(error), code=2 if isinstance(error, SpecError | LookupError) else 1) from None
     except KeyboardInterrupt:
         raise fail("cancelled", code=130) from None

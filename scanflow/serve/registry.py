@@ -76,8 +76,13 @@ class Registry:
         if self._client is None:
             import mlflow
 
-            from scanflow.track.store import open_client
+            from scanflow.track.store import TrackingError, check_server, open_client
 
+            if self.tracking_uri.startswith(("http://", "https://")):
+                try:  # MLflow's client would retry a dead server for minutes before it says so
+                    check_server(self.tracking_uri)
+                except TrackingError as error:
+                    raise ServeSetupError(str(error)) from None
             self._client = open_client(self.tracking_uri)
             # pyfunc.load_model reads models:/ URIs from the process-wide registry: make it this one.
             mlflow.set_tracking_uri(self.tracking_uri)
@@ -92,11 +97,12 @@ class Registry:
             name, version = registered_identity(source.uri) or (source.default_name, "")
             return ModelVersionRef(source.uri, name, version)
         name = source.registered_name
+        client = self.client  # outside the try: an unreachable server is its own error
         try:
             if source.alias is not None:
-                found = self.client.get_model_version_by_alias(name, source.alias)
+                found = client.get_model_version_by_alias(name, source.alias)
             else:
-                found = self.client.get_model_version(name, source.version)
+                found = client.get_model_version(name, source.version)
         except Exception as error:
             raise ServeSetupError(self._explain(source, error)) from None
         return ModelVersionRef(f"models:/{name}/{found.version}", name, str(found.version), found.run_id)

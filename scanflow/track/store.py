@@ -89,8 +89,8 @@ def check_server(uri: str, timeout: float = 5.0) -> None:
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise TrackingError(
-            f"cannot reach the MLflow server at {uri} ({reason}). Start it (`scanflow tracker up`),"
-            " fix --tracking-uri / SCANFLOW_TRACKING_URI, or run with --no-track."
+            f"cannot reach the MLflow server at {uri} ({reason}). Start it (`scanflow tracker up`)"
+            " or fix --tracking-uri / SCANFLOW_TRACKING_URI."
         ) from None
 
 

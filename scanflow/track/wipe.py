@@ -14,7 +14,7 @@ from typing import Any
 
 from scanflow.home import Home
 from scanflow.run.state import RunState, RunStore
-from scanflow.track.store import open_client, sqlite_path
+from scanflow.track.store import open_client, prepare_store, sqlite_path
 
 
 @dataclass
@@ -35,6 +35,7 @@ def wipe(home: Home, tracking_uri: str, workflow: str | None = None) -> WipeRepo
     if embedded is not None and not embedded.exists():
         report.local_runs = _remove_local_runs(home, workflow)
         return report
+    prepare_store(tracking_uri)  # a dead server is named now, not after MLflow's minutes of retries
     client = open_client(tracking_uri)
     experiments = _experiments(client, workflow)
     store = client._tracking_client.store  # hard deletes exist only on SQL stores
