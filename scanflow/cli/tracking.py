@@ -129,6 +129,7 @@ def runs_pull(
     from scanflow.run.docker_engine import connect
     from scanflow.run.workflow_tracker import workflow_tracker_up
     from scanflow.track.pull import pull_runs
+    from scanflow.track.store import TrackingError
 
     try:
         with (
@@ -136,7 +137,7 @@ def runs_pull(
             workflow_tracker_up(connect(), workflow, console.print) as source,
         ):
             report = pull_runs(source, Home.resolve(home), workflow, tracking_uri)
-    except (BackendError, LookupError) as error:
+    except (BackendError, LookupError, TrackingError) as error:
         raise fail(str(error), code=1) from None
     console.print(f"[green]✔[/] copied {report.copied} run(s) of '{workflow}'; {report.skipped} already here")
 
