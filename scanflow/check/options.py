@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -60,7 +61,7 @@ def _kind_problem(annotation: Any, value: Any) -> str | None:
     if origin is Literal:
         choices = get_args(annotation)
         return None if value in choices else "one of " + ", ".join(repr(c) for c in choices)
-    if origin is Union or type(annotation).__name__ == "UnionType":
+    if origin in (Union, types.UnionType):
         problems = [_kind_problem(member, value) for member in get_args(annotation)]
         return None if None in problems else " or ".join(p for p in problems if p)
     if annotation is type(None):

@@ -265,7 +265,8 @@ def _uv(args: list[str], owner: str, spec: EnvSpec) -> None:
 def pinned_versions_hint(constraints: tuple[str, ...], output: str) -> str:
     """Why a failed install may be a pin: those of ``constraints`` that ``output`` names, by source."""
     named = [pin for pin in constraints if re.search(rf"\b{re.escape(_pinned_name(pin))}\b(?!-)", output)]
-    ours = [pin for pin in named if pin in _host_tracking_pins()]
+    host = set(_host_tracking_pins())
+    ours = [pin for pin in named if pin in host]
     site = [pin for pin in named if pin not in ours]
     hint = ""
     if ours:

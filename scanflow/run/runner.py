@@ -156,11 +156,10 @@ def _execute(
 
 def _check_tracking(project: Home, tracking_uri: str | None, track: bool) -> None:
     """An unreachable tracking server is an error before anything starts."""
-    uri = project.tracking_uri(tracking_uri)
-    if track and uri.startswith(("http://", "https://")):
-        from scanflow.track.store import check_server
+    if track:
+        from scanflow.track.store import require_reachable
 
-        check_server(uri)
+        require_reachable(project.tracking_uri(tracking_uri))
 
 
 def _flush(recorder, console: Console) -> None:  # noqa: ANN001 - MlflowRecorder, imported lazily

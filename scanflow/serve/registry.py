@@ -76,13 +76,12 @@ class Registry:
         if self._client is None:
             import mlflow
 
-            from scanflow.track.store import TrackingError, check_server, open_client
+            from scanflow.track.store import TrackingError, open_client, require_reachable
 
-            if self.tracking_uri.startswith(("http://", "https://")):
-                try:  # MLflow's client would retry a dead server for minutes before it says so
-                    check_server(self.tracking_uri)
-                except TrackingError as error:
-                    raise ServeSetupError(str(error)) from None
+            try:
+                require_reachable(self.tracking_uri)
+            except TrackingError as error:
+                raise ServeSetupError(str(error)) from None
             self._client = open_client(self.tracking_uri)
             # pyfunc.load_model reads models:/ URIs from the process-wide registry: make it this one.
             mlflow.set_tracking_uri(self.tracking_uri)

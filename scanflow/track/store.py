@@ -54,8 +54,8 @@ def prepare_store(uri: str) -> None:
                 connection.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as error:
             raise TrackingError(f"cannot open the tracking database {path}: {error}") from None
-    elif uri.startswith(("http://", "https://")):
-        check_server(uri)
+    else:
+        require_reachable(uri)
 
 
 def _relax_sqlite_sync() -> None:
@@ -78,6 +78,15 @@ def _relax_sqlite_sync() -> None:
 def _on_connect(connection, record) -> None:  # noqa: ANN001 - SQLAlchemy's DBAPI objects
     if isinstance(connection, sqlite3.Connection):
         connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def require_reachable(uri: str) -> None:
+    """A tracking server named by ``uri`` answers now, else `TrackingError`; other stores pass.
+
+    MLflow's client retries a refused connection for minutes before it says so.
+    """
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
 
 
 def check_server(uri: str, timeout: float = 5.0) -> None:
