@@ -231,7 +231,8 @@ def test_improve_with_an_oracle_promotes_and_says_so(
     )
     monkeypatch.setattr(sys, "path", list(sys.path))  # fitting.py is found in the project folder
     client = open_client(tracking_uri)
-    run = client.create_run(client.create_experiment("cli-train"))
+    experiment = client.create_experiment("cli-train", artifact_location=(tmp_path / "artifacts").as_uri())
+    run = client.create_run(experiment)
     model = LogisticRegression(max_iter=500).fit(images[known], labels[known])
     client.set_registered_model_alias(
         "cli-digits", "champion", register_model(client, run.info.run_id, model, "cli-digits")

@@ -50,12 +50,14 @@ def digits(tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.fixture
-def champion(tracking_uri: str, digits: dict[str, Path]) -> str:
+def champion(tracking_uri: str, digits: dict[str, Path], tmp_path: Path) -> str:
     """A registered model trained on the reference only, aliased 'champion'; returns its name."""
     name = f"digits-{secrets.token_hex(3)}"
     client = open_client(tracking_uri)
     data = np.load(digits["reference"])
-    run = client.create_run(client.create_experiment(f"train-{name}"))
+    # An explicit location: MLflow's default is ./mlruns of wherever the store was first opened.
+    artifacts = (tmp_path / "artifacts").as_uri()
+    run = client.create_run(client.create_experiment(f"train-{name}", artifact_location=artifacts))
     version = register_model(client, run.info.run_id, fit(data["X"].reshape(40, -1), data["y"]), name)
     client.set_registered_model_alias(name, "champion", version)
     return name
