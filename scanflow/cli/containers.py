@@ -48,8 +48,8 @@ def export_compose(
     from scanflow.run.backend import BackendError
     from scanflow.run.images import ImageBuilder
 
-    options = ComposeOptions(tracker_port, endpoint_mode, publish_mode)
     try:
+        options = ComposeOptions(tracker_port, endpoint_mode, publish_mode)
         with console.status("Preparing wheels and build contexts…"):
             exported = write_compose(spec, output, ImageBuilder(None, console.print), options)
     except (BackendError, ValueError) as error:

@@ -21,8 +21,9 @@ from typing import Any
 
 import yaml
 
+from scanflow.deploy.export_folder import prepare_export_folder
 from scanflow.graph import Graph, Step
-from scanflow.run.build_context import GENERATED_MARKER, BuildContext
+from scanflow.run.build_context import BuildContext
 from scanflow.run.container_step import WORKER, code_path, container_paths, function_task
 from scanflow.run.docker_engine import LABEL_KIND, LABEL_STEP, LABEL_WORKFLOW, slug, tracker_alias
 from scanflow.run.images import (
@@ -37,6 +38,7 @@ from scanflow.run.images import (
     step_dependencies,
 )
 from scanflow.run.processes import script_arguments
+from scanflow.run.swarm import publishing
 from scanflow.run.workflow_tracker import (
     STORE_DIR,
     TRACKER_PORT,
@@ -48,6 +50,7 @@ from scanflow.run.workflow_tracker import (
 from scanflow.spec.workflow import Workflow
 
 COMPOSE_FILE = "docker-compose.yml"
+IMAGES_DIR = "images"  # one build context per image
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ class ComposeOptions:
     tracker_port: int = TRACKER_PORT
     endpoint_mode: str = "vip"
     publish_mode: str = "ingress"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.tracker_port <= 65535:
+            raise ValueError(f"the tracker port must be between 1 and 65535, got {self.tracker_port}")
+        publishing(self.endpoint_mode, self.publish_mode)  # names a mode that does not exist
 
 
 @dataclass
@@ -72,8 +80,7 @@ def export_compose(
     """Write the Compose project of ``workflow`` into ``folder``."""
     options = options or ComposeOptions()
     graph = Graph.from_workflow(workflow)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / GENERATED_MARKER).write_text("written by `scanflow export compose`; not workflow code\n")
+    prepare_export_folder(folder, graph.base_dir, (COMPOSE_FILE, IMAGES_DIR), "scanflow export compose")
     contexts: dict[str, tuple[BuildContext, str]] = {}  # image tag -> (context, folder name)
     images: dict[str, str] = {}
     services: dict[str, Any] = {}
@@ -90,10 +97,10 @@ def export_compose(
         services[service] = _step_service(step, graph, workflow.name, image)
 
     for tag, (context, name) in contexts.items():
-        context.write(folder / "images" / name)
+        context.write(folder / IMAGES_DIR / name)
         for service, image in images.items():
             if image == tag:
-                services[service]["build"] = {"context": f"./images/{name}"}
+                services[service]["build"] = {"context": f"./{IMAGES_DIR}/{name}"}
     document = {
         "services": services,
         "networks": {"workflow": {"attachable": True, "labels": {LABEL_WORKFLOW: workflow.name}}},

@@ -374,7 +374,7 @@ def publishing(endpoint_mode: str | None = None, publish_mode: str | None = None
     if endpoint == "dnsrr" and publish == "ingress":
         raise BackendError(
             "endpoint mode dnsrr cannot publish through the routing mesh: set the publish mode to"
-            " 'host' (SCANFLOW_SWARM_PUBLISH_MODE=host)"
+            " 'host' (SCANFLOW_SWARM_PUBLISH_MODE=host; --publish-mode host for deploy and export)"
         )
     return endpoint, publish
 
