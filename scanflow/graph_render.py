@@ -81,6 +81,8 @@ def render_svg(graph: Graph, use_graphviz: bool | None = None) -> str:
 def write_picture(graph: Graph, output: Path) -> None:
     """Write ``.svg``, ``.dot`` or (with Graphviz) ``.png``/``.pdf``, by the file's suffix."""
     suffix = output.suffix.lower()
+    if suffix in (".dot", ".gv", ".svg", ".png", ".pdf"):
+        output.parent.mkdir(parents=True, exist_ok=True)
     if suffix in (".dot", ".gv"):
         output.write_text(to_dot(graph))
     elif suffix == ".svg":

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from scanflow.cli import checks, containers, deploy, interact, labels, serving, tracking, workflows
-from scanflow.cli.common import console
+from scanflow.cli.common import console, fail
 
 __all__ = ["app", "main"]
 
@@ -77,3 +77,9 @@ def main() -> None:
         app()
     except BrokenPipeError:  # `scanflow runs | head`
         sys.exit(0)
+    except OSError as error:  # a path no command checked: say which, not where in our code
+        if os.environ.get("SCANFLOW_DEBUG") == "1":
+            raise
+        path = f" '{error.filename}'" if error.filename else ""
+        fail(f"cannot use{path}: {error.strerror or error} (SCANFLOW_DEBUG=1 shows where it happened)")
+        sys.exit(1)

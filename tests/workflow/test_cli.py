@@ -106,6 +106,17 @@ def test_graph_writes_svg_and_dot(demo) -> None:
     assert dot.exit_code == 0 and 'subgraph "cluster_inner"' in text and '"make" -> "inner/left"' in text
     bad = cli.invoke(app, ["graph", str(demo), "-o", "wf.gif"])
     assert bad.exit_code == 2 and "unknown picture format" in bad.output
+    nested = cli.invoke(app, ["graph", str(demo), "-o", "docs/pictures/wf.svg"])
+    assert nested.exit_code == 0 and "<svg" in Path("docs/pictures/wf.svg").read_text()
+
+
+def test_a_path_the_command_cannot_write_is_named_without_a_traceback(demo) -> None:
+    Path("taken.svg").mkdir()
+    command = [sys.executable, "-m", "scanflow.cli", "graph", str(demo), "-o", "taken.svg"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "cannot use 'taken.svg': Is a directory" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_built_in_svg_needs_no_graphviz(demo) -> None:
