@@ -137,7 +137,10 @@ def label(
     if terminal:
         from scanflow.interact.ui.terminal import label_in_terminal
 
-        label_in_terminal(session, console=console)
+        try:
+            label_in_terminal(session, console=console)
+        except errors as error:
+            raise fail(str(error), code=1) from None
         return
     from scanflow.interact.ui.app import serve
 

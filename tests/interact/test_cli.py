@@ -167,6 +167,22 @@ def test_labels_of_data_replaced_since_are_refused_not_trained_on(tmp_path: Path
         assert len(store.labels("q")) == 2  # nothing lost: restoring the file makes them usable again
 
 
+def test_labelling_samples_gone_from_a_replaced_file_says_how_to_go_on(tmp_path: Path) -> None:
+    images, _ = load_digits(return_X_y=True)
+    pool = write_dataset(tmp_path / "pool.npz", images[:20])  # no ids: content hashes
+    queued = ["label", "-q", "q", "--source", str(pool), "--classes", "0,1,2,3,4,5,6,7,8,9", "-s", "random"]
+    assert runner.invoke(app, [*queued, "-n", "2", "--terminal"], input="q\n").exit_code == 0
+    write_dataset(pool, images[20:40])  # other samples: the queued hashes match no row
+
+    result = runner.invoke(app, ["label", "-q", "q", "--terminal"], input="q\n")
+    assert result.exit_code == 1
+    assert "is not in the queue's data any more (was the file replaced?)" in flat(result.output)
+    assert "put the data the queue was made from back" in flat(result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # no traceback
+    with LabelStore() as store:
+        assert store.progress("q").queued == 2  # nothing skipped or lost meanwhile
+
+
 def test_a_tracked_export_is_a_source_to_label_from(tmp_path: Path, tracking: str) -> None:
     images, _ = load_digits(return_X_y=True)
     pool = write_dataset(tmp_path / "pool.npz", images[:20], ids=[f"d{i}" for i in range(20)])

@@ -22,6 +22,10 @@ def content_hash(row: np.ndarray) -> str:
     return hashlib.sha256(data.tobytes()).hexdigest()[:32]
 
 
+class SampleGone(LookupError):
+    """A queued sample's reference no longer matches a row of its source (the data was replaced)."""
+
+
 @dataclass(frozen=True)
 class Samples:
     """Samples as arrays: one row per sample, with their references and what else the source knows.
@@ -71,7 +75,10 @@ class Samples:
         out = []
         for ref in refs:
             if ref not in index:
-                raise KeyError(f"sample '{ref}' is not in this source any more (was the data replaced?)")
+                raise SampleGone(
+                    f"sample '{ref}' is not in the queue's data any more (was the file replaced?):"
+                    " put the data the queue was made from back, or queue the new data in a new queue"
+                )
             out.append(index[ref])
         return np.asarray(out, dtype=int)
 
