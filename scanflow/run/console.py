@@ -38,13 +38,14 @@ _LIVE_ROWS = 20
 FAILURE_TAIL = 20
 
 
-def tail_lines(path: str | Path | None, count: int = FAILURE_TAIL) -> list[str]:
-    """The last ``count`` lines of a text file (empty when it does not exist)."""
+def tail_lines(path: str | Path | None, count: int = FAILURE_TAIL, start: int = 0) -> list[str]:
+    """The last ``count`` lines of a text file from byte ``start`` on (empty when it does not exist)."""
     if path is None:
         return []
     try:
-        with open(path, errors="replace") as handle:
-            return [line.rstrip("\n") for line in deque(handle, maxlen=count)]
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            return [line.decode(errors="replace").rstrip("\r\n") for line in deque(handle, maxlen=count)]
     except OSError:
         return []
 
@@ -190,7 +191,7 @@ class ConsoleView(RunListener):
 
     # ------------------------------------------------------------- drawing
     def _show_failure(self, step: Step, record: StepRecord) -> None:
-        lines = tail_lines(record.log_path)
+        lines = tail_lines(record.log_path, start=record.log_offset)
         body = "\n".join(lines) if lines else "(the step wrote nothing)"
         title = f"{step.key} failed: {record.reason}"
         subtitle = f"log: {record.log_path}"
@@ -230,7 +231,8 @@ class ConsoleView(RunListener):
 
     def _summary(self, state: RunState) -> Group:
         colour = {RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "red"}.get(state.status, "magenta")
-        total = format_duration((state.ended_at or time.time()) - state.created_at)
+        started = state.resumed_at or state.created_at  # a resume counts its own time
+        total = format_duration((state.ended_at or time.time()) - started)
         title = Text.from_markup(
             f"[bold]{state.workflow}[/] run [bold]{state.run_id}[/]:"
             f" [{colour}]{state.status.value}[/] in {total}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,7 @@ def resume_run(run_id: str, **options: Any) -> RunResult:
     opts.tracking_uri = opts.tracking_uri or state.tracking_uri
     _check_tracking(project, opts.tracking_uri, opts.track)
     state.resumes += 1
+    state.resumed_at = time.time()
     return _execute(state, graph, keys, engine, project, opts)
 
 

@@ -167,9 +167,12 @@ class Scheduler:
         node_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.state.log_path(step.key)
         record.log_path = str(log_path)
-        if record.attempts > 1:
+        # The log keeps every attempt (retries, resumes); this one's output starts after its header.
+        if record.attempts > 1 or (log_path.is_file() and log_path.stat().st_size):
+            resumed = f", resume #{self.state.resumes}" if self.state.resumes else ""
             with open(log_path, "a") as log:
-                log.write(f"--- attempt {record.attempts} of {step.executor.retries + 1} ---\n")
+                log.write(f"--- attempt {record.attempts} of {step.executor.retries + 1}{resumed} ---\n")
+        record.log_offset = log_path.stat().st_size if log_path.is_file() else 0
         env = {
             "SCANFLOW_RUN_ID": self.state.run_id,
             "SCANFLOW_WORKFLOW": self.state.workflow,

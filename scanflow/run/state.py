@@ -35,6 +35,7 @@ class RunState:
     mlflow_workflow_runs: dict[str, str] = field(default_factory=dict)  # nested path -> run id
     steps: dict[str, StepRecord] = field(default_factory=dict)
     resumes: int = 0
+    resumed_at: float | None = None  # when the latest resume started
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -83,6 +84,7 @@ class RunState:
             "mlflow_run_id": self.mlflow_run_id,
             "mlflow_workflow_runs": self.mlflow_workflow_runs,
             "resumes": self.resumes,
+            "resumed_at": self.resumed_at,
             "steps": {k: r.to_json() for k, r in list(self.steps.items())},
         }
 

@@ -46,6 +46,7 @@ class StepRecord:
     cache_key: str | None = None
     mlflow_run_id: str | None = None
     log_path: str | None = None
+    log_offset: int = 0  # where this attempt's output starts in the log
     extra: dict = field(default_factory=dict)
 
     @property

@@ -7,7 +7,7 @@ from pathlib import Path
 from scanflow import Executor, Workflow
 from scanflow.run.status import RunStatus, StepStatus
 
-from .runs import resume, run
+from .runs import quiet_console, resume, run
 
 COUNTING = """
 import os, sys
@@ -63,6 +63,31 @@ def test_resume_reruns_only_failed_and_skipped_steps(write) -> None:
 
     third = resume(first.run_id)
     assert third.ok and runs_of("last") == 1, "a finished run has nothing to resume"
+
+
+def test_a_resumed_failure_shows_its_own_output_and_time(write) -> None:
+    write(
+        "fail.py",
+        """
+        import os, time
+        attempt = len(open("tries").read()) if os.path.exists("tries") else 0
+        open("tries", "a").write("x")
+        time.sleep(1.0 if attempt == 0 else 0)
+        raise SystemExit(f"broken on try {attempt + 1}")
+        """,
+    )
+    workflow = Workflow("again", env_manager="current", nodes=[Executor("fail", file="fail.py")])
+    first = run(workflow)
+    assert first.status is RunStatus.FAILED
+
+    console = quiet_console()
+    second = resume(first.run_id, console=console)
+    shown = console.file.getvalue()
+    assert "broken on try 2" in shown
+    assert "broken on try 1" not in shown, "the panel shows this attempt, not the log's history"
+    assert "again run" in shown and "failed in 0." in shown, "the resume's own time, not since the first run"
+    log = Path(second.steps["fail"].log_path).read_text()
+    assert log.index("broken on try 1") < log.index("--- attempt 1 of 1, resume #1 ---") < log.index("try 2")
 
 
 def test_resume_of_an_unknown_run_names_recent_runs(write) -> None:
