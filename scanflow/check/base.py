@@ -141,6 +141,8 @@ class Checker(ABC):
 
         self._require_fitted()
         folder = Path(path)
+        if folder.exists() and not folder.is_dir():
+            raise CheckerError(f"'{folder}' is a file: a checker is saved as a folder, give a folder's path")
         folder.mkdir(parents=True, exist_ok=True)
         values, arrays = self.get_state()
         document = {

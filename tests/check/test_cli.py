@@ -65,3 +65,12 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path):
     assert no_reference.exit_code == 2 and "give a reference dataset" in no_reference.output
     integrity = runner.invoke(app, ["check", "-r", "ref.csv", "-c", "cur.csv", "-d", "integrity"])
     assert integrity.exit_code == 1 and "atlantis" in integrity.output
+
+
+def test_saving_a_checker_over_a_file_says_it_takes_a_folder(tmp_path):
+    _files(tmp_path)
+    (tmp_path / "taken").write_text("notes")
+    result = runner.invoke(app, ["check", "-r", "ref.csv", "-c", "same.csv", "--save-checker", "taken"])
+    assert result.exit_code == 2
+    assert "'taken' is a file: a checker is saved as a folder" in " ".join(result.output.split())
+    assert (tmp_path / "taken").read_text() == "notes"
