@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from scanflow.deploy.ports import port_taken
 from scanflow.home import Home
 from scanflow.track.store import prepare_store
 
@@ -78,6 +79,11 @@ def serve_tracker(
             f"binding to {host} would expose every tracked run without authentication. Use --auth basic"
             " (MLflow's basic authentication: pip install 'mlflow[auth]'), put an authenticating proxy in"
             " front and pass --insecure, or keep the default 127.0.0.1."
+        )
+    if port_taken(host, port):  # MLflow would log the clash and exit 0 after our "UI on" line
+        raise TrackerServerError(
+            f"port {port} on {host} is taken (another tracker, or another service): choose another"
+            " with --port"
         )
     home.root.mkdir(parents=True, exist_ok=True)
     home.artifacts_dir.mkdir(parents=True, exist_ok=True)

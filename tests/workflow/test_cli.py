@@ -141,3 +141,16 @@ def test_tracker_refuses_to_expose_the_store_without_authentication() -> None:
     result = cli.invoke(app, ["tracker", "up", "--host", "0.0.0.0"])
     assert result.exit_code == 1
     assert "without authentication" in result.output and "--auth basic" in result.output
+
+
+def test_tracker_on_a_taken_port_says_so_instead_of_pointing_at_another_service() -> None:
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = cli.invoke(app, ["tracker", "up", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"port {port} on 127.0.0.1 is taken" in " ".join(result.output.split())
+    assert "MLflow UI and API on" not in result.output
