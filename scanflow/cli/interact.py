@@ -102,6 +102,12 @@ def label(
     """Label a queue's samples in the browser (or the terminal): digits label, s skips, u undoes."""
     errors = interact_errors()
     shape = parse_image_shape(image_shape)
+    if not terminal:
+        from scanflow.deploy.ports import port_taken, port_taken_message
+
+        if port_taken(host, port):  # before a batch is queued: nothing to undo
+            fix = "choose another with --port, or label with --terminal"
+            raise fail(port_taken_message(host, port, fix=fix), code=1)
     from scanflow.interact.session import LabellingSession
     from scanflow.interact.store import LabelStore
 

@@ -22,9 +22,9 @@ def port_taken(host: str, port: int) -> bool:
     return False
 
 
-def port_taken_message(host: str, port: int, holder: str = "") -> str:
+DEPLOY_PORT_FIX = "choose another with --port (port: in a Deployment node), or --port 0 for any free port"
+
+
+def port_taken_message(host: str, port: int, holder: str = "", fix: str = DEPLOY_PORT_FIX) -> str:
     who = f" by {holder}" if holder else ""
-    return (
-        f"port {port} on {host} is taken{who}: choose another with --port (port: in a Deployment node),"
-        " or --port 0 for any free port"
-    )
+    return f"port {port} on {host} is taken{who}: {fix}"

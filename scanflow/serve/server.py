@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scanflow.deploy.ports import port_taken, port_taken_message
 from scanflow.serve.config import CONFIG_VARIABLE, ServeConfig
 from scanflow.serve.errors import ServeSetupError
 
@@ -34,6 +35,9 @@ def serve(config: ServeConfig | None = None, **options: Any) -> None:
     from scanflow.serve.fetch import start_fetch
 
     config = (config or ServeConfig(**options)).resolved()
+    if port_taken(config.host, config.port):  # else the model loads first, then uvicorn only logs it
+        fix = "choose another with --port (or SCANFLOW_SERVE_PORT)"
+        raise ServeSetupError(port_taken_message(config.host, config.port, fix=fix))
     fetch = start_fetch(config)  # first: it reads the registry while the imports below run
     import uvicorn
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scanflow.deploy.ports import port_taken
+from scanflow.deploy.ports import port_taken, port_taken_message
 from scanflow.home import Home
 from scanflow.track.store import prepare_store
 
@@ -81,10 +81,7 @@ def serve_tracker(
             " front and pass --insecure, or keep the default 127.0.0.1."
         )
     if port_taken(host, port):  # MLflow would log the clash and exit 0 after our "UI on" line
-        raise TrackerServerError(
-            f"port {port} on {host} is taken (another tracker, or another service): choose another"
-            " with --port"
-        )
+        raise TrackerServerError(port_taken_message(host, port, fix="choose another with --port"))
     home.root.mkdir(parents=True, exist_ok=True)
     home.artifacts_dir.mkdir(parents=True, exist_ok=True)
     if backend_store_uri is None:

@@ -210,6 +210,24 @@ def test_exporting_a_queue_without_labels_says_how_to_label(tmp_path: Path) -> N
     assert not (tmp_path / "out.npz").exists()
 
 
+def test_labelling_on_a_taken_port_says_so_before_queueing(tmp_path: Path) -> None:
+    import socket
+
+    images, _ = load_digits(return_X_y=True)
+    pool = write_dataset(tmp_path / "pool.npz", images[:20])
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        queued = ["label", "-q", "q", "--source", str(pool), "--classes", "0,1"]
+        result = runner.invoke(app, [*queued, "--port", str(port), "--no-browser"])
+    assert result.exit_code == 1
+    taken = f"port {port} on 127.0.0.1 is taken: choose another with --port, or label with --terminal"
+    assert taken in flat(result.output)
+    with LabelStore() as store:
+        assert store.queue_names() == [], "nothing was queued"
+
+
 def test_label_an_unknown_queue_lists_the_known_ones() -> None:
     with LabelStore() as store:
         store.create_queue("digits", source={"kind": "dataset", "uri": "/x.npz"}, classes=[0, 1])

@@ -99,3 +99,24 @@ def test_serving_a_name_that_is_no_folder_says_what_to_give(project, argument: s
     message = " ".join(result.stderr.split())  # the console wraps long lines
     assert f"'{argument}' {expected}" in message and "models:/NAME@ALIAS" in message
     assert "artifacts" not in message, "MLflow's download error is not what the person needs to read"
+
+
+def test_serving_on_a_taken_port_says_so_before_loading_anything(project) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "scanflow.cli", "serve", "models:/digits@champion", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    message = " ".join(result.stderr.split())
+    assert f"port {port} on 127.0.0.1 is taken: choose another with --port" in message
+    assert "serving" not in message and "Errno" not in message

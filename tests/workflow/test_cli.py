@@ -152,5 +152,5 @@ def test_tracker_on_a_taken_port_says_so_instead_of_pointing_at_another_service(
         port = other.getsockname()[1]
         result = cli.invoke(app, ["tracker", "up", "--port", str(port)])
     assert result.exit_code == 1
-    assert f"port {port} on 127.0.0.1 is taken" in " ".join(result.output.split())
+    assert f"port {port} on 127.0.0.1 is taken: choose another with --port" in " ".join(result.output.split())
     assert "MLflow UI and API on" not in result.output
