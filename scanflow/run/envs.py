@@ -24,6 +24,7 @@ from pathlib import Path
 from scanflow.home import env_cache_dir
 from scanflow.run.build_once import build_once
 from scanflow.spec.executor import Executor
+from scanflow.text_files import NotText, read_text
 
 READY_MARKER = ".scanflow-env.json"
 # Part of every environment's hash: bump it when builds install differently, so
@@ -151,7 +152,15 @@ def _read_file(path: Path, seen: set[Path]) -> list[str]:
         return []
     seen.add(path)
     lines: list[str] = []
-    for raw in path.read_text().splitlines():
+    try:
+        text = read_text(path, "requirements file")
+    except FileNotFoundError:
+        raise EnvBuildError(
+            f"requirements file {path} does not exist: check the path or the -r line"
+        ) from None
+    except NotText as error:
+        raise EnvBuildError(str(error)) from None
+    for raw in text.splitlines():
         line = raw.split(" #")[0].strip()
         if not line or line.startswith("#"):
             continue

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from scanflow.serve.errors import ServeSetupError
 from scanflow.serve.holder import ModelSet, ModelSlot
+from scanflow.text_files import NotText, read_text
 
 Values = str | list[str]
 
@@ -94,9 +95,11 @@ class RuleFile(BaseModel):
     def read(cls, path: str | Path) -> RuleFile:
         path = Path(path)
         try:
-            document = yaml.safe_load(path.read_text())
+            document = yaml.safe_load(read_text(path, "the rule file"))
         except OSError as error:
             raise ServeSetupError(f"cannot read the rule file {path}: {error.strerror}") from None
+        except NotText as error:
+            raise ServeSetupError(str(error)) from None
         except yaml.YAMLError as error:
             raise ServeSetupError(f"{path}: not valid YAML: {error}") from None
         try:

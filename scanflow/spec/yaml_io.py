@@ -18,6 +18,7 @@ from scanflow.spec.deployment import Deployment
 from scanflow.spec.errors import Location, Problem, SpecError, did_you_mean
 from scanflow.spec.executor import Executor
 from scanflow.spec.workflow import Workflow
+from scanflow.text_files import NotText, read_text
 
 YamlPath = tuple[str | int, ...]
 _KIND_KEYS = ("executor", "workflow", "deployment")
@@ -83,8 +84,11 @@ def load_workflow(path: str | Path) -> Workflow:
     if not file.is_file():
         hint = "check the path" if not file.exists() else "it is a directory, give the YAML file"
         raise SpecError([Problem(f"workflow file '{file}' not found", hint=hint)])
-    workflow = parse_workflow(file.read_text(), filename=str(file), base_dir=file.parent)
-    return workflow
+    try:
+        text = read_text(file, "workflow file")
+    except NotText as error:
+        raise SpecError([Problem(str(error))]) from None
+    return parse_workflow(text, filename=str(file), base_dir=file.parent)
 
 
 def parse_workflow(text: str, filename: str = "<string>", base_dir: str | Path | None = None) -> Workflow:

@@ -75,6 +75,20 @@ def test_requirements_file_and_list_with_the_same_content_share_an_environment(w
     assert from_file.hash == from_list.hash != other.hash
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"six\n-r shared/base.txt\n", "base.txt does not exist: check the path or the -r line"),
+        ("six\n".encode("utf-16"), "reqs.txt is not UTF-8 text (byte 0 is 0xff)"),
+    ],
+)
+def test_a_requirements_file_that_cannot_be_read_is_named(project, content: bytes, message: str) -> None:
+    (project / "reqs.txt").write_bytes(content)
+    with pytest.raises(EnvBuildError) as caught:
+        env_spec_for(Executor("a", function="m:f", requirements="reqs.txt"), project)
+    assert message in str(caught.value)
+
+
 def test_steps_asking_for_mlflow_get_scanflows_mlflow_version() -> None:
     """A newer MLflow in a step would migrate the shared store past what Scanflow can open."""
     import importlib.metadata

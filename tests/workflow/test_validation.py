@@ -146,6 +146,15 @@ def test_yaml_syntax_error_gives_line_and_column(write) -> None:
     assert "YAML syntax error" in message and "wf.yaml:5:" in message and "line 4" in message
 
 
+def test_a_workflow_file_that_is_not_text_is_named(project) -> None:
+    (project / "wf.yaml").write_bytes("name: w\nnodes: []\n".encode("utf-16"))  # saved by a Windows editor
+    with pytest.raises(SpecError) as caught:
+        Workflow.from_yaml(project / "wf.yaml")
+    assert "workflow file" in str(caught.value) and "wf.yaml is not UTF-8 text (byte 0 is 0xff)" in str(
+        caught.value
+    )
+
+
 def test_duplicate_yaml_keys_are_rejected(write) -> None:
     [message] = problems(
         """
