@@ -30,6 +30,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
             name="model",
             python_model=str(HERE / "slow_model.py"),
             signature=signature,
+            input_example=x.head(2),
             registered_model_name="digits-slow",
             pip_requirements=["mlflow"],
         )

@@ -4,11 +4,12 @@ import time
 
 import mlflow
 import numpy as np
+import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 
 class SlowModel(PythonModel):
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
         time.sleep(0.03)
         return np.full(len(model_input), 7)
 
