@@ -80,15 +80,15 @@ def resume(
     no_track: NoTrack = False,
     quiet: Quiet = False,
     home: HomeOption = None,
+    original: Annotated[
+        bool, typer.Option("--original", help="ignore edits to the workflow file since the run")
+    ] = False,
 ) -> None:
-    """Rerun only the steps of a run that failed, were skipped or never ran."""
+    """Rerun the steps of a run that failed, were skipped or never ran, or that the workflow file changed."""
     from scanflow.run.runner import resume_run
 
-    _finish(
-        lambda: resume_run(
-            run_id, **_run_options(tracking_uri, no_track, max_parallel, fail_fast, home, quiet)
-        )
-    )
+    options = _run_options(tracking_uri, no_track, max_parallel, fail_fast, home, quiet)
+    _finish(lambda: resume_run(run_id, original=original, **options))
 
 
 def _finish(start: Callable[[], RunResult]) -> None:

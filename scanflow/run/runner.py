@@ -24,6 +24,7 @@ from scanflow.run.backends import make_backend
 from scanflow.run.cache import StepCache
 from scanflow.run.capacity import Capacity
 from scanflow.run.console import ConsoleView
+from scanflow.run.edits import steps_to_rerun, workflow_to_resume
 from scanflow.run.listener import RunListener
 from scanflow.run.result import RunResult
 from scanflow.run.scheduler import Scheduler
@@ -65,27 +66,39 @@ def run_workflow(workflow: Workflow | str | Path, **options: Any) -> RunResult:
     engine.check_capacity(list(graph))
     _check_tracking(project, opts.tracking_uri, opts.track)
     state = RunStore(project.runs_dir).create(workflow.name, workflow.to_yaml(), graph.base_dir, engine.name)
+    if workflow.source and Path(workflow.source).is_file():
+        state.spec_file = str(Path(workflow.source).resolve())
     return _execute(state, graph, list(graph.steps), engine, project, opts)
 
 
-def resume_run(run_id: str, **options: Any) -> RunResult:
+def resume_run(run_id: str, original: bool = False, **options: Any) -> RunResult:
     """Rerun the steps of ``run_id`` that failed, were skipped, cancelled or never ran.
 
-    The run keeps its id, data directory and MLflow runs; keywords as ``run_workflow``.
+    The workflow file is read again, so fixes to it count: steps whose
+    definition changed (and new ones) rerun too, with what depends on them.
+    ``original`` resumes the workflow as the run had it. The run keeps its id,
+    data directory and MLflow runs; other keywords as ``run_workflow``.
     """
     opts = RunOptions(**options)
     project = Home.resolve(opts.home)
     state = RunStore(project.runs_dir).load(run_id)
-    workflow = Workflow.from_yaml_string(state.spec_yaml, base_dir=state.base_dir)
+    workflow, edits = workflow_to_resume(state, original)
     graph = Graph.from_workflow(workflow)
-    keys = [k for k in graph.steps if k not in state.steps or not state.steps[k].status.succeeded]
+    keys = steps_to_rerun(graph, state, edits)
     engine = make_backend(opts.backend or state.backend, max_parallel=opts.max_parallel)
+    console = opts.console or Console()
+    if edits:
+        console.print(f"{edits.describe()}: those steps and what depends on them rerun")
     if not keys:
-        (opts.console or Console()).print(f"Nothing to resume: every step of run {state.run_id} succeeded.")
+        console.print(f"Nothing to resume: every step of run {state.run_id} succeeded.")
         return RunResult(state, [])
     engine.check_capacity(graph.subset(keys))
     opts.tracking_uri = opts.tracking_uri or state.tracking_uri
     _check_tracking(project, opts.tracking_uri, opts.track)
+    if edits:
+        state.spec_yaml = workflow.to_yaml()
+        for key in edits.removed:
+            state.steps.pop(key, None)
     state.resumes += 1
     state.resumed_at = time.time()
     return _execute(state, graph, keys, engine, project, opts)

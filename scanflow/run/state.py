@@ -36,6 +36,7 @@ class RunState:
     steps: dict[str, StepRecord] = field(default_factory=dict)
     resumes: int = 0
     resumed_at: float | None = None  # when the latest resume started
+    spec_file: str | None = None  # the workflow file the run came from: a resume reads it again
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -85,6 +86,7 @@ class RunState:
             "mlflow_workflow_runs": self.mlflow_workflow_runs,
             "resumes": self.resumes,
             "resumed_at": self.resumed_at,
+            "spec_file": self.spec_file,
             "steps": {k: r.to_json() for k, r in list(self.steps.items())},
         }
 

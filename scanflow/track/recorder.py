@@ -169,6 +169,7 @@ class MlflowRecorder(RunListener):
         if state.mlflow_run_id:  # a resume continues the same MLflow runs
             for run_id in [state.mlflow_run_id, *state.mlflow_workflow_runs.values()]:
                 client.update_run(run_id, status="RUNNING")
+            client.log_text(state.mlflow_run_id, state.spec_yaml, "workflow.yaml")  # edited since, maybe
         else:
             parent = client.create_run(
                 state.mlflow_experiment_id,

@@ -52,7 +52,7 @@ def test_help_lists_every_command_with_a_description() -> None:
     groups = ("runs", "tracker", "export", "swarm", "deploy")
     rows = [out.find(f"│ {name} ") for name in (*commands, *groups)]
     assert -1 not in rows and rows == sorted(rows), out  # every one, in this order
-    assert "Rerun only the steps" in out
+    assert "Rerun the steps of a run that failed" in out
 
 
 def test_validate_reports_success_and_errors_with_exit_codes(demo, write) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scanflow import Executor, Workflow
+import pytest
+
+from scanflow import Executor, SpecError, Workflow
 from scanflow.run.status import RunStatus, StepStatus
 
 from .runs import quiet_console, resume, run
@@ -88,6 +90,79 @@ def test_a_resumed_failure_shows_its_own_output_and_time(write) -> None:
     assert "again run" in shown and "failed in 0." in shown, "the resume's own time, not since the first run"
     log = Path(second.steps["fail"].log_path).read_text()
     assert log.index("broken on try 1") < log.index("--- attempt 1 of 1, resume #1 ---") < log.index("try 2")
+
+
+EDITABLE = """
+name: editable
+env_manager: current
+nodes:
+  - {executor: first, file: count.py, parameters: {name: first}}
+  - {executor: second, file: count.py, parameters: {name: second}, depends_on: [first]}
+  - {executor: third, file: count.py, parameters: {name: third}, depends_on: [second]}
+"""
+
+
+def test_a_resume_takes_the_fixes_made_to_the_workflow_file(write) -> None:
+    write("count.py", COUNTING + 'if "--extra" in sys.argv: Path("extra.out").write_text("yes")\n')
+    write("broken-second", "")
+    spec = write("wf.yaml", EDITABLE)
+    first = run(spec)
+    assert first.steps["second"].status is StepStatus.FAILED
+
+    # The fix is in the file: 'second' gets a parameter that makes it succeed differently.
+    Path("broken-second").unlink()
+    spec.write_text(EDITABLE.replace("{name: second}", "{name: second, extra: 1}"))
+    console = quiet_console()
+    second = resume(first.run_id, console=console)
+    assert second.ok
+    assert (second.data_dir / "extra.out").read_text() == "yes", "the edited parameter reached the step"
+    assert {name: runs_of(name) for name in ("first", "second", "third")} == {
+        "first": 1,
+        "second": 2,
+        "third": 1,
+    }
+    assert "changed: 'second'" in console.file.getvalue()
+
+    # A succeeded step that changes reruns with what depends on it; what it depends on does not.
+    spec.write_text(EDITABLE.replace("{name: second}", "{name: second, extra: 2}"))
+    third = resume(first.run_id)
+    assert third.ok and {name: runs_of(name) for name in ("first", "second", "third")} == {
+        "first": 1,
+        "second": 3,
+        "third": 2,
+    }
+    assert resume(first.run_id).ok and runs_of("second") == 3, "nothing changed since: nothing reruns"
+
+
+def test_steps_added_to_or_removed_from_the_file_join_or_leave_the_run(write) -> None:
+    write("count.py", COUNTING)
+    spec = write("wf.yaml", EDITABLE)
+    first = run(spec)
+    assert first.ok
+    third = "  - {executor: third, file: count.py, parameters: {name: third}, depends_on: [second]}\n"
+    fourth = "  - {executor: fourth, file: count.py, parameters: {name: fourth}}\n"
+    assert third in EDITABLE
+    spec.write_text(EDITABLE.replace(third, fourth))
+    second = resume(first.run_id)
+    assert second.ok and runs_of("fourth") == 1 and runs_of("first") == 1
+    assert set(second.steps) == {"first", "second", "fourth"}, "'third' left the run"
+
+
+def test_original_resumes_the_run_as_it_was_and_a_broken_file_says_so(write) -> None:
+    write("count.py", COUNTING)
+    write("broken-second", "")
+    spec = write("wf.yaml", EDITABLE)
+    first = run(spec)
+    Path("broken-second").unlink()
+    spec.write_text("name: editable\nnodes: [")  # saved half-edited
+    with pytest.raises(SpecError) as caught:
+        resume(first.run_id)
+    assert "YAML syntax error" in str(caught.value) and "--original" in str(caught.value)
+    assert resume(first.run_id, original=True).ok, "the run's own copy of the workflow"
+
+    spec.write_text(EDITABLE.replace("name: editable", "name: other"))
+    with pytest.raises(SpecError, match="now defines workflow 'other', but run .* is of 'editable'"):
+        resume(first.run_id)
 
 
 def test_resume_of_an_unknown_run_names_recent_runs(write) -> None:
