@@ -40,6 +40,23 @@ class Edits:
         return f"{self.file} changed since the run ({'; '.join(parts)})"
 
 
+def source_file(workflow: Workflow, spec_yaml: str) -> str | None:
+    """The file ``workflow`` was read from, when it still says exactly that workflow.
+
+    A workflow read from a file and then changed in Python is not what the file
+    says: a resume reading the file would undo those changes, so it keeps the
+    run's own copy instead.
+    """
+    if not workflow.source or not Path(workflow.source).is_file():
+        return None
+    path = Path(workflow.source).resolve()
+    try:
+        on_disk = Workflow.from_yaml(path).to_yaml()
+    except SpecError:
+        return None
+    return str(path) if on_disk == spec_yaml else None
+
+
 def workflow_to_resume(state: RunState, original: bool = False) -> tuple[Workflow, Edits]:
     """The workflow a resume runs: the file as it is now, else the run's own copy.
 

@@ -24,7 +24,7 @@ from scanflow.run.backends import make_backend
 from scanflow.run.cache import StepCache
 from scanflow.run.capacity import Capacity
 from scanflow.run.console import ConsoleView
-from scanflow.run.edits import steps_to_rerun, workflow_to_resume
+from scanflow.run.edits import source_file, steps_to_rerun, workflow_to_resume
 from scanflow.run.listener import RunListener
 from scanflow.run.result import RunResult
 from scanflow.run.scheduler import Scheduler
@@ -65,9 +65,9 @@ def run_workflow(workflow: Workflow | str | Path, **options: Any) -> RunResult:
     engine = make_backend(opts.backend or "local", max_parallel=opts.max_parallel)
     engine.check_capacity(list(graph))
     _check_tracking(project, opts.tracking_uri, opts.track)
-    state = RunStore(project.runs_dir).create(workflow.name, workflow.to_yaml(), graph.base_dir, engine.name)
-    if workflow.source and Path(workflow.source).is_file():
-        state.spec_file = str(Path(workflow.source).resolve())
+    spec_yaml = workflow.to_yaml()
+    state = RunStore(project.runs_dir).create(workflow.name, spec_yaml, graph.base_dir, engine.name)
+    state.spec_file = source_file(workflow, spec_yaml)
     return _execute(state, graph, list(graph.steps), engine, project, opts)
 
 

@@ -148,6 +148,18 @@ def test_steps_added_to_or_removed_from_the_file_join_or_leave_the_run(write) ->
     assert set(second.steps) == {"first", "second", "fourth"}, "'third' left the run"
 
 
+def test_a_workflow_changed_in_python_after_reading_its_file_resumes_as_it_ran(write) -> None:
+    write("count.py", COUNTING)
+    write("broken-third", "")
+    workflow = Workflow.from_yaml(write("wf.yaml", EDITABLE))
+    workflow.nodes[1].parameters["extra"] = 1  # not in the file
+    first = run(workflow)
+    assert first.steps["third"].status is StepStatus.FAILED
+    Path("broken-third").unlink()
+    assert resume(first.run_id).ok
+    assert runs_of("second") == 1, "the file's 'second' differs from the one that ran, yet it is no edit"
+
+
 def test_original_resumes_the_run_as_it_was_and_a_broken_file_says_so(write) -> None:
     write("count.py", COUNTING)
     write("broken-second", "")
