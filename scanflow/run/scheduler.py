@@ -149,8 +149,10 @@ class Scheduler:
             record.env_hash = self.env_hashes.get(step.key)
             if self._restore_from_cache(step, record):
                 return
+        launch = self._launch(step, record)  # may wait for the step's MLflow run
         record.status = StepStatus.RUNNING
-        launch = self._launch(step, record)
+        if record.attempts == 1:
+            record.started_at = time.time()  # a step's time is its own, not the tracker's warm-up
         self.budget.take(step.key, step.executor.resources)
         for listener in self.listeners:
             listener.step_started(step, record)

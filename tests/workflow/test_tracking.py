@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -290,3 +291,25 @@ def test_a_step_logging_to_mlflow_has_the_start_and_duration_it_ran_with(write, 
     assert logs.start_time >= slow.end_time - 50, "it starts with the step, not the run"
     assert abs(logs.start_time / 1000 - record.started_at) < 1.0
     assert abs((logs.end_time - logs.start_time) / 1000 - record.duration) < 1.0
+
+
+def test_a_first_step_logging_to_mlflow_is_not_charged_for_the_trackers_start(write, tracking) -> None:
+    write(
+        "logs.py",
+        """
+        import time
+        started = time.time()
+        import json, mlflow
+        mlflow.log_metric("m", 1)
+        json.dump([started, time.time()], open("own-time.json", "w"))
+        """,
+    )
+    write("wf.yaml", "name: first-logs\nenv_manager: current\nnodes: [{executor: logs, file: logs.py}]\n")
+    # A new process, as a person runs it: MLflow is imported and the store opened while steps start.
+    command = [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "-q", "--tracking-uri", tracking]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    [folder] = Path(".scanflow/runs").iterdir()
+    record = json.loads((folder / "state.json").read_text())["steps"]["logs"]
+    started, _ = json.loads((folder / "data" / "own-time.json").read_text())
+    # The interpreter's start-up comes before the script's first line; the tracker's start may not.
+    assert started - record["started_at"] < 0.5, "the step's time starts when its process does"
