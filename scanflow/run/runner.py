@@ -89,6 +89,8 @@ def resume_run(run_id: str, original: bool = False, **options: Any) -> RunResult
     console = opts.console or Console()
     if edits:
         console.print(f"{edits.describe()}: those steps and what depends on them rerun")
+    elif state.spec_file and not original and not Path(state.spec_file).is_file():
+        console.print(f"{state.spec_file} is gone: resuming the workflow as the run had it")
     if not keys:
         console.print(f"Nothing to resume: every step of run {state.run_id} succeeded.")
         return RunResult(state, [])

@@ -171,6 +171,10 @@ def test_original_resumes_the_run_as_it_was_and_a_broken_file_says_so(write) -> 
         resume(first.run_id)
     assert "YAML syntax error" in str(caught.value) and "--original" in str(caught.value)
     assert resume(first.run_id, original=True).ok, "the run's own copy of the workflow"
+    spec.unlink()
+    console = quiet_console()
+    resume(first.run_id, console=console)
+    assert "wf.yaml is gone: resuming the workflow as the run had it" in console.file.getvalue()
 
     spec.write_text(EDITABLE.replace("name: editable", "name: other"))
     with pytest.raises(SpecError, match="now defines workflow 'other', but run .* is of 'editable'"):
