@@ -20,8 +20,11 @@ tracker_app = typer.Typer(
 )
 
 
-def _client(tracking_uri: str | None, home: Path | None) -> MlflowClient:
-    """A client of the project's store; with nothing tracked yet, say so and exit 0."""
+JsonOutput = Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")]
+
+
+def _client(tracking_uri: str | None, home: Path | None, empty_json: str | None = None) -> MlflowClient:
+    """A client of the project's store; with nothing tracked yet, say so (or print ``empty_json``), exit 0."""
     from scanflow.home import Home
     from scanflow.track.store import TrackingError, open_client, prepare_store, sqlite_path
 
@@ -29,7 +32,10 @@ def _client(tracking_uri: str | None, home: Path | None) -> MlflowClient:
     uri = project.tracking_uri(tracking_uri)
     database = sqlite_path(uri)
     if database is not None and not database.exists():
-        console.print(f"No runs tracked yet ({uri}). Start one with `scanflow run WORKFLOW.yaml`.")
+        if empty_json is not None:
+            print(empty_json)
+        else:
+            console.print(f"No runs tracked yet ({uri}). Start one with `scanflow run WORKFLOW.yaml`.")
         raise typer.Exit(0)
     try:
         prepare_store(uri)
@@ -42,7 +48,8 @@ def _client(tracking_uri: str | None, home: Path | None) -> MlflowClient:
 def runs_list(
     ctx: typer.Context,
     workflow: Annotated[str | None, typer.Option("--workflow", "-w", help="only this workflow")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="how many runs")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="how many runs")] = 20,
+    as_json: JsonOutput = False,
     tracking_uri: TrackingUri = None,
     home: HomeOption = None,
 ) -> None:
@@ -50,14 +57,18 @@ def runs_list(
     if ctx.invoked_subcommand is not None:
         return
     import datetime
+    import json
 
     from rich.table import Table
 
     from scanflow.run.console import format_duration
-    from scanflow.track.query import RunNode, list_workflow_runs, workflow_of
+    from scanflow.track.query import RunNode, list_workflow_runs, run_summary, workflow_of
     from scanflow.track.store import TAG_RUN_ID
 
-    runs = list_workflow_runs(_client(tracking_uri, home), workflow, limit)
+    runs = list_workflow_runs(_client(tracking_uri, home, "[]" if as_json else None), workflow, limit)
+    if as_json:
+        print(json.dumps([run_summary(run) for run in runs], indent=2))
+        return
     if not runs:
         console.print("No workflow runs tracked" + (f" for '{workflow}'." if workflow else "."))
         return
@@ -80,10 +91,13 @@ def runs_list(
 @runs_app.command("show")
 def runs_show(
     run_id: Annotated[str, typer.Argument(help="Scanflow run id (or prefix) or MLflow run id")],
+    as_json: JsonOutput = False,
     tracking_uri: TrackingUri = None,
     home: HomeOption = None,
 ) -> None:
     """Show a workflow run as a tree of nested workflow and step runs with their metrics."""
+    import json
+
     from rich.tree import Tree
 
     from scanflow.run.console import format_duration
@@ -94,6 +108,9 @@ def runs_show(
         root = run_tree(client, find_workflow_run(client, run_id))
     except LookupError as error:
         raise fail(str(error)) from None
+    if as_json:
+        print(json.dumps(root.to_json(), indent=2))
+        return
 
     def label(node: RunNode) -> str:
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(node.metrics.items()))

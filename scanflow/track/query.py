@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,10 +42,48 @@ class RunNode:
     def metrics(self) -> dict[str, float]:
         return {k: v for k, v in self.run.data.metrics.items() if not k.startswith("scanflow.")}
 
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self.run.data.params)
+
     def walk(self):  # noqa: ANN201
         yield self
         for child in self.children:
             yield from child.walk()
+
+    def to_json(self) -> dict[str, Any]:
+        """The run and everything below it as plain data (`scanflow runs show --json`)."""
+        return {
+            **run_summary(self.run),
+            "name": self.name,
+            "kind": self.kind,
+            "node": self.run.data.tags.get(TAG_NODE),
+            "params": self.params,
+            "metrics": self.metrics,
+            "earlier_attempts": [earlier.run.info.run_id for earlier in self.earlier],
+            "children": [child.to_json() for child in self.children],
+        }
+
+
+def run_summary(run: Any) -> dict[str, Any]:
+    """What `scanflow runs` lists of a workflow run, as plain data (times in ISO 8601, UTC)."""
+    node = RunNode(run)
+    return {
+        "run_id": run.data.tags.get(TAG_RUN_ID),
+        "workflow": workflow_of(run),
+        "status": node.status,
+        "started": _iso(run.info.start_time),
+        "ended": _iso(run.info.end_time),
+        "duration_s": node.duration,
+        "mlflow_run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+    }
+
+
+def _iso(milliseconds: int | None) -> str | None:
+    if milliseconds is None:
+        return None
+    return datetime.datetime.fromtimestamp(milliseconds / 1000, tz=datetime.UTC).isoformat()
 
 
 def list_workflow_runs(client: Any, workflow: str | None = None, limit: int = 50) -> list[Any]:

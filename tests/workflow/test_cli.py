@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,20 @@ def test_run_failure_resume_and_listing(demo, tracking, monkeypatch) -> None:
     assert "make" in shown.output and "value=7" in shown.output and "inner" in shown.output
     assert "earlier attempt" in shown.output, "the resumed steps show their failed first attempt"
 
+    # The same, for scripts: JSON with nothing but the document on stdout.
+    [listed] = json.loads(cli.invoke(app, ["runs", "--json"]).stdout)
+    assert (listed["run_id"], listed["workflow"], listed["status"]) == (run_id, "cli-demo", "succeeded")
+    assert listed["duration_s"] > 0 and listed["started"].endswith("+00:00")
+    tree = json.loads(cli.invoke(app, ["runs", "show", run_id[:12], "--json"]).stdout)
+    steps = {node["node"]: node for node in _walk(tree) if node["kind"] == "step"}
+    assert set(steps) == {"make", "inner/left", "inner/right"}
+    assert steps["make"]["metrics"] == {"value": 7.0} and steps["make"]["params"]["value"] == "7"
+    assert len(steps["inner/left"]["earlier_attempts"]) == 1 and steps["inner/left"]["status"] == "done"
+
+
+def _walk(node: dict) -> list[dict]:
+    return [node, *(found for child in node["children"] for found in _walk(child))]
+
 
 def test_run_without_tracking_and_quiet(demo) -> None:
     result = cli.invoke(app, ["run", str(demo), "--no-track", "-q", "-j", "1"])
@@ -95,6 +110,8 @@ def test_run_without_tracking_and_quiet(demo) -> None:
 def test_runs_before_anything_was_tracked() -> None:
     result = cli.invoke(app, ["runs"])
     assert result.exit_code == 0 and "No runs tracked yet" in result.output
+    as_json = cli.invoke(app, ["runs", "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout) == []
     assert not Path(".scanflow/mlflow.db").exists(), "listing must not create a store"
 
 
