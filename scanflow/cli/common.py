@@ -35,6 +35,16 @@ ServeToken = Annotated[
 ]
 
 
+JsonOutput = Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of tables")]
+
+
+def print_json(document: object) -> None:
+    """``document`` alone on stdout, indented: no colours, no wrapping, nothing else for a script to skip."""
+    import json
+
+    print(json.dumps(document, indent=2, default=str))
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print an error the user can act on, and return the exit to raise: their mistakes get no traceback.
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanflow.cli.common import HomeOption, TrackingUri, console, fail
+from scanflow.cli.common import HomeOption, JsonOutput, TrackingUri, console, fail, print_json
 from scanflow.cli.interact import LabelStoreUrl, interact_errors
 
 if TYPE_CHECKING:
@@ -19,7 +19,9 @@ labels_app = typer.Typer(help="List the label queues, show one's batches and peo
 
 
 @labels_app.callback(invoke_without_command=True)
-def labels_list(ctx: typer.Context, store: LabelStoreUrl = None, home: HomeOption = None) -> None:
+def labels_list(
+    ctx: typer.Context, as_json: JsonOutput = False, store: LabelStoreUrl = None, home: HomeOption = None
+) -> None:
     """List the label queues: where their samples come from, and how far the labelling has come."""
     if ctx.invoked_subcommand is not None:
         return
@@ -32,33 +34,42 @@ def labels_list(ctx: typer.Context, store: LabelStoreUrl = None, home: HomeOptio
     errors = interact_errors()
     url = store or default_url(home)
     none_yet = f"No label queue yet in {describe(url)}. Start one with `scanflow label --source`."
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        console.print(none_yet)  # without creating an empty store
+    rows: list[dict] = []
+    if not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists():  # never create one
+        try:
+            with LabelStore(url) as labels:
+                for name in labels.queue_names():
+                    source = open_source(labels.queue(name).source).describe()
+                    rows.append({"queue": name, **_counts(labels.progress(name)), "source": source})
+        except errors as error:
+            raise fail(str(error)) from None
+    if as_json:
+        print_json(rows)
         return
-    try:
-        with LabelStore(url) as labels:
-            names = labels.queue_names()
-            if not names:
-                console.print(none_yet)
-                return
-            table = Table(title="Label queues")
-            table.add_column("queue", no_wrap=True)
-            for status in ("queued", "labelled", "skipped", "used"):
-                table.add_column(status, justify="right", no_wrap=True)
-            table.add_column("samples from", overflow="fold")
-            for name in names:
-                progress = labels.progress(name)
-                counts = (progress.queued, progress.labelled, progress.skipped, progress.used)
-                source = open_source(labels.queue(name).source).describe()
-                table.add_row(name, *map(str, counts), source)
-    except errors as error:
-        raise fail(str(error)) from None
+    if not rows:
+        console.print(none_yet)
+        return
+    table = Table(title="Label queues")
+    table.add_column("queue", no_wrap=True)
+    for status in STATUSES:
+        table.add_column(status, justify="right", no_wrap=True)
+    table.add_column("samples from", overflow="fold")
+    for row in rows:
+        table.add_row(row["queue"], *(str(row[status]) for status in STATUSES), row["source"])
     console.print(table)
+
+
+STATUSES = ("queued", "labelled", "skipped", "used")
+
+
+def _counts(progress: object) -> dict[str, int]:
+    return {status: getattr(progress, status) for status in STATUSES}
 
 
 @labels_app.command("show")
 def labels_show(
     queue: QueueName,
+    as_json: JsonOutput = False,
     store: LabelStoreUrl = None,
     home: HomeOption = None,
 ) -> None:
@@ -79,6 +90,24 @@ def labels_show(
             )
     except errors as error:
         raise fail(str(error)) from None
+    if as_json:
+        print_json(
+            {
+                "queue": queue,
+                "source": open_source(found.source).describe(),
+                "classes": found.classes,
+                "model": found.model,
+                **{
+                    title: [{key: name, **_counts(progress)} for name, progress in rows.items()]
+                    for title, key, rows in (
+                        ("batches", "batch", batches),
+                        ("labellers", "who", people),
+                        ("labels_per_class", "class", classes if people else {}),
+                    )
+                },
+            }
+        )
+        return
     console.print(f"[bold]{queue}[/]: samples from {open_source(found.source).describe()}")
     console.print(
         f"classes: {', '.join(map(str, found.classes))}" + (f"; model {found.model}" if found.model else "")

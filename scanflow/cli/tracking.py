@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanflow.cli.common import HomeOption, TrackingUri, console, fail, status_text
+from scanflow.cli.common import HomeOption, JsonOutput, TrackingUri, console, fail, print_json, status_text
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -18,9 +18,6 @@ runs_app = typer.Typer(help="List tracked workflow runs, or show one as a tree o
 tracker_app = typer.Typer(
     help="Run an MLflow tracking server (with its UI) on the project's store.", no_args_is_help=True
 )
-
-
-JsonOutput = Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")]
 
 
 def _client(tracking_uri: str | None, home: Path | None, empty_json: str | None = None) -> MlflowClient:
@@ -57,7 +54,6 @@ def runs_list(
     if ctx.invoked_subcommand is not None:
         return
     import datetime
-    import json
 
     from rich.table import Table
 
@@ -67,7 +63,7 @@ def runs_list(
 
     runs = list_workflow_runs(_client(tracking_uri, home, "[]" if as_json else None), workflow, limit)
     if as_json:
-        print(json.dumps([run_summary(run) for run in runs], indent=2))
+        print_json([run_summary(run) for run in runs])
         return
     if not runs:
         console.print("No workflow runs tracked" + (f" for '{workflow}'." if workflow else "."))
@@ -96,8 +92,6 @@ def runs_show(
     home: HomeOption = None,
 ) -> None:
     """Show a workflow run as a tree of nested workflow and step runs with their metrics."""
-    import json
-
     from rich.tree import Tree
 
     from scanflow.run.console import format_duration
@@ -109,7 +103,7 @@ def runs_show(
     except LookupError as error:
         raise fail(str(error)) from None
     if as_json:
-        print(json.dumps(root.to_json(), indent=2))
+        print_json(root.to_json())
         return
 
     def label(node: RunNode) -> str:

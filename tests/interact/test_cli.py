@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from pathlib import Path
@@ -105,6 +106,10 @@ def test_labels_lists_queues_and_exports_what_people_labelled(tmp_path: Path, tr
     rows = table_rows(listed.output)
     assert rows[0][:5] == ["digits", "1", "2", "1", "0"]  # queued, labelled, skipped, used
     assert "".join(row[5] for row in rows) == str(pool)  # the source, folded over lines
+    as_json = json.loads(runner.invoke(app, ["labels", "--json"]).stdout)
+    assert as_json == [
+        {"queue": "digits", "queued": 1, "labelled": 2, "skipped": 1, "used": 0, "source": str(pool)}
+    ]
 
     exported = runner.invoke(
         app,
@@ -140,6 +145,16 @@ def test_labels_show_tells_each_batch_and_each_person_apart() -> None:
     assert rows["2"] == ["1", "0", "0", "0"]
     assert rows["ana"] == ["0", "0", "1"] and rows["ben"] == ["1", "1", "0"]  # labelled, skipped, used
     assert table_rows(per_class) == [["0", "1", "0"], ["1", "0", "1"]]  # class: labelled, used
+
+    document = json.loads(runner.invoke(app, ["labels", "show", "q", "--json"]).stdout)
+    assert (document["source"], document["classes"], document["model"]) == (
+        "/data/x.npz",
+        [0, 1],
+        "m@champion",
+    )
+    assert document["batches"][0] == {"batch": 1, "queued": 0, "labelled": 1, "skipped": 1, "used": 1}
+    assert {row["who"]: row["skipped"] for row in document["labellers"]} == {"ana": 0, "ben": 1}
+    assert [row["class"] for row in document["labels_per_class"]] == [0, 1]
 
 
 def table_rows(output: str) -> list[list[str]]:
