@@ -38,6 +38,11 @@ ServeToken = Annotated[
 JsonOutput = Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of tables")]
 
 
+def note(message: str) -> None:
+    """A remark on stderr, where it stays out of a document printed on stdout."""
+    _err.print(f"[dim]{message}[/]", highlight=False)
+
+
 def print_json(document: object) -> None:
     """``document`` alone on stdout, indented: no colours, no wrapping, nothing else for a script to skip."""
     import json

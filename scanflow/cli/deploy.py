@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from scanflow.cli.common import HomeOption, ServeToken, TrackingUri, console, fail, status_text
+from scanflow.cli.common import (
+    HomeOption,
+    JsonOutput,
+    ServeToken,
+    TrackingUri,
+    console,
+    fail,
+    note,
+    print_json,
+    status_text,
+)
 
 
 class _DeployGroup(TyperGroup):
@@ -147,9 +157,12 @@ def deploy_up(
 def deploy_status(
     name: Annotated[str | None, typer.Argument(help="deployment name; all when left out")] = None,
     backend: DeployBackendOption = None,
+    as_json: JsonOutput = False,
     home: HomeOption = None,
 ) -> None:
     """List deployments: where they answer, what they serve, how many replicas run."""
+    import dataclasses
+
     from rich.table import Table
 
     from scanflow.deploy.deployments import deployment_statuses
@@ -159,8 +172,12 @@ def deploy_status(
         rows, notes = deployment_statuses(name, backend, home)
     except BackendError as error:
         raise fail(str(error), code=1) from None
-    for note in notes:
-        console.print(f"[dim]{note}[/]", highlight=False)
+    for message in notes:  # a backend that is not there: on stderr, away from a JSON document
+        note(message)
+    if as_json:
+        skipped = ("changed",)  # about one `deploy` call, not the deployment
+        print_json([{k: v for k, v in dataclasses.asdict(row).items() if k not in skipped} for row in rows])
+        return
     if not rows:
         console.print("No deployments" + (f" named '{name}'." if name else "."))
         return

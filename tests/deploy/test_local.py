@@ -57,6 +57,14 @@ def test_a_local_deployment_serves_follows_its_alias_and_is_removed(
         and "running" in flat(status.output)
         and url in flat(status.output)
     )
+    [listed] = json.loads(cli.invoke(app, ["deploy", "status", name, "--json"]).stdout)
+    assert (listed["name"], listed["backend"], listed["state"], listed["urls"]) == (
+        name,
+        "local",
+        "running",
+        [url],
+    )
+    assert listed["model"] == "models:/digits@champion"
     record = project / ".scanflow" / "deployments" / f"{name}.json"
     pid = int(json.loads(record.read_text())["pid"])
 
