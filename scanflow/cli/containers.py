@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from scanflow.cli.common import WorkflowFile, console, fail, load_workflow
+from scanflow.cli.common import JsonOutput, WorkflowFile, console, fail, load_workflow, print_json
 
 export_app = typer.Typer(help="Export a workflow as files other tools run.", no_args_is_help=True)
 swarm_app = typer.Typer(help="Look at what Scanflow runs on a Docker Swarm.", no_args_is_help=True)
@@ -64,8 +64,11 @@ def export_compose(
 @swarm_app.command("status")
 def swarm_status(
     workflow: Annotated[str | None, typer.Argument(help="workflow name; all when left out")] = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Show the Swarm services of a workflow: trackers and running or finished step jobs."""
+    import dataclasses
+
     from rich.table import Table
 
     from scanflow.run.backend import BackendError
@@ -76,6 +79,9 @@ def swarm_status(
         rows = service_statuses(connect(), workflow)
     except BackendError as error:
         raise fail(str(error), code=1) from None
+    if as_json:
+        print_json([dataclasses.asdict(row) for row in rows])
+        return
     if not rows:
         console.print("No Scanflow services on this swarm" + (f" for '{workflow}'." if workflow else "."))
         return

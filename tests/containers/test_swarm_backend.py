@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,13 @@ def test_workflow_runs_as_swarm_jobs_and_logs_to_the_tracker_service(swarm_manag
         assert rows["tracker"].mode == "Replicated" and "running 1/" in rows["tracker"].tasks, rows
         status = CliRunner().invoke(app, ["swarm", "status", "pipe"], env={"COLUMNS": "250"})
         assert status.exit_code == 0 and rows["tracker"].name in status.output
+        listed = json.loads(CliRunner().invoke(app, ["swarm", "status", "pipe", "--json"]).stdout)
+        tracker = next(row for row in listed if row["name"] == rows["tracker"].name)
+        assert (tracker["kind"], tracker["run_id"], tracker["mode"]) == (
+            "tracker",
+            result.run_id,
+            "Replicated",
+        )
 
         from mlflow import MlflowClient
 
