@@ -63,9 +63,21 @@ def run(
     no_track: NoTrack = False,
     quiet: Quiet = False,
     home: HomeOption = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="a parameter for this run: STEP.PARAMETER=VALUE (repeat)"),
+    ] = None,
 ) -> None:
     """Run a workflow: each step in its environment, tracked in MLflow."""
     spec = load_workflow(workflow)
+    if settings:
+        from scanflow.spec import SpecError
+        from scanflow.spec.overrides import apply_overrides
+
+        try:
+            apply_overrides(spec, settings)
+        except SpecError as error:
+            raise fail(str(error)) from None
     from scanflow.run.runner import run_workflow
 
     options = _run_options(tracking_uri, no_track, max_parallel, fail_fast, home, quiet)

@@ -100,6 +100,20 @@ def _walk(node: dict) -> list[dict]:
     return [node, *(found for child in node["children"] for found in _walk(child))]
 
 
+def test_set_gives_a_run_its_own_parameters_and_names_wrong_ones(demo, tracking) -> None:
+    ran = cli.invoke(app, ["run", str(demo), "--set", "make.value=9", "-s", "inner/left.unused=x", "-q"])
+    assert ran.exit_code == 2, ran.output
+    assert "step 'inner/left' has no parameter 'unused' (it has: none)" in " ".join(ran.output.split())
+
+    ran = cli.invoke(app, ["run", str(demo), "--set", "make.value=9", "-q"])
+    assert ran.exit_code == 0, ran.output
+    [listed] = json.loads(cli.invoke(app, ["runs", "--json"]).stdout)
+    tree = json.loads(cli.invoke(app, ["runs", "show", listed["run_id"], "--json"]).stdout)
+    make = next(node for node in _walk(tree) if node["node"] == "make")
+    assert make["params"]["value"] == "9" and make["metrics"]["value"] == 9.0
+    assert "value: 7" in demo.read_text(), "the file is left as it was"
+
+
 def test_run_without_tracking_and_quiet(demo) -> None:
     result = cli.invoke(app, ["run", str(demo), "--no-track", "-q", "-j", "1"])
     assert result.exit_code == 0, result.output
