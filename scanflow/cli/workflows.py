@@ -65,7 +65,7 @@ def run(
     home: HomeOption = None,
     settings: Annotated[
         list[str] | None,
-        typer.Option("--set", "-s", help="a parameter for this run: STEP.PARAMETER=VALUE (repeat)"),
+        typer.Option("--set", help="a parameter for this run: STEP.PARAMETER=VALUE (repeat)"),
     ] = None,
 ) -> None:
     """Run a workflow: each step in its environment, tracked in MLflow."""

@@ -101,7 +101,7 @@ def _walk(node: dict) -> list[dict]:
 
 
 def test_set_gives_a_run_its_own_parameters_and_names_wrong_ones(demo, tracking) -> None:
-    ran = cli.invoke(app, ["run", str(demo), "--set", "make.value=9", "-s", "inner/left.unused=x", "-q"])
+    ran = cli.invoke(app, ["run", str(demo), "--set", "make.value=9", "--set", "inner/left.unused=x", "-q"])
     assert ran.exit_code == 2, ran.output
     assert "step 'inner/left' has no parameter 'unused' (it has: none)" in " ".join(ran.output.split())
 
