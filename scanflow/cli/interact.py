@@ -188,7 +188,7 @@ def improve(
         float | None, typer.Option("--timeout", help="seconds to wait for people to label a batch")
     ] = None,
     approve: Annotated[bool, typer.Option("--approve", help="ask before promoting a better model")] = False,
-    min_gain: Annotated[float, typer.Option("--min-gain", help="promote only above this gain")] = 0.0,
+    min_gain: Annotated[float, typer.Option("--min-gain", min=0, help="promote only above this gain")] = 0.0,
     alias: Annotated[str, typer.Option("--alias", help="registry alias of the serving model")] = "champion",
     metric: Annotated[
         str, typer.Option("--metric", help="accuracy, balanced_accuracy, f1_macro")

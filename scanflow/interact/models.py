@@ -40,12 +40,26 @@ class LoadedModel:
         return None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes]
 
     def predict(self, features: np.ndarray) -> np.ndarray:
+        self._check_width(features)
         return np.asarray(self.model.predict(features))
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray | None:
         """Class probabilities (columns in ``classes`` order), or None if the model gives none."""
         method = getattr(self.model, "predict_proba", None)
-        return None if method is None else np.asarray(method(features))
+        if method is None:
+            return None
+        self._check_width(features)
+        return np.asarray(method(features))
+
+    def _check_width(self, features: np.ndarray) -> None:
+        """Data of another width is another dataset: say which model and how wide, not sklearn's words."""
+        expected = getattr(self.model, "n_features_in_", None)
+        given = features.shape[1] if features.ndim == 2 else None
+        if expected is not None and given is not None and given != expected:
+            raise ModelError(
+                f"{self.uri} takes {expected} features per sample, but the data has {given}:"
+                " give data with the columns the model learnt from"
+            )
 
 
 def load_version(

@@ -139,6 +139,21 @@ def test_a_flat_pool_is_queued_to_be_shown_as_images(
         assert len(store.labels(result.queue)) == 5
 
 
+def test_a_pool_of_another_width_names_the_model_and_both_widths(
+    champion: str, digits: dict[str, Path], tracking_uri: str, tmp_path: Path
+) -> None:
+    from scanflow.interact.models import ModelError
+
+    images = np.load(digits["pool"])
+    cropped = write_dataset(tmp_path / "cropped.npz", images["X"][:, :, :6].reshape(len(images["X"]), -1))
+    with pytest.raises(
+        ModelError, match=r"models:/digits-\w+/1 takes 64 features per sample, but the data has 48"
+    ):
+        run_improve(champion, digits, tracking_uri, pool=cropped, batch_size=5, queue="cropped")
+    with LabelStore() as store:
+        assert store.find_queue("cropped") is None or not store.labels("cropped"), "nothing labelled"
+
+
 def test_an_oracle_file_without_ids_answers_by_content(
     champion: str, digits: dict[str, Path], tracking_uri: str, tmp_path: Path
 ) -> None:
