@@ -80,6 +80,7 @@ def status_text(status: str) -> str:
         "skipped": "yellow",
         "cancelled": "magenta",
         "killed": "magenta",
+        "interrupted": "magenta",
         "running": "cyan",
     }.get(status, "white")
     return f"[{colour}]{status}[/]"

@@ -58,12 +58,18 @@ def runs_list(
     from rich.table import Table
 
     from scanflow.run.console import format_duration
+    from scanflow.run.leftovers import INTERRUPTED
     from scanflow.track.query import RunNode, list_workflow_runs, run_summary, workflow_of
     from scanflow.track.store import TAG_RUN_ID
 
     runs = list_workflow_runs(_client(tracking_uri, home, "[]" if as_json else None), workflow, limit)
+    stopped = _interrupted(runs, home)
     if as_json:
-        print_json([run_summary(run) for run in runs])
+        summaries = [run_summary(run) for run in runs]
+        for summary in summaries:
+            if summary["run_id"] in stopped:
+                summary["status"] = INTERRUPTED
+        print_json(summaries)
         return
     if not runs:
         console.print("No workflow runs tracked" + (f" for '{workflow}'." if workflow else "."))
@@ -74,14 +80,41 @@ def runs_list(
     for run in runs:
         node = RunNode(run)
         started = datetime.datetime.fromtimestamp(run.info.start_time / 1000).strftime("%Y-%m-%d %H:%M")
+        run_id = run.data.tags.get(TAG_RUN_ID, "")
         table.add_row(
-            run.data.tags.get(TAG_RUN_ID, ""),
+            run_id,
             workflow_of(run),
-            status_text(node.status),
+            status_text(INTERRUPTED if run_id in stopped else node.status),
             started,
             format_duration(node.duration),
         )
     console.print(table)
+    if stopped:
+        which = next(iter(stopped)) if len(stopped) == 1 else "RUN_ID"
+        console.print(f"[dim]interrupted: its Scanflow process ended mid-run; `scanflow resume {which}`[/]")
+
+
+def _interrupted(runs: list, home: Path | None) -> set[str]:
+    """Ids of the listed runs that say "running" though the process running them is gone."""
+    from scanflow.home import Home
+    from scanflow.run.leftovers import interrupted
+    from scanflow.run.state import RunStore
+    from scanflow.track.query import RunNode
+    from scanflow.track.store import TAG_RUN_ID
+
+    store = RunStore(Home.resolve(home).runs_dir)
+    found = set()
+    for run in runs:
+        run_id = run.data.tags.get(TAG_RUN_ID)
+        if not run_id or RunNode(run).status != "running":
+            continue
+        try:
+            state = store.load(run_id)
+        except LookupError:  # run elsewhere (another machine, a container tracker): no way to tell
+            continue
+        if interrupted(state):
+            found.add(run_id)
+    return found
 
 
 @runs_app.command("show")

@@ -107,6 +107,7 @@ def _finish(start: Callable[[], RunResult]) -> None:
     """Run, then turn the outcome into an exit code: 0 ok, 1 failed, 130 cancelled."""
     from scanflow.run.backend import BackendError
     from scanflow.run.envs import EnvBuildError
+    from scanflow.run.leftovers import RunInProgress
     from scanflow.run.status import RunStatus
     from scanflow.spec import SpecError
     from scanflow.track.store import TrackingError
@@ -115,7 +116,7 @@ def _finish(start: Callable[[], RunResult]) -> None:
         result = start()
     except TrackingError as error:
         raise fail(f"{error} Or run without recording it: --no-track.", code=1) from None
-    except (SpecError, BackendError, EnvBuildError, LookupError) as error:
+    except (SpecError, BackendError, EnvBuildError, LookupError, RunInProgress) as error:
         raise fail(str(error), code=2 if isinstance(error, SpecError | LookupError) else 1) from None
     except KeyboardInterrupt:
         raise fail("cancelled", code=130) from None

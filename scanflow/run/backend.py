@@ -75,6 +75,11 @@ class Handle:
         self.launch = launch
         self.stop_reason: ExitKind | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The host process running the attempt, if there is one (not for containers)."""
+        return None
+
 
 ExitCallback = Callable[[Exit], None]
 Progress = Callable[[str], Any]

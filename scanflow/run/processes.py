@@ -64,6 +64,10 @@ class ProcessHandle(Handle):
         super().__init__(launch)
         self.process = process
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
 
 def start_process(
     argv: list[str], launch: Launch, env: dict[str, str], on_exit: Callable[[Exit], None]
@@ -155,6 +159,10 @@ class WorkerHandle(Handle):
     def __init__(self, launch: Launch):
         super().__init__(launch)
         self.worker: _Worker | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.worker.process.pid if self.worker is not None else None
 
 
 class FunctionWorkerPool:

@@ -25,6 +25,7 @@ from scanflow.run.cache import StepCache
 from scanflow.run.capacity import Capacity
 from scanflow.run.console import ConsoleView
 from scanflow.run.edits import source_file, steps_to_rerun, workflow_to_resume
+from scanflow.run.leftovers import process_ref, settle_interrupted
 from scanflow.run.listener import RunListener
 from scanflow.run.result import RunResult
 from scanflow.run.scheduler import Scheduler
@@ -82,11 +83,13 @@ def resume_run(run_id: str, original: bool = False, **options: Any) -> RunResult
     opts = RunOptions(**options)
     project = Home.resolve(opts.home)
     state = RunStore(project.runs_dir).load(run_id)
+    console = opts.console or Console()
+    for note in settle_interrupted(state):
+        console.print(note)
     workflow, edits = workflow_to_resume(state, original)
     graph = Graph.from_workflow(workflow)
     keys = steps_to_rerun(graph, state, edits)
     engine = make_backend(opts.backend or state.backend, max_parallel=opts.max_parallel)
-    console = opts.console or Console()
     if edits:
         console.print(f"{edits.describe()}: those steps and what depends on them rerun")
     elif state.spec_file and not original and not Path(state.spec_file).is_file():
@@ -134,6 +137,7 @@ def _execute(
 
     for key in keys:
         state.step(key)
+    state.owner = process_ref()  # a listing or a resume can tell when this process dies mid-run
     try:
         with _sigterm_as_interrupt():
             try:

@@ -17,6 +17,7 @@ from scanflow.graph import Graph, Step
 from scanflow.run.backend import Backend, Exit, ExitKind, Handle, Launch
 from scanflow.run.cache import StepCache, missing_outputs
 from scanflow.run.capacity import Budget, Capacity
+from scanflow.run.leftovers import process_ref
 from scanflow.run.listener import RunListener
 from scanflow.run.state import RunState, mark_unfinished
 from scanflow.run.status import RunStatus, StepRecord, StepStatus
@@ -161,6 +162,8 @@ class Scheduler:
         except Exception as error:  # the backend could not start it: a failure like any other
             self._exits.put((step.key, Exit(None, ExitKind.ERROR, f"could not start: {error}")))
             return
+        if handle.pid is not None:  # so a resume after a killed run can stop what is left
+            record.extra["process"] = process_ref(handle.pid)
         timeout = step.executor.timeout_seconds
         self._running[step.key] = _Running(handle, time.time() + timeout if timeout else None)
 

@@ -37,6 +37,7 @@ class RunState:
     resumes: int = 0
     resumed_at: float | None = None  # when the latest resume started
     spec_file: str | None = None  # the workflow file the run came from: a resume reads it again
+    owner: dict | None = None  # the Scanflow process running it (pid, start time): see leftovers.py
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -87,6 +88,7 @@ class RunState:
             "resumes": self.resumes,
             "resumed_at": self.resumed_at,
             "spec_file": self.spec_file,
+            "owner": self.owner,
             "steps": {k: r.to_json() for k, r in list(self.steps.items())},
         }
 
