@@ -160,7 +160,8 @@ class Scheduler:
         try:
             handle = self.backend.start(launch, lambda exit_, key=step.key: self._exits.put((key, exit_)))
         except Exception as error:  # the backend could not start it: a failure like any other
-            self._exits.put((step.key, Exit(None, ExitKind.ERROR, f"could not start: {error}")))
+            self._running[step.key] = _Running(Handle(launch), None)  # what _finish settles
+            self._finish(step.key, Exit(None, ExitKind.ERROR, f"could not start: {error}"))
             return
         if handle.pid is not None:  # so a resume after a killed run can stop what is left
             record.extra["process"] = process_ref(handle.pid)

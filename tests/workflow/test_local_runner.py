@@ -292,3 +292,30 @@ def _gone(pid: int, wait: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+class RefusingBackend(LocalBackend):
+    """Failure injection: the backend cannot start step 'b' (a full disk, a name taken, a daemon gone)."""
+
+    def start(self, launch, on_exit):  # noqa: ANN001, ANN201
+        if launch.step.key == "b":
+            raise RuntimeError("no room for b")
+        return super().start(launch, on_exit)
+
+
+def test_a_step_the_backend_cannot_start_fails_the_run(write) -> None:
+    write("ok.py", "print('ok')\n")
+    workflow = Workflow(
+        "refused",
+        env_manager="current",
+        nodes=[
+            Executor("a", file="ok.py"),
+            Executor("b", file="ok.py", depends_on=["a"], retries=1, retry_delay=0.01),
+            Executor("c", file="ok.py", depends_on=["b"]),
+        ],
+    )
+    result = run(workflow, backend=RefusingBackend())
+    assert result.status is RunStatus.FAILED, "a step that never started is no success"
+    b = result.steps["b"]
+    assert (b.status, b.reason, b.attempts) == (StepStatus.FAILED, "could not start: no room for b", 2)
+    assert result.steps["c"].status is StepStatus.SKIPPED
