@@ -88,6 +88,7 @@ class DockerBackend(Backend):
     def open_run(self, state: RunState, tracking_uri: str | None, progress: Progress) -> str | None:
         self._state, self._progress = state, progress
         workflow, run_id = state.workflow, state.run_id
+        self._clear_leftovers(run_id, progress)
         self._network = self._create_network(workflow, run_id)
         self._folders = self._run_folders(state)
         for name, (folder, _) in self._folders.volumes().items():
@@ -98,6 +99,22 @@ class DockerBackend(Backend):
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # its URLs are internal
         self.tracker = self._start_tracker(state, progress)
         return self.tracker.host_uri
+
+    def _clear_leftovers(self, run_id: str, progress: Progress) -> None:
+        """Remove what an attempt of this run left when its Scanflow process was killed.
+
+        Its containers would still run the steps a resume starts again, under the
+        same names. A run that ended normally left nothing, so this finds nothing.
+        """
+        selected = {"label": label_filter(run_id=run_id)}
+        containers = self.client.containers.list(all=True, filters=selected)
+        for container in containers:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+        for network in self.client.networks.list(filters=selected):
+            _remove_network(network)
+        if containers:
+            progress(f"removed {len(containers)} container(s) an interrupted attempt of run {run_id} left")
 
     def _create_network(self, workflow: str, run_id: str) -> Any:
         return self.client.networks.create(

@@ -342,6 +342,17 @@ class SwarmBackend(DockerBackend):
                     return
             self._remove_service(handle.service)
 
+    def _clear_leftovers(self, run_id: str, progress: Progress) -> None:
+        from scanflow.run.docker_engine import label_filter
+
+        services = self.client.services.list(filters={"label": label_filter(run_id=run_id)})
+        for service in services:
+            with contextlib.suppress(Exception):
+                service.remove()
+        if services:
+            progress(f"removed {len(services)} service(s) an interrupted attempt of run {run_id} left")
+        super()._clear_leftovers(run_id, progress)
+
     def _remove_service(self, service: Any) -> None:
         with self._lock:
             self._services.pop(service.id, None)

@@ -19,7 +19,7 @@ from scanflow.cli import app
 from scanflow.home import Home
 from scanflow.run.backend import BackendError
 from scanflow.run.docker import DockerBackend
-from scanflow.run.runner import run_workflow
+from scanflow.run.runner import resume_run, run_workflow
 from scanflow.run.status import RunStatus, StepStatus
 from scanflow.run.workflow_tracker import workflow_tracker_up
 from scanflow.spec import Workflow
@@ -164,6 +164,28 @@ def test_ctrl_c_stops_every_container_and_removes_the_network(docker_client, pro
     assert process.returncode == 130, output
     left = run_labels(docker_client, run_id)
     assert left["containers"] == [] and left["networks"] == [], output
+
+
+def test_resuming_a_killed_run_removes_the_containers_it_left(docker_client, project):
+    write(project, "step.py", "import time\ntime.sleep(120)\n")
+    write(project, "wf.yaml", "name: orphaned\nnodes:\n  - {executor: a, file: step.py}\n")
+    command = [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "--backend", "docker", "--no-track"]
+    process = subprocess.Popen(command, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    selected = {"label": ["scanflow.workflow=orphaned", "scanflow.kind=step"]}
+    deadline = time.time() + 120
+    while time.time() < deadline and not docker_client.containers.list(filters=selected):
+        time.sleep(0.2)
+    [orphan] = docker_client.containers.list(filters=selected)
+    process.send_signal(signal.SIGKILL)  # no Scanflow left to stop the container
+    process.wait()
+    run_id = orphan.labels["scanflow.run"]
+
+    write(project, "step.py", "print('done')\n")  # the fix, baked into a new image
+    result = resume_run(run_id, track=False, stream_logs=False)
+    assert result.ok, {k: r.reason for k, r in result.steps.items()}
+    assert "done" in Path(result.steps["a"].log_path).read_text()
+    left = run_labels(docker_client, run_id)
+    assert left["containers"] == [] and left["networks"] == []
 
 
 def test_two_runs_of_one_workflow_at_once_do_not_collide(docker_client, project):
