@@ -197,6 +197,7 @@ def wipe(
     """Delete tracked runs, metrics and artifacts (of one workflow, or all)."""
     from scanflow.home import Home
     from scanflow.track.store import TrackingError
+    from scanflow.track.wipe import RunsInProgress
     from scanflow.track.wipe import wipe as wipe_tracked
 
     project = Home.resolve(home)
@@ -212,11 +213,16 @@ def wipe(
         report = wipe_tracked(project, uri, workflow)
     except TrackingError as error:
         raise fail(f"{error} Nothing was deleted.", code=1) from None
-    kind = "deleted" if report.permanent else "marked deleted"
-    console.print(
-        f"[green]✔[/] {kind} {report.runs or 'all'} MLflow run(s)"
-        f" in {len(report.experiments)} experiment(s); removed {report.local_runs} local run folder(s)"
-    )
+    except RunsInProgress as error:
+        raise fail(str(error), code=1) from None
+    if workflow and not report.experiments and not report.local_runs:
+        console.print(f"Nothing tracked for workflow '{workflow}' in {uri}.")
+    else:
+        kind = "deleted" if report.permanent else "marked deleted"
+        console.print(
+            f"[green]✔[/] {kind} {report.runs or 'all'} MLflow run(s)"
+            f" in {len(report.experiments)} experiment(s); removed {report.local_runs} local run folder(s)"
+        )
     for note in report.notes:
         console.print(f"[dim]{note}[/]")
     _wipe_tracker_stores(workflow)

@@ -26,8 +26,16 @@ class WipeReport:
     notes: list[str] = field(default_factory=list)
 
 
+class RunsInProgress(RuntimeError):
+    """A run to wipe is still running; wiping it would pull its folder and records from under it."""
+
+
 def wipe(home: Home, tracking_uri: str, workflow: str | None = None) -> WipeReport:
-    """Delete the tracked runs of ``workflow`` (every workflow when None)."""
+    """Delete the tracked runs of ``workflow`` (every workflow when None).
+
+    Raises ``RunsInProgress``, deleting nothing, while a Scanflow process still runs one of them.
+    """
+    _refuse_runs_in_progress(home, workflow)
     report = WipeReport()
     embedded = sqlite_path(tracking_uri)
     if workflow is None and embedded is not None and embedded.parent == home.root:
@@ -106,6 +114,24 @@ def _delete_artifacts(uri: str | None) -> None:
 
     with contextlib.suppress(Exception):  # already gone, or the store does not allow deletes
         get_artifact_repository(uri).delete_artifacts()
+
+
+def _refuse_runs_in_progress(home: Home, workflow: str | None) -> None:
+    from scanflow.run.leftovers import is_alive
+    from scanflow.run.status import RunStatus
+
+    busy = []
+    for directory in RunStore(home.runs_dir).recent():
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            state = RunState.load(directory)
+            mine = workflow is None or state.workflow == workflow
+            if mine and state.status is RunStatus.RUNNING and is_alive(state.owner):
+                busy.append(f"{state.run_id} ('{state.workflow}', process {state.owner['pid']})")
+    if busy:
+        raise RunsInProgress(
+            f"still running: {', '.join(busy)}. Wait for them to end or stop them (Ctrl-C), then wipe;"
+            " nothing was deleted"
+        )
 
 
 def _remove_local_runs(home: Home, workflow: str | None) -> int:

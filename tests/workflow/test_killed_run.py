@@ -54,6 +54,10 @@ def test_a_killed_run_is_listed_as_interrupted_and_its_resume_stops_what_it_left
         busy = cli.invoke(app, ["resume", run_id])
         assert busy.exit_code == 1
         assert f"run {run_id} is still running in process {scanflow.pid}" in " ".join(busy.output.split())
+        wiped = cli.invoke(app, ["wipe", "--yes"])
+        assert wiped.exit_code == 1
+        assert f"still running: {run_id} ('killed', process {scanflow.pid})" in " ".join(wiped.output.split())
+        assert Path(".scanflow/runs", run_id, "state.json").exists(), "nothing was deleted"
     finally:
         scanflow.send_signal(signal.SIGKILL)
         scanflow.wait()
@@ -71,3 +75,4 @@ def test_a_killed_run_is_listed_as_interrupted_and_its_resume_stops_what_it_left
     assert not psutil.pid_exists(step_pid) or psutil.Process(step_pid).status() == psutil.STATUS_ZOMBIE
     [listed] = json.loads(cli.invoke(app, ["runs", "--json"]).stdout)
     assert listed["status"] == "succeeded"
+    assert "Nothing tracked for workflow 'other'" in cli.invoke(app, ["wipe", "other", "--yes"]).output
