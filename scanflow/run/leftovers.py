@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from typing import Any
 
 from scanflow.run.processes import kill_tree
@@ -33,9 +34,14 @@ def process_ref(pid: int | None = None) -> dict[str, Any] | None:
 
     pid = os.getpid() if pid is None else pid
     try:
-        return {"pid": pid, "started": psutil.Process(pid).create_time()}
+        return {"pid": pid, "started": psutil.Process(pid).create_time(), "host": socket.gethostname()}
     except psutil.Error:
         return None
+
+
+def _here(ref: dict[str, Any] | None) -> bool:
+    """Whether ``ref`` names a process of this machine (a project folder may be shared)."""
+    return bool(ref) and ref.get("host", socket.gethostname()) == socket.gethostname()  # type: ignore[union-attr]
 
 
 def is_alive(ref: dict[str, Any] | None) -> bool:
@@ -53,9 +59,14 @@ def is_alive(ref: dict[str, Any] | None) -> bool:
         return False
 
 
+def in_progress(state: RunState) -> bool:
+    """A run a live Scanflow process of this machine is running now."""
+    return state.status is RunStatus.RUNNING and _here(state.owner) and is_alive(state.owner)
+
+
 def interrupted(state: RunState) -> bool:
-    """A run that says it is running while the process running it is gone."""
-    return state.status is RunStatus.RUNNING and state.owner is not None and not is_alive(state.owner)
+    """A run that says it is running while the process running it (on this machine) is gone."""
+    return state.status is RunStatus.RUNNING and _here(state.owner) and not is_alive(state.owner)
 
 
 def settle_interrupted(state: RunState) -> list[str]:
@@ -64,9 +75,9 @@ def settle_interrupted(state: RunState) -> list[str]:
     Closing stops the processes its unfinished steps left running and records
     those steps as cancelled, so the resume reruns them. Returns what it did.
     """
-    if state.status is not RunStatus.RUNNING or state.owner is None:
-        return []
-    if is_alive(state.owner):
+    if state.status is not RunStatus.RUNNING or not _here(state.owner):
+        return []  # finished, or run from another machine: nothing here to check or stop
+    if in_progress(state):
         pid = state.owner["pid"]
         raise RunInProgress(
             f"run {state.run_id} is still running in process {pid}: wait for it to end, or stop it"

@@ -117,15 +117,14 @@ def _delete_artifacts(uri: str | None) -> None:
 
 
 def _refuse_runs_in_progress(home: Home, workflow: str | None) -> None:
-    from scanflow.run.leftovers import is_alive
-    from scanflow.run.status import RunStatus
+    from scanflow.run.leftovers import in_progress
 
     busy = []
     for directory in RunStore(home.runs_dir).recent():
         with contextlib.suppress(OSError, ValueError, KeyError):
             state = RunState.load(directory)
             mine = workflow is None or state.workflow == workflow
-            if mine and state.status is RunStatus.RUNNING and is_alive(state.owner):
+            if mine and in_progress(state):
                 busy.append(f"{state.run_id} ('{state.workflow}', process {state.owner['pid']})")
     if busy:
         raise RunsInProgress(
