@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -75,6 +76,13 @@ class Executor(Node):
             return {str(k): _env_text(v) for k, v in value.items()}
         return value
 
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _parameters_are_plain_values(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): _plain(v, f"parameter '{k}'") for k, v in value.items()}
+        return value
+
     @field_validator("function")
     @classmethod
     def _function_is_importable_path(cls, value: str | None) -> str | None:
@@ -115,6 +123,28 @@ class Executor(Node):
     @property
     def kind(self) -> str:
         return "function" if self.function else "script"
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as YAML and the command line can carry it: NumPy numbers and arrays become Python ones.
+
+    Parameters go into the run's ``workflow.yaml``, onto a script's command line
+    and into MLflow params, so anything else is refused here, by name.
+    """
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{where}['{k}']") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if hasattr(value, "tolist") and callable(value.tolist):  # NumPy arrays and scalars, pandas Series
+        return _plain(value.tolist(), where)
+    if isinstance(value, PurePath):
+        return str(value)
+    raise ValueError(
+        f"{where} is of type '{type(value).__name__}': parameters must be numbers, text, booleans, lists or"
+        " mappings of these (they are written to YAML and passed on the command line)"
+    )
 
 
 def _env_text(value: Any) -> str:

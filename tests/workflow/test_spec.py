@@ -149,6 +149,22 @@ def test_workflow_indexing_and_jupyter_picture() -> None:
     assert svg.lstrip().startswith(("<svg", "<?xml")) and "inner" in svg
 
 
+def test_numpy_parameters_become_plain_values_and_others_are_named() -> None:
+    import numpy as np
+
+    step = Executor(
+        "a",
+        file="a.py",
+        parameters={"C": np.float64(0.5), "sizes": np.arange(3), "folder": Path("data/in"), "n": np.int64(7)},
+    )
+    assert step.parameters == {"C": 0.5, "sizes": [0, 1, 2], "folder": "data/in", "n": 7}
+    assert type(step.parameters["n"]) is int
+    text = Workflow("w", nodes=[step]).to_yaml()  # the run's workflow.yaml
+    assert Workflow.from_yaml_string(text).nodes[0].parameters == step.parameters
+    with pytest.raises(ValueError, match=r"parameter 'model'\['kernel'\] is of type 'object'"):
+        Executor("a", file="a.py", parameters={"model": {"kernel": object()}})
+
+
 def test_resources_parse_human_sizes() -> None:
     assert Resources(memory="2Gi").memory_bytes == 2 * 1024**3
     assert Resources(memory="512Mi").memory_bytes == 512 * 1024**2
