@@ -57,11 +57,23 @@ def _save_result(result: Any, path: str | None) -> None:
     if result is None or path is None:
         return
     try:
-        text = json.dumps(result)
-    except (TypeError, ValueError):
+        text = json.dumps(result, default=_plain)
+    except (TypeError, ValueError):  # a circular structure, NaN keys...
         text = json.dumps(repr(result))
     with open(path, "w") as handle:
         handle.write(text)
+
+
+def _plain(value: Any) -> Any:
+    """NumPy numbers and arrays as Python ones (``{"n": np.int64(3)}`` is a metric); others as text."""
+    for method in ("item", "tolist"):
+        convert = getattr(value, method, None)
+        if callable(convert):
+            try:
+                return convert()
+            except (TypeError, ValueError):  # .item() of an array with several values
+                continue
+    return repr(value)
 
 
 def _end_mlflow_run() -> None:

@@ -66,7 +66,9 @@ def tracked(tmp_path_factory, _mlflow_db_template):
     (folder / "prepare.py").write_text(HELPERS_STEP)
     (folder / "train_svm.py").write_text(MLFLOW_STEP)
     (folder / "steps.py").write_text(
-        "def score(factor):\n    return {'score': 0.5 * factor, 'note': 'ignored'}\n"
+        "import numpy\n"
+        "def score(factor):\n"
+        "    return {'score': 0.5 * factor, 'rounds': numpy.int64(3), 'note': 'ignored', 'model': object()}\n"
     )
     (folder / "broken.py").write_text("import sys; print('oops'); sys.exit(4)\n")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
@@ -115,6 +117,7 @@ def test_step_runs_hold_params_metrics_tags_logs_and_outputs(tracked) -> None:
     assert runs["svm"].data.metrics["accuracy"] == 0.93, "plain mlflow.log_metric lands in the step's run"
     assert runs["svm"].data.params["model"] == "svm"
     assert runs["score"].data.metrics["score"] == 1.0, "a function's returned numbers become metrics"
+    assert runs["score"].data.metrics["rounds"] == 3.0, "NumPy numbers too, beside values that are none"
     assert runs["score"].data.params == {"factor": "2"}
 
 
