@@ -67,6 +67,9 @@ class _LogTailer:
         self.interval = interval
         self._files: dict[str, tuple[Path, int, str]] = {}  # key -> (path, offset, colour)
         self._lock = threading.Lock()
+        # One reader at a time: `finish` must start where the follower's last print ended, or
+        # the lines it was printing as the step ended would be printed twice.
+        self._printing = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="log-tailer", daemon=True)
         self._colours = 0
@@ -87,20 +90,26 @@ class _LogTailer:
 
     def finish(self, key: str) -> None:
         """Print what is left of a finished step's log and stop following it."""
-        with self._lock:
-            entry = self._files.pop(key, None)
-        if entry:
-            self._print_new(key, *entry, final=True)
+        with self._printing:
+            with self._lock:
+                entry = self._files.pop(key, None)
+            if entry:
+                self._print_new(key, *entry, final=True)
 
     def _follow(self) -> None:
         while not self._stop.wait(self.interval):
             with self._lock:
-                entries = list(self._files.items())
-            for key, entry in entries:
-                offset = self._print_new(key, *entry)
-                with self._lock:
-                    if key in self._files:
-                        self._files[key] = (entry[0], offset, entry[2])
+                keys = list(self._files)
+            for key in keys:
+                with self._printing:
+                    with self._lock:
+                        entry = self._files.get(key)
+                    if entry is None:  # finished meanwhile, and printed to the end
+                        continue
+                    offset = self._print_new(key, *entry)
+                    with self._lock:
+                        if key in self._files:
+                            self._files[key] = (entry[0], offset, entry[2])
 
     def _print_new(self, key: str, path: Path, offset: int, colour: str, final: bool = False) -> int:
         try:
@@ -112,9 +121,20 @@ class _LogTailer:
         if not final:  # hold back a partial last line until it is complete
             cut = chunk.rfind(b"\n") + 1
             chunk = chunk[:cut]
-        for line in chunk.decode(errors="replace").splitlines():
-            prefix = Text(f"{key} │ ", style=colour)
-            self.console.print(prefix + Text(line), soft_wrap=True, highlight=False)
+        lines = chunk.decode(errors="replace").splitlines()
+        if not lines:
+            return offset + len(chunk)
+        if self.console.is_terminal:  # coloured names, printed above the live table
+            block = Text()
+            for line in lines:
+                if block:
+                    block.append("\n")
+                block.append(f"{key} │ ", style=colour)
+                block.append(line)
+            self.console.print(block, soft_wrap=True, highlight=False)
+        else:  # a file or a pipe (CI): plain text, as fast as the step writes it
+            self.console.file.write("".join(f"{key} │ {line}\n" for line in lines))
+            self.console.file.flush()
         return offset + len(chunk)
 
     def stop(self) -> None:

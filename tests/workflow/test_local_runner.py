@@ -319,3 +319,23 @@ def test_a_step_the_backend_cannot_start_fails_the_run(write) -> None:
     b = result.steps["b"]
     assert (b.status, b.reason, b.attempts) == (StepStatus.FAILED, "could not start: no room for b", 2)
     assert result.steps["c"].status is StepStatus.SKIPPED
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["pipe", "terminal"])
+def test_a_chatty_step_streams_every_line_exactly_once(write, terminal: bool) -> None:
+    import io
+
+    from rich.console import Console
+
+    write("chatty.py", "for i in range(30000):\n    print('line', i)\n")
+    console = Console(file=io.StringIO(), width=120, force_terminal=terminal, color_system=None)
+    started = time.time()
+    result = run(
+        Workflow("chatty", env_manager="current", nodes=[Executor("talk", file="chatty.py")]),
+        console=console,
+        live=False,
+    )
+    assert result.ok
+    streamed = [line for line in console.file.getvalue().splitlines() if line.startswith("talk │ line ")]
+    assert streamed == [f"talk │ line {i}" for i in range(30000)], "in order, none lost, none twice"
+    assert time.time() - started < 60
