@@ -41,7 +41,9 @@ def process_ref(pid: int | None = None) -> dict[str, Any] | None:
 
 def _here(ref: dict[str, Any] | None) -> bool:
     """Whether ``ref`` names a process of this machine (a project folder may be shared)."""
-    return bool(ref) and ref.get("host", socket.gethostname()) == socket.gethostname()  # type: ignore[union-attr]
+    if not ref:
+        return False
+    return ref.get("host", socket.gethostname()) == socket.gethostname()
 
 
 def is_alive(ref: dict[str, Any] | None) -> bool:
@@ -52,9 +54,8 @@ def is_alive(ref: dict[str, Any] | None) -> bool:
 
     try:
         process = psutil.Process(int(ref["pid"]))
-        return (
-            abs(process.create_time() - float(ref["started"])) < _SAME_START and process.status() != "zombie"
-        )
+        same = abs(process.create_time() - float(ref["started"])) < _SAME_START
+        return same and process.status() != psutil.STATUS_ZOMBIE
     except (psutil.Error, KeyError, TypeError, ValueError):
         return False
 
