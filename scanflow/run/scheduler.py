@@ -165,6 +165,7 @@ class Scheduler:
             return
         if handle.pid is not None:  # so a resume after a killed run can stop what is left
             record.extra["process"] = process_ref(handle.pid)
+            self._unsaved = True
         timeout = step.executor.timeout_seconds
         self._running[step.key] = _Running(handle, time.time() + timeout if timeout else None)
 

@@ -170,6 +170,7 @@ class MlflowRecorder(RunListener):
             for run_id in [state.mlflow_run_id, *state.mlflow_workflow_runs.values()]:
                 client.update_run(run_id, status="RUNNING")
             client.log_text(state.mlflow_run_id, state.spec_yaml, "workflow.yaml")  # edited since, maybe
+            self._close_abandoned_runs(state)
         else:
             parent = client.create_run(
                 state.mlflow_experiment_id,
@@ -181,6 +182,20 @@ class MlflowRecorder(RunListener):
             client.log_text(state.mlflow_run_id, state.spec_yaml, "workflow.yaml")
         state.save()
         self._begun = True
+
+    def _close_abandoned_runs(self, state: RunState) -> None:
+        """Step runs an interrupted attempt left "running" (its process was killed): mark them killed."""
+        before = int((state.resumed_at or time.time()) * 1000)
+        abandoned = self._client.search_runs(
+            [state.mlflow_experiment_id],
+            filter_string=(
+                f"tags.`{TAG_RUN_ID}` = '{state.run_id}' and tags.`{TAG_KIND}` = 'step'"
+                " and attributes.status = 'RUNNING'"
+            ),
+        )
+        for run in abandoned:
+            if run.info.start_time is not None and run.info.start_time < before:
+                self._client.set_terminated(run.info.run_id, status="KILLED")
 
     def _workflow_run(self, path: str) -> str:
         """The MLflow run of a nested workflow, created when its first step is recorded.

@@ -14,12 +14,14 @@ import psutil
 from typer.testing import CliRunner
 
 from scanflow.cli import app
+from scanflow.track.store import open_client
 
 cli = CliRunner()
 
 SLOW = """
 import os, sys, time
 from pathlib import Path
+import mlflow  # so the step's MLflow run is opened as it starts: the kill leaves it "running"
 if Path(os.environ["SCANFLOW_WORKFLOW_DIR"], "hang").exists():
     Path(os.environ["SCANFLOW_WORKFLOW_DIR"], "step.pid").write_text(str(os.getpid()))
     time.sleep(120)
@@ -75,4 +77,9 @@ def test_a_killed_run_is_listed_as_interrupted_and_its_resume_stops_what_it_left
     assert not psutil.pid_exists(step_pid) or psutil.Process(step_pid).status() == psutil.STATUS_ZOMBIE
     [listed] = json.loads(cli.invoke(app, ["runs", "--json"]).stdout)
     assert listed["status"] == "succeeded"
+    tree = json.loads(cli.invoke(app, ["runs", "show", run_id, "--json"]).stdout)
+    [step] = tree["children"]
+    assert step["status"] == "done" and len(step["earlier_attempts"]) == 1
+    abandoned = open_client(tracking).get_run(step["earlier_attempts"][0])
+    assert abandoned.info.status == "KILLED", "the killed attempt's run is closed, not left running"
     assert "Nothing tracked for workflow 'other'" in cli.invoke(app, ["wipe", "other", "--yes"]).output
