@@ -58,7 +58,9 @@ def test_identical_rows_without_ids_are_a_clear_error(tmp_path: Path) -> None:
 
 def test_a_text_feature_column_is_named_in_the_error(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("id,colour,size,label\n1,red,3.0,a\n2,blue,4.0,b\n")
-    with pytest.raises(DatasetError, match="column 'colour' is not numeric"):
+    with pytest.raises(
+        DatasetError, match="column 'colour' is not numeric.*Drop the column, or name it 'label'"
+    ):
         open_source(tmp_path / "bad.csv").load()
 
 

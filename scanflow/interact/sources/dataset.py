@@ -159,8 +159,9 @@ def _from_columns(columns: dict[str, np.ndarray], path: Path, label_column: str,
     for name, values in columns.items():
         if values.dtype.kind not in "biuf":
             raise DatasetError(
-                f"{path}: column '{name}' is not numeric ({values.dtype}); features must be numbers"
-                f" (name the label column with label_column=..., the id column with id_column=...)"
+                f"{path}: column '{name}' is not numeric ({values.dtype}); features must be numbers."
+                f" Drop the column, or name it '{label_column}' if it holds the labels or '{id_column}'"
+                " if it names the samples (in Python: label_column=, id_column=)"
             )
     features = np.column_stack([values.astype(float) for values in columns.values()])
     return Samples(
