@@ -135,6 +135,10 @@ def runs_show(
         root = run_tree(client, find_workflow_run(client, run_id))
     except LookupError as error:
         raise fail(str(error)) from None
+    if _interrupted([root.run], home):
+        from scanflow.run.leftovers import INTERRUPTED
+
+        root.known_status = INTERRUPTED
     if as_json:
         print_json(root.to_json())
         return

@@ -18,6 +18,7 @@ class RunNode:
     run: Any  # mlflow.entities.Run
     children: list[RunNode] = field(default_factory=list)
     earlier: list[RunNode] = field(default_factory=list)  # older attempts of the same step (resumes)
+    known_status: str | None = None  # what the host knows better than MLflow ("interrupted")
 
     @property
     def name(self) -> str:
@@ -29,7 +30,7 @@ class RunNode:
 
     @property
     def status(self) -> str:
-        return self.run.data.tags.get(TAG_STATUS) or self.run.info.status.lower()
+        return self.known_status or self.run.data.tags.get(TAG_STATUS) or self.run.info.status.lower()
 
     @property
     def duration(self) -> float | None:
@@ -55,6 +56,7 @@ class RunNode:
         """The run and everything below it as plain data (`scanflow runs show --json`)."""
         return {
             **run_summary(self.run),
+            "status": self.status,
             "name": self.name,
             "kind": self.kind,
             "node": self.run.data.tags.get(TAG_NODE),

@@ -67,6 +67,7 @@ def test_a_killed_run_is_listed_as_interrupted_and_its_resume_stops_what_it_left
 
     [listed] = json.loads(cli.invoke(app, ["runs", "--json"]).stdout)
     assert (listed["run_id"], listed["status"]) == (run_id, "interrupted")
+    assert json.loads(cli.invoke(app, ["runs", "show", run_id, "--json"]).stdout)["status"] == "interrupted"
 
     os.remove("hang")
     resumed = cli.invoke(app, ["resume", run_id, "-q"])
