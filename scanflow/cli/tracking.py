@@ -12,6 +12,7 @@ from scanflow.cli.common import HomeOption, JsonOutput, TrackingUri, console, fa
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from scanflow.home import Home
     from scanflow.track.query import RunNode
 
 runs_app = typer.Typer(help="List tracked workflow runs, or show one as a tree of step runs.")
@@ -33,12 +34,25 @@ def _client(tracking_uri: str | None, home: Path | None, empty_json: str | None 
             print(empty_json)
         else:
             console.print(f"No runs tracked yet ({uri}). Start one with `scanflow run WORKFLOW.yaml`.")
+            _mention_untracked(project)
         raise typer.Exit(0)
     try:
         prepare_store(uri)
     except TrackingError as error:
         raise fail(str(error), code=1) from None
     return open_client(uri)
+
+
+def _mention_untracked(project: Home) -> None:
+    """Runs made with --no-track are not in MLflow, but they are here and can be resumed."""
+    from scanflow.run.state import RunStore
+
+    local = RunStore(project.runs_dir).recent()
+    if local:
+        console.print(
+            f"[dim]{len(local)} run(s) in {project.runs_dir} are not in this store (made with --no-track,"
+            f" or tracked elsewhere); the latest is {local[0].name}, and `scanflow resume` takes it[/]"
+        )
 
 
 @runs_app.callback(invoke_without_command=True)
@@ -73,6 +87,10 @@ def runs_list(
         return
     if not runs:
         console.print("No workflow runs tracked" + (f" for '{workflow}'." if workflow else "."))
+        if workflow is None:
+            from scanflow.home import Home
+
+            _mention_untracked(Home.resolve(home))
         return
     table = Table(title="Workflow runs")
     for column in ("run id", "workflow", "status", "started", "duration"):

@@ -119,6 +119,9 @@ def test_run_without_tracking_and_quiet(demo) -> None:
     assert result.exit_code == 0, result.output
     assert not Path(".scanflow/mlflow.db").exists()
     assert "succeeded" in result.output
+    run_id = next(Path(".scanflow/runs").iterdir()).name
+    listed = " ".join(cli.invoke(app, ["runs"]).output.split())
+    assert "No runs tracked yet" in listed and f"the latest is {run_id}" in listed, "untracked, not lost"
 
 
 def test_runs_before_anything_was_tracked() -> None:
