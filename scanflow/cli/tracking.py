@@ -73,17 +73,17 @@ def runs_list(
 
     from scanflow.run.console import format_duration
     from scanflow.run.leftovers import INTERRUPTED
-    from scanflow.track.query import RunNode, list_workflow_runs, run_summary, workflow_of
+    from scanflow.track.query import RunNode, list_workflow_runs, workflow_of
     from scanflow.track.store import TAG_RUN_ID
 
     runs = list_workflow_runs(_client(tracking_uri, home, "[]" if as_json else None), workflow, limit)
     stopped = _interrupted(runs, home)
+    nodes = [
+        RunNode(run, known_status=INTERRUPTED if run.data.tags.get(TAG_RUN_ID) in stopped else None)
+        for run in runs
+    ]
     if as_json:
-        summaries = [run_summary(run) for run in runs]
-        for summary in summaries:
-            if summary["run_id"] in stopped:
-                summary["status"] = INTERRUPTED
-        print_json(summaries)
+        print_json([node.summary() for node in nodes])
         return
     if not runs:
         console.print("No workflow runs tracked" + (f" for '{workflow}'." if workflow else "."))
@@ -95,14 +95,13 @@ def runs_list(
     table = Table(title="Workflow runs")
     for column in ("run id", "workflow", "status", "started", "duration"):
         table.add_column(column, no_wrap=True)
-    for run in runs:
-        node = RunNode(run)
+    for node in nodes:
+        run = node.run
         started = datetime.datetime.fromtimestamp(run.info.start_time / 1000).strftime("%Y-%m-%d %H:%M")
-        run_id = run.data.tags.get(TAG_RUN_ID, "")
         table.add_row(
-            run_id,
+            run.data.tags.get(TAG_RUN_ID, ""),
             workflow_of(run),
-            status_text(INTERRUPTED if run_id in stopped else node.status),
+            status_text(node.status),
             started,
             format_duration(node.duration),
         )
@@ -218,8 +217,8 @@ def wipe(
 ) -> None:
     """Delete tracked runs, metrics and artifacts (of one workflow, or all)."""
     from scanflow.home import Home
+    from scanflow.run.leftovers import RunInProgress
     from scanflow.track.store import TrackingError
-    from scanflow.track.wipe import RunsInProgress
     from scanflow.track.wipe import wipe as wipe_tracked
 
     project = Home.resolve(home)
@@ -235,7 +234,7 @@ def wipe(
         report = wipe_tracked(project, uri, workflow)
     except TrackingError as error:
         raise fail(f"{error} Nothing was deleted.", code=1) from None
-    except RunsInProgress as error:
+    except RunInProgress as error:
         raise fail(str(error), code=1) from None
     if workflow and not report.experiments and not report.local_runs:
         console.print(f"Nothing tracked for workflow '{workflow}' in {uri}.")

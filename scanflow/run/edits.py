@@ -24,6 +24,7 @@ class Edits:
     """How the workflow file differs from the workflow a run was started with."""
 
     file: Path | None = None  # the file read again; None when the run's own copy is used
+    gone: Path | None = None  # the run's file, no longer there: its own copy is used instead
     changed: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -65,8 +66,10 @@ def workflow_to_resume(state: RunState, original: bool = False) -> tuple[Workflo
     """
     kept = Workflow.from_yaml_string(state.spec_yaml, base_dir=state.base_dir)
     source = Path(state.spec_file) if state.spec_file else None
-    if original or source is None or not source.is_file():
+    if original or source is None:
         return kept, Edits()
+    if not source.is_file():
+        return kept, Edits(gone=source)
     try:
         current = Workflow.from_yaml(source)
         current.validate_spec()

@@ -25,7 +25,7 @@ _SAME_START = 1.0  # seconds: create times of one process agree to well within t
 
 
 class RunInProgress(RuntimeError):
-    """The run is still being run by a live Scanflow process; the message names it."""
+    """A run (or several) is still being run by a live Scanflow process; the message names it."""
 
 
 def process_ref(pid: int | None = None) -> dict[str, Any] | None:

@@ -92,8 +92,8 @@ def resume_run(run_id: str, original: bool = False, **options: Any) -> RunResult
     engine = make_backend(opts.backend or state.backend, max_parallel=opts.max_parallel)
     if edits:
         console.print(f"{edits.describe()}: those steps and what depends on them rerun")
-    elif state.spec_file and not original and not Path(state.spec_file).is_file():
-        console.print(f"{state.spec_file} is gone: resuming the workflow as the run had it")
+    elif edits.gone:
+        console.print(f"{edits.gone} is gone: resuming the workflow as the run had it")
     if not keys:
         console.print(f"Nothing to resume: every step of run {state.run_id} succeeded.")
         return RunResult(state, [])

@@ -30,7 +30,7 @@ from scanflow.run.backend import BackendError, Exit, ExitCallback, ExitKind, Han
 from scanflow.run.capacity import Capacity, CapacityError
 from scanflow.run.container_step import BIND_OPTIONS, container_step
 from scanflow.run.docker import DockerBackend, _stream_logs
-from scanflow.run.docker_engine import labels, resource_name, tracker_alias
+from scanflow.run.docker_engine import label_filter, labels, resource_name, tracker_alias
 from scanflow.run.images import DATA_DIR, ImageBuilder
 from scanflow.run.workflow_tracker import (
     STORE_DIR,
@@ -343,8 +343,6 @@ class SwarmBackend(DockerBackend):
             self._remove_service(handle.service)
 
     def _clear_leftovers(self, run_id: str, progress: Progress) -> None:
-        from scanflow.run.docker_engine import label_filter
-
         services = self.client.services.list(filters={"label": label_filter(run_id=run_id)})
         for service in services:
             with contextlib.suppress(Exception):

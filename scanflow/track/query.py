@@ -52,11 +52,24 @@ class RunNode:
         for child in self.children:
             yield from child.walk()
 
+    def summary(self) -> dict[str, Any]:
+        """What `scanflow runs` lists of a workflow run, as plain data (times in ISO 8601, UTC)."""
+        info = self.run.info
+        return {
+            "run_id": self.run.data.tags.get(TAG_RUN_ID),
+            "workflow": workflow_of(self.run),
+            "status": self.status,
+            "started": _iso(info.start_time),
+            "ended": _iso(info.end_time),
+            "duration_s": self.duration,
+            "mlflow_run_id": info.run_id,
+            "experiment_id": info.experiment_id,
+        }
+
     def to_json(self) -> dict[str, Any]:
         """The run and everything below it as plain data (`scanflow runs show --json`)."""
         return {
-            **run_summary(self.run),
-            "status": self.status,
+            **self.summary(),
             "name": self.name,
             "kind": self.kind,
             "node": self.run.data.tags.get(TAG_NODE),
@@ -65,21 +78,6 @@ class RunNode:
             "earlier_attempts": [earlier.run.info.run_id for earlier in self.earlier],
             "children": [child.to_json() for child in self.children],
         }
-
-
-def run_summary(run: Any) -> dict[str, Any]:
-    """What `scanflow runs` lists of a workflow run, as plain data (times in ISO 8601, UTC)."""
-    node = RunNode(run)
-    return {
-        "run_id": run.data.tags.get(TAG_RUN_ID),
-        "workflow": workflow_of(run),
-        "status": node.status,
-        "started": _iso(run.info.start_time),
-        "ended": _iso(run.info.end_time),
-        "duration_s": node.duration,
-        "mlflow_run_id": run.info.run_id,
-        "experiment_id": run.info.experiment_id,
-    }
 
 
 def _iso(milliseconds: int | None) -> str | None:

@@ -26,14 +26,10 @@ class WipeReport:
     notes: list[str] = field(default_factory=list)
 
 
-class RunsInProgress(RuntimeError):
-    """A run to wipe is still running; wiping it would pull its folder and records from under it."""
-
-
 def wipe(home: Home, tracking_uri: str, workflow: str | None = None) -> WipeReport:
     """Delete the tracked runs of ``workflow`` (every workflow when None).
 
-    Raises ``RunsInProgress``, deleting nothing, while a Scanflow process still runs one of them.
+    Raises ``RunInProgress``, deleting nothing, while a Scanflow process still runs one of them.
     """
     _refuse_runs_in_progress(home, workflow)
     report = WipeReport()
@@ -117,7 +113,7 @@ def _delete_artifacts(uri: str | None) -> None:
 
 
 def _refuse_runs_in_progress(home: Home, workflow: str | None) -> None:
-    from scanflow.run.leftovers import in_progress
+    from scanflow.run.leftovers import RunInProgress, in_progress
 
     busy = []
     for directory in RunStore(home.runs_dir).recent():
@@ -127,7 +123,7 @@ def _refuse_runs_in_progress(home: Home, workflow: str | None) -> None:
             if mine and in_progress(state):
                 busy.append(f"{state.run_id} ('{state.workflow}', process {state.owner['pid']})")
     if busy:
-        raise RunsInProgress(
+        raise RunInProgress(
             f"still running: {', '.join(busy)}. Wait for them to end or stop them (Ctrl-C), then wipe;"
             " nothing was deleted"
         )
