@@ -2,7 +2,9 @@
 
 Numeric columns: Kolmogorov-Smirnov (default) or Cramér-von Mises; categorical
 columns: chi-squared on level counts, where a level never seen in the reference
-counts as a change and missing values are a level of their own. Constant
+counts as a change and missing values are a level of their own. A numeric
+column's share of missing values is tested too, so a column that production
+stops filling is drift even though the values left look the same. Constant
 columns and empty columns are judged without errors.
 """
 
@@ -99,6 +101,7 @@ class UnivariateChecker(Checker):
                 statistic, p_raw = _cvm_columns(self.reference, current)
             else:
                 statistic, p_raw = distance, p_ks
+            p_raw, distance = _with_missing_share(self.reference, current, p_raw, distance)
             names += self.numeric
             statistics += list(statistic)
             p_values += list(p_raw)
@@ -179,6 +182,28 @@ def _level_counts(series: Any) -> dict[str, int]:
     return {str(level): int(count) for level, count in zip(levels, counts, strict=True)}
 
 
+def _with_missing_share(
+    reference: np.ndarray, batch: np.ndarray, p_values: np.ndarray, distances: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fold a test of each column's missing share into its p-value and distance.
+
+    Where neither side misses a value nothing changes. Otherwise the column's
+    p-value is the Bonferroni minimum of the value test and the missing-share
+    test, or the latter alone when one side has no values to compare.
+    """
+    p_values, distances = p_values.copy(), distances.copy()
+    missing_ref, missing_cur = np.isnan(reference).sum(axis=0), np.isnan(batch).sum(axis=0)
+    for j in np.flatnonzero((missing_ref > 0) | (missing_cur > 0)):
+        share = compare_counts(
+            np.array([len(reference) - missing_ref[j], missing_ref[j]]),
+            np.array([len(batch) - missing_cur[j], missing_cur[j]]),
+        )
+        no_values = missing_ref[j] == len(reference) or missing_cur[j] == len(batch)
+        p_values[j] = share.p_value if no_values else min(1.0, 2 * min(p_values[j], share.p_value))
+        distances[j] = max(distances[j], share.distance)
+    return p_values, distances
+
+
 def _cvm_columns(reference: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     statistics, p_values = [], []
     for j in range(reference.shape[1]):
@@ -197,7 +222,7 @@ def _cvm_columns(reference: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, 
 def _numeric_detail(reference: np.ndarray, batch: np.ndarray) -> str:
     ref, cur = reference[~np.isnan(reference)], batch[~np.isnan(batch)]
     if len(cur) == 0:
-        return "no values in the batch"
+        return f"no values in the batch (missing {np.isnan(reference).mean():.0%} in the reference)"
     parts = [f"mean {_num(np.mean(ref)) if len(ref) else '-'} → {_num(np.mean(cur))}"]
     missing_ref, missing_cur = np.isnan(reference).mean(), np.isnan(batch).mean()
     if missing_cur > 0 or missing_ref > 0:

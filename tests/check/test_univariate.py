@@ -41,8 +41,25 @@ def test_constant_missing_and_empty_columns_are_judged_without_errors():
     result = UnivariateChecker().fit(reference).check(batch)
     by_name = {f.feature: f for f in result.features}
     assert by_name["version"].statistic == 0 and not by_name["version"].drifted
-    assert by_name["score"].p_value == 1.0 and "no values" in by_name["score"].detail
     assert "<missing>" in by_name["city"].detail
+    # a column production stopped filling is drift, not "no change"
+    assert by_name["score"].drifted and "no values in the batch" in by_name["score"].detail
+
+
+def test_numeric_missing_share_is_tested_alongside_the_values():
+    reference = mixed_table(2000, seed=0)
+    reference.loc[reference.index[::10], "income"] = np.nan  # 10% missing all along
+    checker = UnivariateChecker().fit(reference)
+    alarms = 0
+    for seed in range(1, 21):
+        same = mixed_table(200, seed=seed)
+        same.loc[same.sample(frac=0.1, random_state=seed).index, "income"] = np.nan
+        alarms += checker.check(same).drifted
+    assert alarms <= 3  # the same missing share holds the test's level
+    batch = mixed_table(200, seed=1)
+    batch.loc[:79, "income"] = np.nan  # 40% missing, values left unchanged in distribution
+    income = next(f for f in checker.check(batch).features if f.feature == "income")
+    assert income.drifted and "missing 10% → 40%" in income.detail
 
 
 def test_constant_reference_column_flags_any_change():
