@@ -228,7 +228,15 @@ class EnvCache:
         started = time.time()
         # MLflow records the pip version when it logs a model: give such envs a pip.
         seed = ["--seed"] if tracking_constraints(spec.requirements) else []
-        _uv(["venv", "--quiet", *seed, "--python", spec.python, str(target)], owner, spec)
+        _uv(
+            ["venv", "--quiet", *seed, "--python", spec.python, str(target)],
+            owner,
+            spec,
+            fix=(
+                "Fix the 'python' version in the workflow, or install that Python on this machine"
+                f" (Scanflow runs on {sys.version_info.major}.{sys.version_info.minor} here), and run again."
+            ),
+        )
         if spec.requirements:
             listing = target / "requirements.txt"
             listing.write_text("\n".join(spec.requirements) + "\n")
@@ -256,7 +264,12 @@ class EnvCache:
         shutil.rmtree(self.path(spec), ignore_errors=True)
 
 
-def _uv(args: list[str], owner: str, spec: EnvSpec) -> None:
+def _uv(
+    args: list[str],
+    owner: str,
+    spec: EnvSpec,
+    fix: str = "Fix the requirement named above (name, version or index) and run again.",
+) -> None:
     uv = _uv_binary()
     env = {**os.environ, "UV_COMPILE_BYTECODE": "1"}
     result = subprocess.run([uv, *args], capture_output=True, text=True, env=env)
@@ -265,8 +278,7 @@ def _uv(args: list[str], owner: str, spec: EnvSpec) -> None:
         tail = "\n".join(output[-15:])
         who = f" for step '{owner}'" if owner else ""
         raise EnvBuildError(
-            f"could not build the environment{who} ({spec.describe()}):\n{tail}\n"
-            "Fix the requirement named above (name, version or index) and run again."
+            f"could not build the environment{who} ({spec.describe()}):\n{tail}\n{fix}"
             + pinned_versions_hint(spec.constraints, tail)
         )
 

@@ -83,7 +83,9 @@ class _Checker:
                     else:
                         hint = did_you_mean(dep, names - {node.name})
                     self._add(f"unknown dependency '{dep}'", child, "depends_on", hint)
-        edges = {n: [d for d in deps if d in names] for n, deps in sibling_edges(workflow).items()}
+        edges = {  # a self-edge is reported above; as a cycle it would be said twice
+            n: [d for d in deps if d in names and d != n] for n, deps in sibling_edges(workflow).items()
+        }
         cycle = find_cycle(edges)
         if cycle:
             first = f"{path}/{cycle[0]}" if path else cycle[0]
@@ -113,7 +115,10 @@ class _Checker:
         target = Path(relative)
         if not target.is_absolute():
             target = self.root.base_dir / target
-        if not target.is_file():
-            nearby = [p.name for p in target.parent.glob("*")] if target.parent.is_dir() else []
+        if target.is_dir():
+            self._add(f"{what} '{relative}' is a folder", path, field, f"point '{field}' at a file in it")
+        elif not target.is_file():
+            folder = target.parent
+            nearby = [p.name for p in folder.glob("*") if p.is_file()] if folder.is_dir() else []
             hint = did_you_mean(target.name, nearby) or f"paths are relative to {self.root.base_dir}"
             self._add(f"{what} '{relative}' not found", path, field, hint)

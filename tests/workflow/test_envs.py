@@ -130,6 +130,16 @@ def test_a_failing_install_names_the_step_and_the_package(write) -> None:
     assert state["status"] == "failed", "the run is recorded as failed, not lost"
 
 
+def test_a_python_version_that_cannot_be_had_points_at_the_python_field(write) -> None:
+    write("probe.py", "print('never')\n")
+    workflow = Workflow("old", python="2.7", nodes=[Executor("step", file="probe.py")])
+    with pytest.raises(EnvBuildError) as caught:
+        run(workflow)
+    message = str(caught.value)
+    assert "python 2.7" in message and "Fix the 'python' version in the workflow" in message
+    assert "requirement named above" not in message
+
+
 def test_a_constraints_file_holds_every_step_to_its_versions_and_rebuilds_when_edited(
     write, monkeypatch
 ) -> None:

@@ -58,6 +58,18 @@ def test_cycle_is_printed_as_a_path(write) -> None:
     assert "dependency cycle: a -> c -> b -> a" in message
 
 
+def test_a_step_depending_on_itself_is_one_problem(write) -> None:
+    [message] = problems(
+        """
+        name: w
+        nodes:
+          - {executor: a, file: a.py, depends_on: [a]}
+        """,
+        write,
+    )
+    assert "node 'a': depends on itself" in message
+
+
 def test_duplicate_names_among_siblings(write) -> None:
     [message] = problems(
         """
@@ -81,6 +93,19 @@ def test_missing_script_file_with_a_close_match(write) -> None:
         write,
     )
     assert "script 'aa.py' not found" in message and "did you mean 'a.py'?" in message
+
+
+def test_a_folder_given_as_a_script_is_named_as_a_folder(write) -> None:
+    write("steps/a.py", "")
+    [message] = problems(
+        """
+        name: w
+        nodes:
+          - {executor: a, file: steps}
+        """,
+        write,
+    )
+    assert "script 'steps' is a folder" in message and "point 'file' at a file in it" in message
 
 
 def test_missing_requirements_file(write) -> None:
