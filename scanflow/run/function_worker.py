@@ -33,24 +33,94 @@ def run_task(task: dict[str, Any]) -> int:
     for entry in reversed(task.get("sys_path", [])):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    module_name, _, attribute = task["function"].partition(":")
+    parameters = task.get("parameters", {})
     try:
-        function = getattr(importlib.import_module(module_name), attribute)
-        result = function(**task.get("parameters", {}))
+        function = _find(task["function"])
+        _check_parameters(function, task["function"], parameters)
+        result = function(**parameters)
         _save_result(result, task.get("result_path"))
         return 0
+    except StepSetupError as problem:  # the workflow names what is not there: one line, no traceback
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
             return stop.code or 0
         print(stop.code, file=sys.stderr)
         return 1
-    except BaseException:  # the step's own error: report it in its log, as Python would
-        traceback.print_exc()
+    except BaseException as error:  # the step's own error: report it in its log, as Python would
+        _print_user_traceback(error)
         return 1
     finally:
         _end_mlflow_run()
         sys.stdout.flush()
         sys.stderr.flush()
+
+
+def _print_user_traceback(error: BaseException) -> None:
+    """The traceback from the step's own code on: this worker's and importlib's frames say nothing."""
+    tb = error.__traceback__
+    while tb is not None and _is_machinery(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    traceback.print_exception(type(error), error, tb or error.__traceback__)
+
+
+def _is_machinery(filename: str) -> bool:
+    machinery = os.path.dirname(importlib.__file__)
+    return filename == __file__ or filename.startswith(("<frozen importlib", machinery + os.sep))
+
+
+class StepSetupError(Exception):
+    """The function named by the workflow cannot be found or called with its parameters."""
+
+
+def _find(target: str) -> Any:
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as missing:
+        if missing.name is None or not module_name.startswith(missing.name):
+            raise  # a module the step's own code imports: the step's error, with its traceback
+        raise StepSetupError(
+            f"function {target!r}: no module named {missing.name!r} next to the workflow file or in"
+            " the step's environment; check the module path before ':', or add the package that"
+            " provides it to the step's requirements"
+        ) from None
+    function = getattr(module, attribute, None)
+    if function is None:
+        where = getattr(module, "__file__", None) or module_name
+        found = sorted(
+            name
+            for name, value in vars(module).items()
+            if callable(value)
+            and not name.startswith("_")
+            and getattr(value, "__module__", None) == module_name
+        )
+        offer = f"; it defines {', '.join(found)}" if found else ""
+        raise StepSetupError(f"function {target!r}: {where} has no {attribute!r}{offer}")
+    if not callable(function):
+        raise StepSetupError(
+            f"function {target!r}: {attribute!r} is not a function (it is {type(function).__name__})"
+        )
+    return function
+
+
+def _check_parameters(function: Any, target: str, parameters: dict[str, Any]) -> None:
+    """Refuse parameters the function cannot take before calling it, naming both sides."""
+    import inspect  # only here: the worker must start fast
+
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return
+    try:
+        signature.bind(**parameters)
+    except TypeError as mismatch:
+        raise StepSetupError(
+            f"function {target!r} takes {signature}, which does not fit the step's parameters"
+            f" {sorted(parameters) or '(none)'}: {mismatch}; change 'parameters' in the workflow"
+            " or the function's arguments"
+        ) from None
 
 
 def _save_result(result: Any, path: str | None) -> None:

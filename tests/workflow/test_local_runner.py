@@ -99,6 +99,29 @@ def test_a_function_that_raises_fails_with_its_traceback(write) -> None:
     assert record.status is StepStatus.FAILED and record.exit_code == 1
     log = Path(record.log_path).read_text()
     assert "ValueError: bad value 42" in log and "Traceback" in log
+    assert "function_worker" not in log, "the traceback starts in the step's own code"
+
+
+@pytest.mark.parametrize(
+    ("function", "parameters", "message"),
+    [
+        ("steps:mkae", {}, "steps.py has no 'mkae'; it defines make"),
+        ("stpes:make", {}, "no module named 'stpes' next to the workflow file"),
+        ("steps:make", {"m": 1}, "takes (n, label='x'), which does not fit the step's parameters ['m']"),
+        ("steps:LIMIT", {}, "'LIMIT' is not a function (it is int)"),
+    ],
+)
+def test_a_function_step_the_workflow_names_wrongly_says_what_is_wrong(
+    write, function: str, parameters: dict, message: str
+) -> None:
+    write("steps.py", "LIMIT = 3\ndef make(n, label='x'):\n    return {'n': n}\n")
+    step = Executor("make", function=function, parameters=parameters)
+    result = run(Workflow("fn", env_manager="current", nodes=[step]))
+    record = result.steps["make"]
+    assert record.status is StepStatus.FAILED
+    log = Path(record.log_path).read_text()
+    assert f"error: function '{function}'" in log and message in log
+    assert "Traceback" not in log
 
 
 def test_max_parallel_bounds_concurrency(write) -> None:
