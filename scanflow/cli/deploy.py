@@ -96,11 +96,10 @@ def deploy_up(
     home: HomeOption = None,
 ) -> None:
     """Deploy MODEL and wait until it answers; deploying again updates it (rolling, on swarm)."""
-    from pydantic import ValidationError
-
     from scanflow.run.backend import BackendError
     from scanflow.run.docker_engine import slug
     from scanflow.spec.deployment import Deployment
+    from scanflow.spec.errors import SpecError
 
     if name is None:
         from scanflow.serve.registry import ModelSource
@@ -127,9 +126,8 @@ def deploy_up(
     }
     try:
         deployment = Deployment(name, **settings)
-    except ValidationError as error:
-        problems = [":".join(filter(None, [".".join(map(str, e["loc"])), e["msg"]])) for e in error.errors()]
-        raise fail("; ".join(p.replace("Value error, ", "") for p in problems)) from None
+    except SpecError as error:
+        raise fail("; ".join(problem.message for problem in error.problems)) from None
     try:
         status = deployment.deploy(
             token=token,

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
+from contextvars import ContextVar
 from pathlib import PurePath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from scanflow.spec.errors import SpecError
+from scanflow.spec.field_problems import problems_from
 from scanflow.spec.quantities import parse_duration
 from scanflow.spec.resources import Resources
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_VALIDATING: ContextVar[bool] = ContextVar("scanflow_spec_validating", default=False)
+_NAME_LIMIT = 63  # a DNS label: names become container, service and host names
 EnvManager = Literal["uv", "current"]
 _FUNCTION_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -21,19 +27,52 @@ class Node(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    name: str = Field(pattern=NAME_PATTERN, max_length=63)
+    name: str
     depends_on: list[str] = Field(default_factory=list)
 
     def __init__(self, name: str | None = None, /, **data: Any) -> None:
         # Allow Executor("train", file=...) as well as Executor(name="train", ...).
         if name is not None:
             data["name"] = name
-        super().__init__(**data)
+        if _VALIDATING.get():  # inside another node or model_validate: the outermost call words the errors
+            super().__init__(**data)
+            return
+        token = _VALIDATING.set(True)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:  # the same problems, worded as for a YAML file
+            label = data.get("name") if isinstance(data.get("name"), str) else None
+            raise SpecError(problems_from(exc, type(self), label)) from None
+        finally:
+            _VALIDATING.reset(token)
+
+    @classmethod
+    def model_validate(cls, *args: Any, **kwargs: Any) -> Any:
+        """Pydantic's errors, unchanged: the YAML loader places each in the file."""
+        token = _VALIDATING.set(True)
+        try:
+            return super().model_validate(*args, **kwargs)
+        finally:
+            _VALIDATING.reset(token)
+
+    @field_validator("name")
+    @classmethod
+    def _name_fits_everywhere(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid name: use letters, digits, '_', '.' and '-',"
+                " starting with a letter or digit"
+            )
+        if len(value) > _NAME_LIMIT:
+            raise ValueError(f"{value!r} is {len(value)} characters long; names take at most {_NAME_LIMIT}")
+        return value
 
     @field_validator("depends_on", mode="before")
     @classmethod
-    def _one_name_is_a_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    def _names_of_nodes(cls, value: Any) -> Any:
+        """``depends_on`` takes names or the nodes themselves, one or a list."""
+        items = value if isinstance(value, list | tuple) else [value]
+        return [item.name if isinstance(item, Node) else item for item in items]
 
 
 class Executor(Node):
@@ -68,6 +107,16 @@ class Executor(Node):
     placement: list[str] = Field(
         default_factory=list, description="cluster placement constraints, e.g. 'node.labels.gpu==true'"
     )
+
+    @field_validator("file", "requirements", "dockerfile", mode="before")
+    @classmethod
+    def _paths_as_text(cls, value: Any) -> Any:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+    @field_validator("function", mode="before")
+    @classmethod
+    def _function_as_import_path(cls, value: Any) -> Any:
+        return import_path(value) if callable(value) else value
 
     @field_validator("env", mode="before")
     @classmethod
@@ -123,6 +172,24 @@ class Executor(Node):
     @property
     def kind(self) -> str:
         return "function" if self.function else "script"
+
+
+def import_path(function: Any) -> str:
+    """``module:function`` for a function a step's worker can import; refuse the others, saying why."""
+    module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", "")
+    name = getattr(function, "__name__", repr(function))
+    if "<" in qualname or "." in qualname:  # a lambda, a nested function, a method
+        raise ValueError(
+            f"function {qualname!r} is not at the top level of its module:"
+            " a step can only call a module-level function"
+        )
+    if module in (None, "__main__"):
+        raise ValueError(
+            f"function {name!r} is defined in the script being run, which a step cannot import:"
+            " move it to a module next to the workflow (steps.py) and import it from there,"
+            " or give 'module:function'"
+        )
+    return f"{module}:{qualname}"
 
 
 def _plain(value: Any, where: str) -> Any:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, field_validator
 
 from scanflow.spec.deployment import Deployment
 from scanflow.spec.executor import EnvManager, Executor, Node
@@ -36,6 +37,26 @@ class Workflow(Node):
     _base_dir: Path | None = PrivateAttr(default=None)
     _source: str | None = PrivateAttr(default=None)
     _locations: dict = PrivateAttr(default_factory=dict)  # (node path, field) -> Location
+
+    @field_validator("nodes", mode="before")
+    @classmethod
+    def _nodes_are_nodes(cls, value: Any) -> Any:
+        """One node or a list of them; anything else named, since pydantic would list every union member."""
+        items = [value] if isinstance(value, Node) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError(f"a list of Executor, Workflow or Deployment is needed, got {items!r}")
+        for index, item in enumerate(items):
+            if not isinstance(item, Node | dict):
+                raise ValueError(
+                    f"item {index} is {item!r}: a node is an Executor(...), a Workflow(...)"
+                    " or a Deployment(...)"
+                )
+        return list(items)
+
+    @field_validator("requirements", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     # ----------------------------------------------------------------- building
     def add(self, *nodes: Executor | Workflow | Deployment) -> Workflow:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from scanflow.spec.deployment import Deployment
 from scanflow.spec.errors import Location, Problem, SpecError, did_you_mean
 from scanflow.spec.executor import Executor
+from scanflow.spec.field_problems import problems_from
 from scanflow.spec.workflow import Workflow
 from scanflow.text_files import NotText, read_text
 
@@ -197,63 +198,15 @@ class _Builder:
             return model.model_validate(fields)
         except ValidationError as exc:
             self.problems.extend(
-                _problems_from(exc, model, path, node_path, key_for_name, self.source, fields)
+                problems_from(
+                    exc,
+                    model,
+                    node_path or (str(fields.get("name")) if fields.get("name") else None),
+                    key_for_name,
+                    lambda field_path: self.source.where((*path, *field_path)),
+                )
             )
             return None
-
-
-def _problems_from(
-    exc: ValidationError,
-    model: type[BaseModel],
-    path: YamlPath,
-    node_path: str | None,
-    key_for_name: str,
-    source: _Source,
-    fields: dict[str, Any],
-) -> list[Problem]:
-    """Readable problems from a pydantic error: one per field, with the YAML position."""
-    problems: list[Problem] = []
-    seen_fields: set[tuple] = set()
-    known = [key_for_name if f == "name" else f for f in model.model_fields]
-    node_label = node_path or (str(fields.get("name")) if fields.get("name") else None)
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        # Unions report one error per member; keep the first per field.
-        field_loc = tuple(
-            p for p in loc if not (isinstance(p, str) and ("[" in p or p in {"str", "int", "float"}))
-        )
-        if field_loc in seen_fields:
-            continue
-        seen_fields.add(field_loc)
-        yaml_loc = tuple(key_for_name if p == "name" else p for p in field_loc)
-        where = source.where((*path, *yaml_loc))
-        if error["type"] == "extra_forbidden" and len(field_loc) == 1:
-            key = str(field_loc[0])
-            problems.append(Problem(f"unknown field '{key}'", node_label, where, did_you_mean(key, known)))
-            continue
-        if error["type"] == "extra_forbidden":
-            key = str(field_loc[-1])
-            parent = ".".join(map(str, yaml_loc[:-1]))
-            submodel = _submodel(model, str(field_loc[0]))
-            choices = list(submodel.model_fields) if submodel else []
-            problems.append(
-                Problem(f"unknown field '{key}' in '{parent}'", node_label, where, did_you_mean(key, choices))
-            )
-            continue
-        message = error["msg"].removeprefix("Value error, ")
-        if yaml_loc:
-            label = ".".join(map(str, yaml_loc))
-            message = f"{label}: {message}"
-            if error["type"] not in {"value_error", "missing"}:
-                message += f" (got {error.get('input')!r})"
-        problems.append(Problem(message, node_label, where))
-    return problems
-
-
-def _submodel(model: type[BaseModel], field: str) -> type[BaseModel] | None:
-    info = model.model_fields.get(field)
-    annotation = getattr(info, "annotation", None)
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
 # ------------------------------------------------------------------ writing

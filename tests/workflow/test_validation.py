@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import pytest
 
 from scanflow import Executor, SpecError, Workflow
@@ -214,10 +217,37 @@ def test_bad_timeout_and_function(write) -> None:
 
 
 def test_python_objects_fail_on_bad_values_at_once() -> None:
-    with pytest.raises(ValueError, match="memory must be a size"):
+    with pytest.raises(SpecError, match="node 'a': resources.memory: memory must be a size"):
         Executor("a", function="m:f", resources={"memory": "lots"})
-    with pytest.raises(ValueError, match="give exactly one of"):
+    with pytest.raises(SpecError, match="give exactly one of"):
         Executor("a")
+    with pytest.raises(SpecError, match="unknown field 'dependson' \\(did you mean 'depends_on'\\?\\)"):
+        Executor("a", file="a.py", dependson=["b"])
+    with pytest.raises(SpecError, match="'a b' is not a valid name: use letters, digits"):
+        Executor("a b", file="a.py")
+    with pytest.raises(SpecError, match="item 0 is 'a': a node is an Executor"):
+        Workflow("w", nodes=["a"])
+
+
+def test_python_workflows_take_paths_nodes_and_functions_as_python_has_them(write, monkeypatch) -> None:
+    write("doubling.py", "def double(n):\n    return {'doubled': 2 * n}\n")
+    monkeypatch.syspath_prepend(str(Path.cwd()))  # as for a user's script next to its module
+    doubling = importlib.import_module("doubling")
+
+    first = Executor("first", function=doubling.double, parameters={"n": 2})
+    second = Executor("second", file=Path("a.py"), depends_on=first)
+    assert first.function == "doubling:double" and second.file == "a.py" and second.depends_on == ["first"]
+    assert Workflow("w", nodes=first).nodes == [first]
+    with pytest.raises(SpecError, match="not at the top level of its module"):
+        Executor("inline", function=lambda: None)
+
+
+def test_a_function_from_the_running_script_is_refused_with_the_fix() -> None:
+    def main_function() -> None: ...
+
+    main_function.__module__, main_function.__qualname__ = "__main__", "main_function"
+    with pytest.raises(SpecError, match="defined in the script being run.*move it to a module"):
+        Executor("a", function=main_function)
 
 
 def test_python_workflows_are_validated_before_running(project) -> None:
