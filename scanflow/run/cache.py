@@ -63,8 +63,9 @@ class StepCache:
         staging.rename(entry)
 
 
-def missing_outputs(outputs: list[str], data_dir: Path) -> list[str]:
-    return [path for path in outputs if not (data_dir / path).exists()]
+def missing_files(paths: list[str], data_dir: Path) -> list[str]:
+    """Those of ``paths`` (declared inputs or outputs) not in the data directory."""
+    return [path for path in paths if not (data_dir / path).exists()]
 
 
 def _copy(source: Path, target: Path) -> None:

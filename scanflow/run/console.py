@@ -197,7 +197,7 @@ class ConsoleView(RunListener):
         self.console.print(
             Text(f"{icon} {step.key} {label}" + (f" ({detail})" if detail else ""), style=style)
         )
-        if record.status is StepStatus.FAILED:
+        if record.status is StepStatus.FAILED and record.log_path:  # a step that never started has no log
             self._show_failure(step, record)
         self._refresh()
 

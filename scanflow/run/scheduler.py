@@ -15,7 +15,7 @@ from pathlib import Path
 
 from scanflow.graph import Graph, Step
 from scanflow.run.backend import Backend, Exit, ExitKind, Handle, Launch
-from scanflow.run.cache import StepCache, missing_outputs
+from scanflow.run.cache import StepCache, missing_files
 from scanflow.run.capacity import Budget, Capacity
 from scanflow.run.leftovers import process_ref
 from scanflow.run.listener import RunListener
@@ -148,6 +148,10 @@ class Scheduler:
         if record.attempts == 1:
             record.started_at = time.time()
             record.env_hash = self.env_hashes.get(step.key)
+            if missing := missing_files(step.executor.inputs, self.state.data_dir):
+                record.reason = missing_inputs_reason(missing, step, self.graph)
+                self._give_up(step, record)  # no attempt can find them: the step never starts
+                return
             if self._restore_from_cache(step, record):
                 return
         launch = self._launch(step, record)  # may wait for the step's MLflow run
@@ -219,7 +223,7 @@ class Scheduler:
         step = self.graph.steps[key]
         record = self.state.step(key)
         record.exit_code = exit_.code
-        if exit_.ok and (missing := missing_outputs(step.executor.outputs, self.state.data_dir)):
+        if exit_.ok and (missing := missing_files(step.executor.outputs, self.state.data_dir)):
             exit_ = Exit(exit_.code, ExitKind.ERROR, f"declared output not written: {', '.join(missing)}")
         if exit_.ok:
             record.status, record.reason, record.ended_at = StepStatus.DONE, None, time.time()
@@ -240,12 +244,16 @@ class Scheduler:
             for listener in self.listeners:
                 listener.step_retrying(step, record, delay)
             return
+        self._give_up(step, record)
+
+    def _give_up(self, step: Step, record: StepRecord) -> None:
+        """Fail the step for good: what depends on it is skipped (or everything stops, with --fail-fast)."""
         self._final(step, record, StepStatus.FAILED)
-        for down in self.graph.downstream(key):
+        for down in self.graph.downstream(step.key):
             if down in self._pending:
-                self._skip(down, f"upstream step '{key}' failed")
+                self._skip(down, f"upstream step '{step.key}' failed")
         if self.fail_fast:
-            self._cancel(f"stopped by --fail-fast after '{key}' failed")
+            self._cancel(f"stopped by --fail-fast after '{step.key}' failed")
 
     def _store_in_cache(self, step: Step, record: StepRecord) -> None:
         if self.cache is None or not step.executor.cache or record.cache_key is None:
@@ -312,6 +320,16 @@ class Scheduler:
 def _note(log_path: Path, message: str) -> None:
     with open(log_path, "a") as log:
         log.write(f"[scanflow] {message}\n")
+
+
+def missing_inputs_reason(missing: list[str], step: Step, graph: Graph) -> str:
+    """Why declared inputs are not there: who writes them, or that no step does."""
+    parts = []
+    for path in missing:
+        writers = [key for key, other in graph.steps.items() if path in other.executor.outputs]
+        why = f"'{writers[0]}' writes it; make '{step.key}' depend on it" if writers else "no step writes it"
+        parts.append(f"declared input not in the data directory: {path} ({why})")
+    return "; ".join(parts)
 
 
 def _seconds(value: str | float | None) -> str:

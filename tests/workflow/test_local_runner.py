@@ -291,6 +291,27 @@ def test_a_declared_output_that_is_not_written_fails_the_step(write) -> None:
     assert result.steps["lazy"].reason == "declared output not written: model.bin"
 
 
+def test_a_declared_input_that_is_not_there_fails_the_step_before_it_starts(write) -> None:
+    write("step.py", "open('ran.txt', 'w').write('ran')\n")
+    write("producer.py", "open('features.csv', 'w').write('x\\n1\\n')\n")
+    steps = [
+        Executor("early", file="step.py", inputs=["features.csv"]),  # forgot depends_on: [producer]
+        Executor("orphan", file="step.py", inputs=["labels.csv"]),
+        Executor("after", file="step.py", depends_on=["orphan"]),
+        Executor("producer", file="producer.py", outputs=["features.csv"]),
+    ]
+    result = run(Workflow("i", parallel=True, env_manager="current", nodes=steps), max_parallel=1)
+    early, orphan = result.steps["early"], result.steps["orphan"]
+    assert early.status is StepStatus.FAILED and orphan.status is StepStatus.FAILED
+    assert early.reason == (
+        "declared input not in the data directory: features.csv ('producer' writes it;"
+        " make 'early' depend on it)"
+    )
+    assert orphan.reason == "declared input not in the data directory: labels.csv (no step writes it)"
+    assert early.log_path is None and not (result.data_dir / "ran.txt").exists(), "neither step started"
+    assert result.steps["after"].status is StepStatus.SKIPPED
+
+
 def test_steps_left_running_in_the_background_are_stopped(write) -> None:
     write(
         "daemon.py",
