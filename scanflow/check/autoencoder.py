@@ -16,7 +16,7 @@ from typing import Any, Self
 import numpy as np
 from scipy import stats
 
-from scanflow.check.base import Checker, CheckerError, CheckResult, FeatureDrift
+from scanflow.check.base import Checker, CheckerError, CheckResult, FeatureDrift, require_at_least
 from scanflow.check.encoding import TabularEncoder
 from scanflow.check.optional import import_optional
 
@@ -42,6 +42,10 @@ class AutoencoderChecker(Checker):
             raise CheckerError(f"holdout must be a share between 0 and 1, got {holdout}")
         if not 0 < fpr < 1 or not 0 < alpha < 1:
             raise CheckerError("fpr and alpha must be between 0 and 1")
+        require_at_least(1, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size)
+        require_at_least(0, noise=noise)
+        if learning_rate <= 0:
+            raise CheckerError(f"option 'learning_rate' must be above 0, got {learning_rate!r}")
         super().__init__(
             latent_dim=latent_dim,
             epochs=epochs,

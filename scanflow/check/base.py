@@ -28,6 +28,13 @@ class NotFittedError(CheckerError):
     pass
 
 
+def require_at_least(minimum: float, **options: float | None) -> None:
+    """Refuse option values below ``minimum`` by name (``None`` means unset and passes)."""
+    for name, value in options.items():
+        if value is not None and value < minimum:
+            raise CheckerError(f"option {name!r} must be at least {minimum:g}, got {value!r}")
+
+
 @dataclass
 class FeatureDrift:
     """How much one feature (a column, a class, a latent dimension) changed."""

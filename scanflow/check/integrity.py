@@ -15,7 +15,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from scanflow.check.base import Checker, CheckerError, CheckResult, FeatureDrift
+from scanflow.check.base import Checker, CheckerError, CheckResult, FeatureDrift, require_at_least
 from scanflow.check.inputs import MISSING_LEVEL, as_frame, category_values, is_numeric, numeric_values
 
 MAX_LEVELS = 100
@@ -35,6 +35,8 @@ class IntegrityChecker(Checker):
         max_rows: int | None = None,
         allow_extra_columns: bool = False,
     ) -> None:
+        require_at_least(0, range_margin=range_margin, min_rows=min_rows)
+        require_at_least(min_rows, max_rows=max_rows)
         rules = rules or {}
         for column, rule in rules.items():
             unknown = set(rule) - RULE_KEYS

@@ -42,8 +42,9 @@ class LabelShiftChecker(Checker):
             if column is None:
                 if data.shape[1] != 1:
                     raise CheckerError(
-                        "the data has several columns: name the label or prediction column,"
-                        " e.g. LabelShiftChecker(column='prediction')"
+                        f"the data has {data.shape[1]} columns ({', '.join(map(str, data.columns[:8]))}):"
+                        " name the label or prediction column, with -o column=NAME on the command"
+                        " line or LabelShiftChecker(column=NAME) in Python"
                     )
                 column = data.columns[0]
             if column not in data.columns:

@@ -15,7 +15,7 @@ from typing import Any, Literal, Self
 
 import numpy as np
 
-from scanflow.check.base import Checker, CheckerError, CheckResult
+from scanflow.check.base import Checker, CheckerError, CheckResult, require_at_least
 from scanflow.check.encoding import TabularEncoder
 from scanflow.check.inputs import as_frame
 from scanflow.check.mean_shift import mean_shift_features
@@ -43,6 +43,8 @@ class MMDChecker(Checker):
             raise CheckerError(f"unknown reducer {reducer!r}: use 'pca', 'autoencoder' or 'none'")
         if not 0 < alpha < 1:
             raise CheckerError(f"alpha must be between 0 and 1, got {alpha}")
+        require_at_least(1, n_components=n_components, n_permutations=n_permutations)
+        require_at_least(2, max_reference=max_reference)
         super().__init__(
             reducer=reducer,
             n_components=n_components,

@@ -15,7 +15,7 @@ from typing import Any, Literal, Self
 import numpy as np
 from scipy import stats
 
-from scanflow.check.base import Checker, CheckerError, CheckResult, FeatureDrift
+from scanflow.check.base import Checker, CheckerError, CheckResult, FeatureDrift, require_at_least
 from scanflow.check.contingency import compare_counts
 from scanflow.check.correction import CORRECTIONS, Correction, adjust
 from scanflow.check.inputs import as_frame, category_values, is_numeric, matching_columns, numeric_values
@@ -44,6 +44,7 @@ class UnivariateChecker(Checker):
             raise CheckerError(f"unknown correction {correction!r}: use one of {', '.join(CORRECTIONS)}")
         if not 0 < alpha < 1:
             raise CheckerError(f"alpha must be between 0 and 1, got {alpha}")
+        require_at_least(1, max_reference=max_reference)
         super().__init__(
             test=test, correction=correction, alpha=alpha, max_reference=max_reference, seed=seed
         )

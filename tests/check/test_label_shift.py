@@ -40,3 +40,10 @@ def test_a_new_class_is_named_and_predictions_as_probabilities_work():
 def test_several_columns_need_a_column_name():
     with pytest.raises(CheckerError, match="name the label or prediction column"):
         LabelShiftChecker().fit(pd.DataFrame({"a": [1, 2], "b": [1, 2]}))
+
+
+def test_a_table_without_a_named_column_says_how_to_name_it_from_both_sides():
+    table = pd.DataFrame({"age": [30, 40] * 50, "prediction": ["a", "b"] * 50})
+    expected = r"2 columns \(age, prediction\).*-o column=NAME.*column=NAME\) in Python"
+    with pytest.raises(CheckerError, match=expected):
+        LabelShiftChecker().fit(table)

@@ -87,6 +87,11 @@ def test_registered_class_and_clear_errors():
         ("mmd", {"n_permutations": 2.5}, "'n_permutations' of checker 'mmd' takes a whole number"),
         ("label_shift", {"column": 3}, "'column' of checker 'label_shift' takes text or nothing (null)"),
         ("mmd", {"permutations": 50}, "has no option 'permutations'; its options are: reducer,"),
+        ("autoencoder", {"epochs": -1}, "option 'epochs' must be at least 1, got -1"),
+        ("autoencoder", {"learning_rate": 0}, "option 'learning_rate' must be above 0, got 0"),
+        ("mmd", {"n_permutations": 0}, "option 'n_permutations' must be at least 1, got 0"),
+        ("ks", {"max_reference": 0}, "option 'max_reference' must be at least 1, got 0"),
+        ("integrity", {"min_rows": 5, "max_rows": 2}, "option 'max_rows' must be at least 5, got 2"),
     ],
 )
 def test_options_of_the_wrong_kind_are_named_with_what_they_take(detector, options, expected):
