@@ -51,7 +51,7 @@ def _mention_untracked(project: Home) -> None:
     if local:
         console.print(
             f"[dim]{len(local)} run(s) in {project.runs_dir} are not in this store (made with --no-track,"
-            f" or tracked elsewhere); the latest is {local[0].name}, and `scanflow resume` takes it[/]"
+            f" or tracked elsewhere); the latest is {local[0].name}, which `scanflow resume` resumes[/]"
         )
 
 

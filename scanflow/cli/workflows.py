@@ -85,7 +85,10 @@ def run(
 
 
 def resume(
-    run_id: Annotated[str, typer.Argument(help="run id (or a unique prefix) from `scanflow runs`")],
+    run_id: Annotated[
+        str | None,
+        typer.Argument(help="run id (or a unique prefix) from `scanflow runs`; the latest run when left out"),
+    ] = None,
     max_parallel: MaxParallel = None,
     fail_fast: FailFast = False,
     tracking_uri: TrackingUri = None,

@@ -72,8 +72,9 @@ def run_workflow(workflow: Workflow | str | Path, **options: Any) -> RunResult:
     return _execute(state, graph, list(graph.steps), engine, project, opts)
 
 
-def resume_run(run_id: str, original: bool = False, **options: Any) -> RunResult:
-    """Rerun the steps of ``run_id`` that failed, were skipped, cancelled or never ran.
+def resume_run(run_id: str | None = None, original: bool = False, **options: Any) -> RunResult:
+    """Rerun the steps of ``run_id`` (the project's latest run by default) that failed, were skipped,
+    cancelled or never ran.
 
     The workflow file is read again, so fixes to it count: steps whose
     definition changed (and new ones) rerun too, with what depends on them.
@@ -82,8 +83,15 @@ def resume_run(run_id: str, original: bool = False, **options: Any) -> RunResult
     """
     opts = RunOptions(**options)
     project = Home.resolve(opts.home)
-    state = RunStore(project.runs_dir).load(run_id)
+    store = RunStore(project.runs_dir)
     console = opts.console or Console()
+    if run_id is None:
+        latest = store.recent(1)
+        if not latest:
+            raise LookupError(f"no runs to resume in {project.runs_dir}: start one with `scanflow run`")
+        run_id = latest[0].name
+        console.print(f"Resuming the latest run, {run_id}")
+    state = store.load(run_id)
     for note in settle_interrupted(state):
         console.print(note)
     workflow, edits = workflow_to_resume(state, original)

@@ -75,8 +75,9 @@ def test_run_failure_resume_and_listing(demo, tracking, monkeypatch) -> None:
     assert "inner/left failed" in failed.output
 
     monkeypatch.setenv("FAIL_USE", "0")
-    resumed = cli.invoke(app, ["resume", run_id])
+    resumed = cli.invoke(app, ["resume"])  # no id: the latest run
     assert resumed.exit_code == 0, resumed.output
+    assert f"Resuming the latest run, {run_id}" in resumed.output
 
     listing = cli.invoke(app, ["runs"])
     assert listing.exit_code == 0 and run_id in listing.output and "succeeded" in listing.output
@@ -130,6 +131,8 @@ def test_runs_before_anything_was_tracked() -> None:
     as_json = cli.invoke(app, ["runs", "--json"])
     assert as_json.exit_code == 0 and json.loads(as_json.stdout) == []
     assert not Path(".scanflow/mlflow.db").exists(), "listing must not create a store"
+    nothing = cli.invoke(app, ["resume"])
+    assert nothing.exit_code == 2 and "no runs to resume" in nothing.output
 
 
 def test_graph_writes_svg_and_dot(demo) -> None:
