@@ -76,7 +76,8 @@ def runs_list(
     from scanflow.track.query import RunNode, list_workflow_runs, workflow_of
     from scanflow.track.store import TAG_RUN_ID
 
-    runs = list_workflow_runs(_client(tracking_uri, home, "[]" if as_json else None), workflow, limit)
+    client = _client(tracking_uri, home, "[]" if as_json else None)
+    runs = list_workflow_runs(client, workflow, limit)
     stopped = _interrupted(runs, home)
     nodes = [
         RunNode(run, known_status=INTERRUPTED if run.data.tags.get(TAG_RUN_ID) in stopped else None)
@@ -87,7 +88,9 @@ def runs_list(
         return
     if not runs:
         console.print("No workflow runs tracked" + (f" for '{workflow}'." if workflow else "."))
-        if workflow is None:
+        if workflow is not None:
+            _name_tracked_workflows(client, workflow)
+        else:
             from scanflow.home import Home
 
             _mention_untracked(Home.resolve(home))
@@ -109,6 +112,17 @@ def runs_list(
     if stopped:
         which = next(iter(stopped)) if len(stopped) == 1 else "RUN_ID"
         console.print(f"[dim]interrupted: its Scanflow process ended mid-run; `scanflow resume {which}`[/]")
+
+
+def _name_tracked_workflows(client: MlflowClient, asked: str) -> None:
+    """An unknown --workflow is most often a typo: say which workflows the store has."""
+    from scanflow.spec.errors import did_you_mean
+    from scanflow.track.query import list_workflow_runs, workflow_of
+
+    names = sorted({workflow_of(run) for run in list_workflow_runs(client, None, 1000)} - {asked})
+    if names:
+        hint = did_you_mean(asked, names)
+        console.print(f"[dim]workflows tracked here: {', '.join(names)}{f' ({hint})' if hint else ''}[/]")
 
 
 def _interrupted(runs: list, home: Path | None) -> set[str]:

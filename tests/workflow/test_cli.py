@@ -74,6 +74,9 @@ def test_run_failure_resume_and_listing(demo, tracking, monkeypatch) -> None:
     assert f"scanflow resume {run_id}" in failed.output
     assert "inner/left failed" in failed.output
 
+    typo = " ".join(cli.invoke(app, ["runs", "-w", "cli-dmeo"]).output.split())
+    assert "No workflow runs tracked for 'cli-dmeo'" in typo and "did you mean 'cli-demo'?" in typo
+
     monkeypatch.setenv("FAIL_USE", "0")
     resumed = cli.invoke(app, ["resume"])  # no id: the latest run
     assert resumed.exit_code == 0, resumed.output
