@@ -84,6 +84,9 @@ def deploy_up(
     log_db: Annotated[
         str | None, typer.Option(envvar="SCANFLOW_SERVE_LOG_DB", help="prediction log database URL")
     ] = None,
+    log_keep: Annotated[
+        str | None, typer.Option(help="delete logged predictions older than this: '30d' (default: keep all)")
+    ] = None,
     network: Annotated[str | None, typer.Option(help="an existing Docker network to join as well")] = None,
     requirement: Annotated[
         list[str] | None, typer.Option("--requirement", help="another package for the image (repeat)")
@@ -119,6 +122,7 @@ def deploy_up(
         "publish_mode": publish_mode,
         "resources": {"cpu": cpu, "memory": memory},
         "log_db": log_db,
+        "log_keep": log_keep,
         "network": network,
         "requirements": requirement or [],
         "ready_timeout": ready_timeout,

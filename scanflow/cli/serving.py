@@ -56,6 +56,13 @@ def serve(
         ),
     ] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="do not log predictions")] = False,
+    log_keep: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SCANFLOW_SERVE_LOG_KEEP",
+            help="delete logged predictions older than this: '30d', '12h' (default: keep all)",
+        ),
+    ] = None,
     max_body_bytes: Annotated[int, typer.Option(min=1, help="largest request body accepted")] = 10
     * 1024
     * 1024,
@@ -68,10 +75,15 @@ def serve(
 
         from scanflow.serve import ServeConfig, ServeSetupError
         from scanflow.serve import serve as run_service
+        from scanflow.spec.quantities import parse_duration
     except ImportError as error:
         raise fail(
             f"serving needs the serve extra ({error.name} is missing): pip install 'scanflow[serve]'"
         ) from None
+    try:
+        keep_s = parse_duration(log_keep) if log_keep is not None else None
+    except ValueError as error:
+        raise fail(f"--log-keep: {error}") from None
     try:
         config = ServeConfig(
             model=model,
@@ -88,6 +100,7 @@ def serve(
             follow_s=follow_every,
             log_db=log_db,
             log_predictions=not no_log,
+            log_keep_s=keep_s,
             max_body_bytes=max_body_bytes,
             tracking_uri=tracking_uri,
             home=home,

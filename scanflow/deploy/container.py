@@ -51,6 +51,8 @@ def serving_container(
         args += ["--checker", checker]
     if deployment.follow_every is not None:
         args += ["--follow-every", f"{deployment.follow_every:g}"]
+    if deployment.log_keep is not None:
+        args += ["--log-keep", str(deployment.log_keep)]
     env = dict(deployment.env)
     if token:
         env[TOKEN_VARIABLE] = token

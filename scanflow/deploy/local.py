@@ -111,6 +111,8 @@ class LocalDeployer:
             command += ["--follow-every", f"{deployment.follow_every:g}"]
         if deployment.log_db:
             command += ["--log-db", deployment.log_db]
+        if deployment.log_keep is not None:
+            command += ["--log-keep", str(deployment.log_keep)]
         return command
 
     def _start(

@@ -237,7 +237,7 @@ class _Round:
                 model=f"{self.model_name}@{self.alias}",
             )
             batch = self._pending(round_id) or self._select(
-                round_id, samples, champion, strategy, batch_size, reference, seed
+                round_id, samples, champion, strategy, batch_size, reference, seed, source
             )
             if not batch:
                 self.say(f"round {self.number}: every sample of the pool is in queue '{self.queue}' already")
@@ -275,12 +275,13 @@ class _Round:
         batch_size: int,
         reference: Samples | None,
         seed: int | None,
+        source: SampleSource,
     ) -> list[Any]:
         with self._step_run("select", round_id) as run_id:
             started = time.perf_counter()
             round_seed = None if seed is None else seed + self.number
             batch = select_batch(
-                self.store, self.queue, samples, champion, strategy, batch_size, reference, round_seed
+                self.store, self.queue, samples, champion, strategy, batch_size, reference, round_seed, source
             )
             queued, selection = batch.queued, batch.selection
             seconds = time.perf_counter() - started

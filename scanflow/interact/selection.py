@@ -16,7 +16,7 @@ import numpy as np
 from scanflow.interact.export import labelled_samples
 from scanflow.interact.models import LoadedModel
 from scanflow.interact.pool import Pool, Selection
-from scanflow.interact.sources import Samples, content_hash
+from scanflow.interact.sources import Samples, SampleSource, content_hash
 from scanflow.interact.store import Candidate, LabelStore, QueuedSample
 from scanflow.interact.strategies import QueryStrategy
 
@@ -37,8 +37,13 @@ def select_batch(
     batch_size: int,
     reference: Samples | None = None,
     seed: int | None = None,
+    source: SampleSource | None = None,
 ) -> Batch:
-    """Pick ``batch_size`` samples not yet queued and queue them, most informative first."""
+    """Pick ``batch_size`` samples not yet queued and queue them, most informative first.
+
+    ``source`` (the samples' source) is told to keep the queued samples: a
+    prediction log's retention must not delete what people are asked to label.
+    """
     candidates = samples.without(store.known_refs(queue))
     if len(candidates) == 0:  # every sample of the source is in the queue already
         empty = Selection(strategy.name, np.zeros(0, dtype=int), [], np.zeros(0))
@@ -54,7 +59,10 @@ def select_batch(
         classes=classes,
     )
     selection = strategy.select(pool, batch_size, seed=seed)
-    queued = store.enqueue(queue, _candidates(selection, candidates, pool), strategy.name)
+    chosen = _candidates(selection, candidates, pool)
+    if source is not None:
+        source.hold([c.sample_ref for c in chosen], f"label queue '{queue}'")
+    queued = store.enqueue(queue, chosen, strategy.name)
     return Batch(queued, selection, len(pool))
 
 
@@ -147,4 +155,4 @@ def queue_from_source(
         feature_names=samples.feature_names,
         model=model,
     )
-    return select_batch(store, queue, samples, loaded, strategy, batch_size, seed=seed)
+    return select_batch(store, queue, samples, loaded, strategy, batch_size, seed=seed, source=opened)

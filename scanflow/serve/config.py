@@ -48,6 +48,9 @@ class ServeConfig(BaseModel):
         None, description="prediction log database URL (default: SQLite in .scanflow/)"
     )
     log_predictions: bool = True
+    log_keep_s: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="delete logged predictions older than this many seconds (default: keep all)"
+    )
     log_probabilities: bool = True
     max_body_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
 

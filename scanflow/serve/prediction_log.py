@@ -27,7 +27,10 @@ queued up every ``flush_s`` seconds (or each ``batch_rows`` rows) in one
 transaction, and computes probabilities for the batch in one call to the model.
 If the database is unreachable the rows wait and are retried; past
 ``capacity`` waiting rows new ones are dropped and counted. Stopping the
-service writes everything still queued.
+service writes everything still queued. With ``keep_s`` the same thread
+deletes rows older than that, at start and then every tenth of ``keep_s``
+(at most hourly), so a long-lived service does not fill its disk; rows the
+interact module queued for labelling (table ``scanflow_prediction_holds``) stay.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    delete,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -82,6 +86,16 @@ predictions = Table(
     Column("probabilities", JSON),
     Column("latency_ms", Float, nullable=False),
     Column("checker_scores", JSON),
+)
+
+
+# Ids the interact module queued for labelling: retention keeps them (see PredictionLogSchema.holds).
+holds = Table(
+    "scanflow_prediction_holds",
+    metadata,
+    Column("prediction_id", String(64), primary_key=True),
+    Column("reason", String(200), nullable=False),
+    Column("held_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -142,8 +156,13 @@ class PredictionLog:
         capacity: int = 200_000,
         probabilities: bool = True,
         on_rows: Callable[[str, int], None] | None = None,
+        keep_s: float | None = None,
     ):
         self.url = normalise_url(url)
+        self.keep_s = keep_s
+        self.prune_every_s = min(3600.0, max(1.0, keep_s / 10)) if keep_s else None
+        self.pruned = 0
+        self._pruned_at: float | None = None  # monotonic time of the last prune
         self.batch_rows = batch_rows
         self.flush_s = flush_s
         self.capacity = capacity
@@ -203,6 +222,7 @@ class PredictionLog:
     # ------------------------------------------------------------ background
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._prune_when_due()
             self._wake.wait(timeout=self.flush_s)
             self._wake.clear()
             self.flush()
@@ -229,6 +249,31 @@ class PredictionLog:
             if not self._write(rows):
                 return False
         return True
+
+    def _prune_when_due(self) -> None:
+        if self.keep_s is None or self.prune_every_s is None:
+            return
+        if self._pruned_at is not None and time.monotonic() - self._pruned_at < self.prune_every_s:
+            return
+        self._pruned_at = time.monotonic()
+        self.prune(datetime.fromtimestamp(time.time() - self.keep_s, UTC))
+
+    def prune(self, before: datetime) -> int:
+        """Delete the rows logged before ``before`` but those held for labelling; the count (0 on errors)."""
+        assert self._engine is not None
+        try:
+            with self._engine.begin() as connection:
+                old = delete(predictions).where(
+                    predictions.c.created_at < before, predictions.c.id.not_in(select(holds.c.prediction_id))
+                )
+                deleted = connection.execute(old).rowcount
+        except Exception as error:  # the next round tries again; logging never stops for it
+            log.warning("prediction log: cannot delete old rows (%s); will retry", first_line(error))
+            return 0
+        if deleted:
+            self.pruned += deleted
+            self._on_rows("pruned", deleted)
+        return deleted
 
     def _write(self, rows: list[dict[str, Any]]) -> bool:
         assert self._engine is not None

@@ -72,6 +72,7 @@ class PredictionService:
             PredictionLog(
                 config.log_db or "",
                 probabilities=config.log_probabilities,
+                keep_s=config.log_keep_s,
                 on_rows=lambda outcome, rows: self.metrics.log_rows.labels(outcome).inc(rows),
             )
             if config.log_predictions

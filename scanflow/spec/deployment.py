@@ -48,6 +48,9 @@ class Deployment(Node):
     follow_every: float | None = Field(default=None, ge=0, description="seconds between alias looks")
     tracking_uri: str | None = Field(default=None, description="registry to read the model from")
     log_db: str | None = Field(default=None, description="prediction log database URL")
+    log_keep: str | float | None = Field(
+        default=None, description="delete logged predictions older than this ('30d'); default: keep all"
+    )
     network: str | None = Field(default=None, description="an existing Docker network to join as well")
     resources: Resources = Field(default_factory=Resources, description="limits of each replica")
     endpoint_mode: EndpointMode | None = Field(default=None, description="swarm: vip or dnsrr")
@@ -58,10 +61,11 @@ class Deployment(Node):
     ready_timeout: str | float = Field(default="5m", description="how long the service may take to be ready")
     insecure: bool = Field(default=False, description="allow exposing the service without a token")
 
-    @field_validator("ready_timeout")
+    @field_validator("ready_timeout", "log_keep")
     @classmethod
-    def _timeout_is_a_duration(cls, value: str | float) -> str | float:
-        parse_duration(value)
+    def _is_a_duration(cls, value: str | float | None) -> str | float | None:
+        if value is not None:
+            parse_duration(value)
         return value
 
     @field_validator("env", mode="before")

@@ -131,3 +131,28 @@ def test_a_full_log_queue_drops_and_counts(digits, store: Store, tmp_path) -> No
     for number in range(3):
         log.record(_request(digits, pd.DataFrame(values, columns=store.columns), number))
     assert (log.pending, log.dropped) == (4, 2)
+
+
+def test_rows_older_than_the_retention_are_deleted_and_counted(digits, store: Store, database: str) -> None:
+    frame = pd.DataFrame(store.x[:4], columns=store.columns)
+    old = _request(digits, frame, 1)
+    old.created_at -= 3 * 86400  # logged three days ago
+    earlier = PredictionLog(database)
+    earlier.start()
+    earlier.record(old)
+    earlier.stop()
+    assert len(read_predictions(database)) == 4
+
+    outcomes: dict[str, int] = {}
+    log = PredictionLog(
+        database,
+        keep_s=86400,
+        on_rows=lambda outcome, n: outcomes.update({outcome: outcomes.get(outcome, 0) + n}),
+    )
+    log.start()  # a restarted server cleans up at once
+    log.record(_request(digits, frame, 2))
+    wait_for(lambda: log.pruned == 4 and log.written == 4, timeout=10)
+    log.stop()
+    rows = read_predictions(database)
+    assert [row["request_id"] for row in rows] == [f"{2:032x}"] * 4, "only the recent request is left"
+    assert outcomes == {"pruned": 4, "written": 4}

@@ -141,5 +141,8 @@ class SampleSource(ABC):
     def spec(self) -> dict[str, Any]:
         """JSON that ``open_source`` turns back into this source."""
 
+    def hold(self, refs: list[str], reason: str) -> None:  # noqa: B027 - most sources delete nothing
+        """Keep ``refs`` from any deleting the source does on its own (a prediction log's retention)."""
+
     def describe(self) -> str:
         return f"{self.kind} source"

@@ -34,6 +34,7 @@ class PredictionLogSchema:
     input: str = "input"  # JSON: a list of numbers, a nested list (an image) or {feature: value}
     output: str = "output"  # JSON: the prediction, or {"prediction": ...}
     probabilities: str = "probabilities"  # JSON, nullable: a list, or {class: probability}
+    holds: str = "scanflow_prediction_holds"  # ids retention must keep (queued for labelling)
 
 
 PREDICTION_LOG = PredictionLogSchema()
@@ -51,6 +52,17 @@ def prediction_log_table(metadata: MetaData, schema: PredictionLogSchema = PREDI
         Column(schema.input, JSON, nullable=False),
         Column(schema.output, JSON, nullable=False),
         Column(schema.probabilities, JSON, nullable=True),
+    )
+
+
+def prediction_holds_table(metadata: MetaData, schema: PredictionLogSchema = PREDICTION_LOG) -> Table:
+    """Ids of logged predictions that the log's retention (``serve --log-keep``) must not delete."""
+    return Table(
+        schema.holds,
+        metadata,
+        Column("prediction_id", String(64), primary_key=True),
+        Column("reason", String(200), nullable=False),
+        Column("held_at", DateTime(timezone=True), nullable=False),
     )
 
 
@@ -116,6 +128,35 @@ class PredictionLogSource(SampleSource):
         finally:
             engine.dispose()
         return self._samples(rows[::-1])  # oldest first; with a limit, the latest predictions
+
+    def hold(self, refs: list[str], reason: str) -> None:
+        """Keep ``refs`` from the log's retention: a queued or labelled sample must stay readable."""
+        if not refs:
+            return
+        engine = make_engine(self.url)
+        table = prediction_holds_table(MetaData(), self.schema)
+        try:
+            table.create(engine, checkfirst=True)
+            with engine.begin() as connection:
+                held = set(
+                    connection.execute(
+                        select(table.c.prediction_id).where(table.c.prediction_id.in_(refs))
+                    ).scalars()
+                )
+                now = datetime.datetime.now(datetime.UTC)
+                new = [
+                    {"prediction_id": ref, "reason": reason, "held_at": now}
+                    for ref in refs
+                    if ref not in held
+                ]
+                if new:
+                    connection.execute(table.insert(), new)
+        except Exception as error:
+            raise PredictionLogError(
+                f"cannot mark samples as queued in the {self.describe()}: {error}"
+            ) from None
+        finally:
+            engine.dispose()
 
     def _samples(self, rows: list[Any]) -> Samples:
         s = self.schema
