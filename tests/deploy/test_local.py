@@ -27,17 +27,14 @@ def test_a_local_deployment_serves_follows_its_alias_and_is_removed(
 
     name = unique_name("local")
     deployments.append(name)
-    first = _deploy(
-        digits_registry, "models:/digits@champion", "--name", name, "--port", "0", "--follow-every", "1"
-    )
+    settings = ("--name", name, "--port", "0", "--follow-every", "1", "--log-keep", "30d")
+    first = _deploy(digits_registry, "models:/digits@champion", *settings)
     assert first.exit_code == 0, first.output
     url = flat(first.output).split(" at ")[1].split()[0]
     assert url.startswith("http://127.0.0.1:")
     assert predict(url, digits_registry) == (digits_registry.expected["1"], "digits/1")
 
-    again = _deploy(
-        digits_registry, "models:/digits@champion", "--name", name, "--port", "0", "--follow-every", "1"
-    )
+    again = _deploy(digits_registry, "models:/digits@champion", *settings)
     assert (
         again.exit_code == 0 and "is already up to date" in flat(again.output) and url in flat(again.output)
     )
@@ -67,6 +64,8 @@ def test_a_local_deployment_serves_follows_its_alias_and_is_removed(
     assert listed["model"] == "models:/digits@champion"
     record = project / ".scanflow" / "deployments" / f"{name}.json"
     pid = int(json.loads(record.read_text())["pid"])
+    command = " ".join(psutil.Process(pid).cmdline())
+    assert "--log-keep 30d" in command, "the retention reaches the server"
 
     removed = cli.invoke(app, ["deploy", "rm", name])
     assert removed.exit_code == 0 and f"removed {name} (local)" in flat(removed.output)
