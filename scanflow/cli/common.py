@@ -14,7 +14,13 @@ if TYPE_CHECKING:
 console = Console()
 _err = Console(stderr=True)
 
-WorkflowFile = Annotated[Path, typer.Argument(help="workflow YAML file", show_default=False)]
+WorkflowFile = Annotated[
+    Path,
+    typer.Argument(
+        help="workflow YAML file, or a folder holding workflow.yaml [default: this folder]",
+        show_default=False,
+    ),
+]
 TrackingUri = Annotated[
     str | None,
     typer.Option(

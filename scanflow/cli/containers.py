@@ -14,7 +14,7 @@ swarm_app = typer.Typer(help="Look at what Scanflow runs on a Docker Swarm.", no
 
 
 def build(
-    workflow: WorkflowFile,
+    workflow: WorkflowFile = Path("."),
     steps: Annotated[bool, typer.Option("--steps", help="show every Dockerfile step")] = False,
 ) -> None:
     """Build the container images of a workflow's steps and its tracker (cached by content)."""
@@ -33,7 +33,7 @@ def build(
 
 @export_app.command("compose")
 def export_compose(
-    workflow: WorkflowFile,
+    workflow: WorkflowFile = Path("."),
     output: Annotated[Path, typer.Option("--output", "-o", help="folder to write")] = Path("compose"),
     tracker_port: Annotated[int, typer.Option(help="published port of the tracker")] = 5000,
     endpoint_mode: Annotated[str, typer.Option(help="Swarm service discovery: vip or dnsrr")] = "vip",

@@ -14,14 +14,15 @@ if TYPE_CHECKING:
     from scanflow.run.result import RunResult
 
 
-def validate(workflow: WorkflowFile) -> None:
+def validate(workflow: WorkflowFile = Path(".")) -> None:
     """Check a workflow file (fields, edges, cycles, files) without running it."""
     spec = load_workflow(workflow)
     from scanflow.graph import Graph
+    from scanflow.spec.yaml_io import workflow_file
 
     graph = Graph.from_workflow(spec)
     console.print(
-        f"[green]✔[/] {workflow}: workflow [bold]{spec.name}[/] is valid —"
+        f"[green]✔[/] {workflow_file(workflow)}: workflow [bold]{spec.name}[/] is valid —"
         f" {len(graph)} step(s), {len(graph.nested)} nested workflow(s)"
     )
 
@@ -53,7 +54,7 @@ def _run_options(
 
 
 def run(
-    workflow: WorkflowFile,
+    workflow: WorkflowFile = Path("."),
     backend: Annotated[
         str, typer.Option("--backend", "-b", help="where steps run: local, docker, swarm")
     ] = "local",
@@ -133,7 +134,7 @@ def _finish(start: Callable[[], RunResult]) -> None:
 
 
 def graph(
-    workflow: WorkflowFile,
+    workflow: WorkflowFile = Path("."),
     output: Annotated[
         Path, typer.Option("--output", "-o", help="file to write: .svg, .dot, .png, .pdf")
     ] = Path("workflow.svg"),

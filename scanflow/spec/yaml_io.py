@@ -79,12 +79,32 @@ class _Source:
         return self.positions.get(path)
 
 
+DEFAULT_FILES = ("workflow.yaml", "workflow.yml")
+
+
+def workflow_file(path: str | Path) -> Path:
+    """``path`` itself, or the ``workflow.yaml`` of the folder it names."""
+    given = Path(path)
+    if given.is_dir():
+        shown = given.resolve() if given == Path(".") else given
+        found = [given / name for name in DEFAULT_FILES if (given / name).is_file()]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise SpecError([Problem(f"folder '{shown}' holds both {' and '.join(DEFAULT_FILES)}: give one")])
+        others = sorted(p.name for p in given.glob("*.y*ml") if p.is_file())
+        hint = f"YAML files there: {', '.join(others)}" if others else "it holds no YAML file"
+        raise SpecError(
+            [Problem(f"folder '{shown}' has no {DEFAULT_FILES[0]}: give the workflow file", hint=hint)]
+        )
+    if not given.is_file():
+        raise SpecError([Problem(f"workflow file '{given}' not found", hint="check the path")])
+    return given
+
+
 def load_workflow(path: str | Path) -> Workflow:
-    """Read, parse and validate a workflow YAML file."""
-    file = Path(path)
-    if not file.is_file():
-        hint = "check the path" if not file.exists() else "it is a directory, give the YAML file"
-        raise SpecError([Problem(f"workflow file '{file}' not found", hint=hint)])
+    """Read, parse and validate a workflow YAML file (or the ``workflow.yaml`` of a folder)."""
+    file = workflow_file(path)
     try:
         text = read_text(file, "workflow file")
     except NotText as error:

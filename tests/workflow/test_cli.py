@@ -66,6 +66,19 @@ def test_validate_reports_success_and_errors_with_exit_codes(demo, write) -> Non
     assert missing.exit_code == 2 and "not found" in missing.output
 
 
+def test_a_folder_stands_for_its_workflow_yaml_and_no_argument_for_this_one(demo, write) -> None:
+    no_file = " ".join(cli.invoke(app, ["validate"]).output.split())
+    assert "has no workflow.yaml: give the workflow file (YAML files there: wf.yaml)" in no_file
+    write("sub/step.py", "print('from the folder')\n")
+    write("sub/workflow.yaml", "name: folder\nnodes:\n  - {executor: a, file: step.py}\n")
+    checked = cli.invoke(app, ["validate", "sub"])
+    assert checked.exit_code == 0 and "workflow.yaml: workflow folder is valid" in checked.output
+    ran = cli.invoke(app, ["run", "sub", "--no-track"])
+    assert ran.exit_code == 0 and "from the folder" in ran.output
+    demo.rename("workflow.yaml")
+    assert cli.invoke(app, ["run", "--no-track", "-q"]).exit_code == 0, "no argument: ./workflow.yaml"
+
+
 def test_run_failure_resume_and_listing(demo, tracking, monkeypatch) -> None:
     monkeypatch.setenv("FAIL_USE", "1")
     failed = cli.invoke(app, ["run", str(demo)])
