@@ -18,6 +18,7 @@ _LAZY = {
     "Workflow": "scanflow.spec",
     "Resources": "scanflow.spec",
     "SpecError": "scanflow.spec",
+    "RunFailed": "scanflow.run.result",
     "run_workflow": "scanflow.run.runner",
     "resume_run": "scanflow.run.runner",
     "log_metric": "scanflow.log",
@@ -33,6 +34,7 @@ __all__ = [
     "Deployment",
     "Executor",
     "Resources",
+    "RunFailed",
     "SpecError",
     "Workflow",
     "data_dir",
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
         log_params,
         set_tag,
     )
+    from scanflow.run.result import RunFailed
     from scanflow.run.runner import resume_run, run_workflow
     from scanflow.spec import Deployment, Executor, Resources, SpecError, Workflow
 

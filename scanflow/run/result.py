@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from scanflow.run.state import RunState
 from scanflow.run.status import RunStatus, StepRecord, StepStatus
@@ -41,5 +42,55 @@ class RunResult:
     def keys(self, status: StepStatus) -> list[str]:
         return [k for k, r in self.state.steps.items() if r.status is status]
 
+    def raise_for_status(self) -> Self:
+        """This result when the run succeeded; otherwise `RunFailed`, naming each failed step and why.
+
+        For scripts and notebooks that chain a run into what follows it:
+        ``workflow.run().raise_for_status().metrics()``.
+        """
+        if not self.ok:
+            raise RunFailed(self)
+        return self
+
+    def log(self, step: str) -> str:
+        """The output of ``step`` (every attempt), as the step printed it."""
+        record = self._record(step)
+        if record.log_path is None or not Path(record.log_path).is_file():
+            return ""
+        return Path(record.log_path).read_text(errors="replace")
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Each tracked step's metrics at their latest value: ``{"train/svm": {"accuracy": 0.98}}``."""
+        if self.state.tracking_uri is None:
+            raise ValueError(f"run {self.run_id} was not tracked (--no-track): it has no metrics to read")
+        from scanflow.track.store import open_client
+
+        client = open_client(self.state.tracking_uri)
+        return {
+            key: dict(client.get_run(record.mlflow_run_id).data.metrics)
+            for key, record in self.steps.items()
+            if record.mlflow_run_id is not None
+        }
+
+    def _record(self, step: str) -> StepRecord:
+        if step not in self.steps:
+            from scanflow.spec.errors import did_you_mean
+
+            hint = did_you_mean(step, self.steps) or f"its steps: {', '.join(self.steps)}"
+            raise KeyError(f"run {self.run_id} has no step '{step}' ({hint})")
+        return self.steps[step]
+
     def __repr__(self) -> str:
         return f"RunResult(run_id={self.run_id!r}, status={self.status.value!r}, steps={len(self.steps)})"
+
+
+class RunFailed(RuntimeError):
+    """A run did not succeed; ``result`` holds every step's record."""
+
+    def __init__(self, result: RunResult):
+        self.result = result
+        failed = [(k, r) for k, r in result.steps.items() if r.status is StepStatus.FAILED]
+        lines = [f"run {result.run_id} of workflow '{result.state.workflow}' {result.status.value}"]
+        lines += [f"  {key}: {record.reason or 'failed'} (log: {record.log_path})" for key, record in failed]
+        lines.append(f"fix the failing steps, then: scanflow resume {result.run_id}")
+        super().__init__("\n".join(lines))

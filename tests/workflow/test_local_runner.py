@@ -87,9 +87,11 @@ def test_function_steps_get_keyword_arguments(write) -> None:
         nodes=[Executor("make", function="steps:make", parameters={"n": 3, "label": "ab"})],
     )
     result = run(workflow)
-    assert result.ok
+    assert result.raise_for_status() is result, "a run that succeeded passes through"
     assert (result.data_dir / "made.txt").read_text() == "ababab"
-    assert "making 3" in Path(result.steps["make"].log_path).read_text()
+    assert "making 3" in result.log("make")
+    with pytest.raises(ValueError, match="was not tracked"):
+        result.metrics()
 
 
 def test_a_function_that_raises_fails_with_its_traceback(write) -> None:

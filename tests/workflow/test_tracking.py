@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scanflow import Executor, Workflow
+from scanflow import Executor, RunFailed, Workflow
 from scanflow.home import Home
 from scanflow.track.query import find_workflow_run, list_workflow_runs, run_tree
 from scanflow.track.store import TrackingError, open_client
@@ -132,6 +132,21 @@ def test_failed_and_skipped_steps_are_recorded(tracked) -> None:
     log_dir = client.download_artifacts(broken.info.run_id, "logs")
     assert "oops" in next(Path(log_dir).iterdir()).read_text()
     assert runs["after"].info.status == "KILLED" and runs["after"].data.tags["scanflow.status"] == "skipped"
+
+
+def test_a_run_result_reads_its_metrics_and_logs_and_raises_for_failures(tracked) -> None:
+    result, _client = tracked
+    metrics = result.metrics()
+    assert metrics["train/svm"] == {"accuracy": 0.93} and metrics["prepare"]["loss"] == 0.2
+    assert metrics["train/score"] == {"score": 1.0, "rounds": 3.0}
+    assert result.log("prepare") == "preparing\n" and "oops" in result.log("broken")
+    with pytest.raises(KeyError, match="no step 'prepar' \\(did you mean 'prepare'\\?\\)"):
+        result.log("prepar")
+    with pytest.raises(RunFailed) as caught:
+        result.raise_for_status()
+    message = str(caught.value)
+    assert "broken: exit code 4" in message and f"scanflow resume {result.run_id}" in message
+    assert caught.value.result is result
 
 
 def test_runs_are_listed_and_found_by_scanflow_id(tracked) -> None:
