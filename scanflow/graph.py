@@ -132,6 +132,34 @@ class Graph:
                     frontier.append(child)
         return found
 
+    def upstream(self, key: str) -> set[str]:
+        """Every step ``key`` waits for, directly or not."""
+        found: set[str] = set()
+        frontier = [key]
+        while frontier:
+            for parent in self.steps[frontier.pop()].upstream:
+                if parent not in found:
+                    found.add(parent)
+                    frontier.append(parent)
+        return found
+
+    def unwritten_inputs(self) -> list[str]:
+        """Declared inputs that no step running before their reader declares as an output.
+
+        Not errors: a step may write a file it does not declare. But when the file
+        is missing at run time the reader fails, so ``validate`` says it early.
+        """
+        notes = []
+        for step in self.steps.values():
+            before = self.upstream(step.key)
+            for path in step.executor.inputs:
+                if any(path in self.steps[up].executor.outputs for up in before):
+                    continue
+                writers = [k for k, s in self.steps.items() if k != step.key and path in s.executor.outputs]
+                fix = f"make it depend on '{writers[0]}', which writes it" if writers else "none declares it"
+                notes.append(f"step '{step.key}' reads '{path}' but no step before it writes it ({fix})")
+        return notes
+
     def subset(self, keys: Iterable[str]) -> list[Step]:
         wanted = set(keys)
         return [s for s in self.steps.values() if s.key in wanted]

@@ -21,6 +21,8 @@ def validate(workflow: WorkflowFile = Path(".")) -> None:
     from scanflow.spec.yaml_io import workflow_file
 
     graph = Graph.from_workflow(spec)
+    for note in graph.unwritten_inputs():
+        console.print(f"[yellow]warning:[/] {note}")
     console.print(
         f"[green]✔[/] {workflow_file(workflow)}: workflow [bold]{spec.name}[/] is valid —"
         f" {len(graph)} step(s), {len(graph.nested)} nested workflow(s)"

@@ -66,6 +66,28 @@ def test_validate_reports_success_and_errors_with_exit_codes(demo, write) -> Non
     assert missing.exit_code == 2 and "not found" in missing.output
 
 
+def test_validate_warns_of_inputs_no_earlier_step_writes(write) -> None:
+    write("a.py", "")
+    write(
+        "io.yaml",
+        """
+        name: io
+        parallel: true
+        nodes:
+          - {executor: early, file: a.py, inputs: [x.csv]}
+          - {executor: orphan, file: a.py, inputs: [labels.csv]}
+          - {executor: writer, file: a.py, outputs: [x.csv]}
+          - {executor: reader, file: a.py, inputs: [x.csv], depends_on: [writer]}
+        """,
+    )
+    checked = cli.invoke(app, ["validate", "io.yaml"])
+    text = " ".join(checked.output.split())
+    assert checked.exit_code == 0 and "is valid" in text, "a warning, not an error"
+    assert "step 'early' reads 'x.csv' but no step before it writes it (make it depend on 'writer'" in text
+    assert "step 'orphan' reads 'labels.csv' but no step before it writes it (none declares it)" in text
+    assert "'reader'" not in text
+
+
 def test_a_folder_stands_for_its_workflow_yaml_and_no_argument_for_this_one(demo, write) -> None:
     no_file = " ".join(cli.invoke(app, ["validate"]).output.split())
     assert "has no workflow.yaml: give the workflow file (YAML files there: wf.yaml)" in no_file
