@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +15,15 @@ if TYPE_CHECKING:
 
     from scanflow.home import Home
     from scanflow.track.query import RunNode
+
+
+class RunListStatus(enum.StrEnum):
+    running = "running"
+    interrupted = "interrupted"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
 
 runs_app = typer.Typer(help="List tracked workflow runs, or show one as a tree of step runs.")
 tracker_app = typer.Typer(
@@ -60,6 +70,9 @@ def runs_list(
     ctx: typer.Context,
     workflow: Annotated[str | None, typer.Option("--workflow", "-w", help="only this workflow")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="how many runs")] = 20,
+    status: Annotated[
+        RunListStatus | None, typer.Option("--status", "-s", help="only runs in this state")
+    ] = None,
     as_json: JsonOutput = False,
     tracking_uri: TrackingUri = None,
     home: HomeOption = None,
@@ -77,8 +90,12 @@ def runs_list(
     from scanflow.track.store import TAG_RUN_ID
 
     client = _client(tracking_uri, home, "[]" if as_json else None)
-    runs = list_workflow_runs(client, workflow, limit)
+    asked = status.value if status is not None else None
+    # An interrupted run is still "running" in MLflow: only its process is gone.
+    runs = list_workflow_runs(client, workflow, limit, "running" if asked == "interrupted" else asked)
     stopped = _interrupted(runs, home)
+    if asked in ("running", "interrupted"):
+        runs = [r for r in runs if (r.data.tags.get(TAG_RUN_ID) in stopped) == (asked == "interrupted")]
     nodes = [
         RunNode(run, known_status=INTERRUPTED if run.data.tags.get(TAG_RUN_ID) in stopped else None)
         for run in runs
@@ -87,10 +104,11 @@ def runs_list(
         print_json([node.summary() for node in nodes])
         return
     if not runs:
-        console.print("No workflow runs tracked" + (f" for '{workflow}'." if workflow else "."))
+        which = f" {asked}" if asked else ""
+        console.print(f"No{which} workflow runs tracked" + (f" for '{workflow}'." if workflow else "."))
         if workflow is not None:
             _name_tracked_workflows(client, workflow)
-        else:
+        elif asked is None:
             from scanflow.home import Home
 
             _mention_untracked(Home.resolve(home))

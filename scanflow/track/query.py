@@ -86,8 +86,10 @@ def _iso(milliseconds: int | None) -> str | None:
     return datetime.datetime.fromtimestamp(milliseconds / 1000, tz=datetime.UTC).isoformat()
 
 
-def list_workflow_runs(client: Any, workflow: str | None = None, limit: int = 50) -> list[Any]:
-    """Workflow runs, newest first (``scanflow runs``)."""
+def list_workflow_runs(
+    client: Any, workflow: str | None = None, limit: int = 50, status: str | None = None
+) -> list[Any]:
+    """Workflow runs, newest first (``scanflow runs``); ``status``: running, succeeded, failed, cancelled."""
     if workflow is not None:
         experiment = client.get_experiment_by_name(workflow)
         if experiment is None:
@@ -97,9 +99,14 @@ def list_workflow_runs(client: Any, workflow: str | None = None, limit: int = 50
         experiment_ids = [e.experiment_id for e in client.search_experiments()]
     if not experiment_ids:
         return []
+    wanted = _LISTED
+    if status == "running":  # the status tag is written when a run ends
+        wanted += " and attributes.status = 'RUNNING'"
+    elif status is not None:
+        wanted += f" and tags.`{TAG_STATUS}` = '{status}'"
     return list(
         client.search_runs(
-            experiment_ids, filter_string=_LISTED, order_by=["attributes.start_time DESC"], max_results=limit
+            experiment_ids, filter_string=wanted, order_by=["attributes.start_time DESC"], max_results=limit
         )
     )
 

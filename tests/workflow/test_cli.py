@@ -106,6 +106,8 @@ def test_run_failure_resume_and_listing(demo, tracking, monkeypatch) -> None:
     failed = cli.invoke(app, ["run", str(demo)])
     assert failed.exit_code == 1, failed.output
     run_id = next(Path(".scanflow/runs").iterdir()).name
+    [listed_failed] = json.loads(cli.invoke(app, ["runs", "--status", "failed", "--json"]).stdout)
+    assert listed_failed["run_id"] == run_id
     assert f"scanflow resume {run_id}" in failed.output
     assert "inner/left failed" in failed.output
 
@@ -119,6 +121,8 @@ def test_run_failure_resume_and_listing(demo, tracking, monkeypatch) -> None:
 
     listing = cli.invoke(app, ["runs"])
     assert listing.exit_code == 0 and run_id in listing.output and "succeeded" in listing.output
+    assert run_id in cli.invoke(app, ["runs", "--status", "succeeded"]).output
+    assert "No failed workflow runs tracked" in cli.invoke(app, ["runs", "-s", "failed"]).output
     shown = cli.invoke(app, ["runs", "show", run_id])
     assert shown.exit_code == 0
     assert "make" in shown.output and "value=7" in shown.output and "inner" in shown.output
