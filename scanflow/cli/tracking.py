@@ -214,6 +214,44 @@ def runs_show(
     console.print(f"[dim]MLflow run {root.run.info.run_id}, experiment {root.run.info.experiment_id}[/]")
 
 
+@runs_app.command("log")
+def runs_log(
+    run_id: Annotated[str, typer.Argument(help="Scanflow run id (or a unique prefix)")],
+    step: Annotated[
+        str | None, typer.Argument(help="step, e.g. train/svm; the failed or running one when left out")
+    ] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing until the step ends")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Print a step's output (every attempt), from the run's folder; -f follows a running step."""
+    import sys
+
+    from scanflow.home import Home
+    from scanflow.run import step_logs
+    from scanflow.run.state import RunStore
+
+    try:
+        state = RunStore(Home.resolve(home).runs_dir).load(run_id)
+        key = step_logs.pick_step(state, step)
+    except LookupError as error:
+        raise fail(str(error)) from None
+    path = step_logs.log_path(state, key)
+    if path is None and not follow:
+        record = state.steps[key]
+        reason = f": {record.reason}" if record.reason else ""
+        raise fail(f"step '{key}' of run {state.run_id} never started ({record.status.value}{reason})", 1)
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    if follow:
+        running = step_logs.step_still_running(state.directory, key)
+        step_logs.follow(path or state.log_path(key), running, write)
+    elif path is not None and path.is_file():
+        write(path.read_text(errors="replace"))
+
+
 @runs_app.command("pull")
 def runs_pull(
     workflow: Annotated[str, typer.Argument(help="workflow whose container runs to copy")],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,42 @@ def test_tracker_on_a_taken_port_says_so_instead_of_pointing_at_another_service(
     assert result.exit_code == 1
     assert f"port {port} on 127.0.0.1 is taken: choose another with --port" in " ".join(result.output.split())
     assert "MLflow UI and API on" not in result.output
+
+
+TICKING = """
+import time
+for n in range(6):
+    print("tick", n, flush=True)
+    time.sleep(0.3)
+"""
+
+
+def test_runs_log_prints_a_step_and_follows_a_running_one(write) -> None:
+    write("tick.py", TICKING)
+    write("bad.py", "import sys\nprint('about to fail')\nsys.exit(3)\n")
+    write(
+        "wf.yaml",
+        "name: logs\nenv_manager: current\nnodes:\n  - {executor: tick, file: tick.py}\n"
+        "  - {executor: bad, file: bad.py, retries: 1, retry_delay: 0.1}\n",
+    )
+    running = subprocess.Popen(
+        [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "-q", "--no-track"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 30
+        while not list(Path(".scanflow/runs").glob("*/logs/tick.log")) and time.time() < deadline:
+            time.sleep(0.05)
+        [run_id] = [p.name for p in Path(".scanflow/runs").iterdir()]
+        followed = cli.invoke(app, ["runs", "log", run_id, "tick", "-f"])
+        assert followed.exit_code == 0
+        assert followed.output == "".join(f"tick {n}\n" for n in range(6)), "every line, once, to the end"
+    finally:
+        running.wait(timeout=60)
+
+    failed = cli.invoke(app, ["runs", "log", run_id[:10]])  # no step named: the failed one
+    assert failed.output == "about to fail\n--- attempt 2 of 2 ---\nabout to fail\n"
+    unknown = cli.invoke(app, ["runs", "log", run_id, "tik"])
+    assert unknown.exit_code == 2
+    assert "no step 'tik' (did you mean 'tick'?)" in " ".join(unknown.output.split())
