@@ -73,12 +73,9 @@ class RunResult:
         }
 
     def _record(self, step: str) -> StepRecord:
-        if step not in self.steps:
-            from scanflow.spec.errors import did_you_mean
+        from scanflow.run.step_logs import pick_step
 
-            hint = did_you_mean(step, self.steps) or f"its steps: {', '.join(self.steps)}"
-            raise KeyError(f"run {self.run_id} has no step '{step}' ({hint})")
-        return self.steps[step]
+        return self.steps[pick_step(self.state, step)]
 
     def __repr__(self) -> str:
         return f"RunResult(run_id={self.run_id!r}, status={self.status.value!r}, steps={len(self.steps)})"

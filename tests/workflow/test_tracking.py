@@ -140,7 +140,7 @@ def test_a_run_result_reads_its_metrics_and_logs_and_raises_for_failures(tracked
     assert metrics["train/svm"] == {"accuracy": 0.93} and metrics["prepare"]["loss"] == 0.2
     assert metrics["train/score"] == {"score": 1.0, "rounds": 3.0}
     assert result.log("prepare") == "preparing\n" and "oops" in result.log("broken")
-    with pytest.raises(KeyError, match="no step 'prepar' \\(did you mean 'prepare'\\?\\)"):
+    with pytest.raises(LookupError, match="no step 'prepar' \\(did you mean 'prepare'\\?\\)"):
         result.log("prepar")
     with pytest.raises(RunFailed) as caught:
         result.raise_for_status()
