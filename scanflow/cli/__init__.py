@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from scanflow.cli import checks, containers, deploy, interact, labels, serving, tracking, workflows
+from scanflow.cli import checks, containers, deploy, disk, interact, labels, serving, tracking, workflows
 from scanflow.cli.common import console, fail
 
 __all__ = ["app", "main"]
@@ -67,6 +67,7 @@ app.add_typer(tracking.tracker_app, name="tracker")
 app.add_typer(containers.export_app, name="export")
 app.add_typer(containers.swarm_app, name="swarm")
 app.add_typer(deploy.deploy_app, name="deploy")
+app.add_typer(disk.cache_app, name="cache")
 
 
 def main() -> None:

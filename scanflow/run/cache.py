@@ -50,6 +50,7 @@ class StepCache:
     def restore(self, entry: Path, outputs: list[str], data_dir: Path) -> None:
         for path in outputs:
             _copy(entry / "outputs" / path, data_dir / path)
+        (entry / "meta.json").touch()  # its last use: `scanflow cache prune` keeps entries in use
 
     def store(self, key: str, outputs: list[str], data_dir: Path, meta: dict) -> None:
         entry = self.root / key

@@ -27,6 +27,7 @@ from scanflow.spec.executor import Executor
 from scanflow.text_files import NotText, read_text
 
 READY_MARKER = ".scanflow-env.json"
+LAST_USED_MARKER = ".scanflow-last-used"  # touched at each use: `scanflow cache prune` keeps what is in use
 # Part of every environment's hash: bump it when builds install differently, so
 # environments built the old way are rebuilt instead of reused (2: constraints applied).
 BUILD_FORMAT = 2
@@ -220,6 +221,8 @@ class EnvCache:
         if not spec.current:
             _link_shim()
         build_once(self.root, spec.hash, lambda: self.is_ready(spec), lambda: self._build(spec, owner))
+        if not spec.current:
+            (self.path(spec) / LAST_USED_MARKER).touch()
         return self.interpreter(spec)
 
     def _build(self, spec: EnvSpec, owner: str) -> None:
