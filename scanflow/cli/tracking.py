@@ -214,6 +214,50 @@ def runs_show(
     console.print(f"[dim]MLflow run {root.run.info.run_id}, experiment {root.run.info.experiment_id}[/]")
 
 
+@runs_app.command("diff")
+def runs_diff(
+    left: Annotated[str, typer.Argument(help="a run id (or prefix): the baseline")],
+    right: Annotated[str, typer.Argument(help="the run to compare with it")],
+    as_json: JsonOutput = False,
+    tracking_uri: TrackingUri = None,
+    home: HomeOption = None,
+) -> None:
+    """What differs between two runs, step by step: parameters, metrics (with the change) and outcomes."""
+    from rich.table import Table
+
+    from scanflow.track.compare import differences
+    from scanflow.track.query import find_workflow_run, run_tree
+
+    client = _client(tracking_uri, home)
+    try:
+        trees = [run_tree(client, find_workflow_run(client, run_id)) for run_id in (left, right)]
+    except LookupError as error:
+        raise fail(str(error)) from None
+    found = differences(*trees)
+    if as_json:
+        print_json([difference.to_json() for difference in found])
+        return
+    ids = [tree.summary()["run_id"] or tree.run.info.run_id for tree in trees]
+    if not found:
+        console.print(f"Runs {ids[0]} and {ids[1]} have the same parameters, metrics and outcomes.")
+        return
+    table = Table(title=f"A = {ids[0]}, B = {ids[1]}")
+    for column in ("step", "kind", "name", "A", "B", "change (B - A)"):
+        table.add_column(column, justify="right" if column.startswith("change") else "left")
+
+    def shown(value: object) -> str:
+        return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    for item in found:
+        change = item.change
+        colour = "" if change is None or change == 0 else "green" if change > 0 else "red"
+        delta = "" if change is None else f"[{colour}]{change:+.4g}[/]" if colour else "0"
+        table.add_row(
+            item.step or "(workflow)", item.kind, item.name, shown(item.left), shown(item.right), delta
+        )
+    console.print(table)
+
+
 @runs_app.command("log")
 def runs_log(
     run_id: Annotated[str, typer.Argument(help="Scanflow run id (or a unique prefix)")],

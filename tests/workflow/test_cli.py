@@ -158,6 +158,21 @@ def test_set_gives_a_run_its_own_parameters_and_names_wrong_ones(demo, tracking)
     assert "value: 7" in demo.read_text(), "the file is left as it was"
 
 
+def test_runs_diff_shows_what_changed_between_two_runs(demo, tracking) -> None:
+    assert cli.invoke(app, ["run", str(demo), "-q"]).exit_code == 0
+    assert cli.invoke(app, ["run", str(demo), "-q", "--set", "make.value=9"]).exit_code == 0
+    newer, older = (run["run_id"] for run in json.loads(cli.invoke(app, ["runs", "--json"]).stdout))
+    changes = json.loads(cli.invoke(app, ["runs", "diff", older, newer, "--json"]).stdout)
+    assert changes == [
+        {"step": "make", "kind": "param", "name": "value", "left": "7", "right": "9", "change": None},
+        {"step": "make", "kind": "metric", "name": "value", "left": 7.0, "right": 9.0, "change": 2.0},
+    ], "only what differs: the inner steps are alike"
+    table = " ".join(cli.invoke(app, ["runs", "diff", older, newer]).output.split())
+    assert f"A = {older}, B = {newer}" in table and "+2" in table
+    same = cli.invoke(app, ["runs", "diff", older, older])
+    assert "have the same parameters, metrics and outcomes" in " ".join(same.output.split())
+
+
 def test_run_without_tracking_and_quiet(demo) -> None:
     result = cli.invoke(app, ["run", str(demo), "--no-track", "-q", "-j", "1"])
     assert result.exit_code == 0, result.output
