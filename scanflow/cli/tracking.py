@@ -25,7 +25,7 @@ class RunListStatus(enum.StrEnum):
     cancelled = "cancelled"
 
 
-runs_app = typer.Typer(help="List tracked workflow runs, or show one as a tree of step runs.")
+runs_app = typer.Typer(help="List tracked workflow runs; show one as a tree, compare two, print a step log.")
 tracker_app = typer.Typer(
     help="Run an MLflow tracking server (with its UI) on the project's store.", no_args_is_help=True
 )
