@@ -193,6 +193,32 @@ def deploy_status(
     console.print(table)
 
 
+@deploy_app.command("logs")
+def deploy_logs(
+    name: Annotated[str, typer.Argument(help="deployment name", show_default=False)],
+    tail: Annotated[int | None, typer.Option("--tail", "-n", min=0, help="only the last N lines")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing until Ctrl-C")] = False,
+    backend: DeployBackendOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Print what a deployment's server wrote (requests it refused, model swaps, errors); -f follows."""
+    import sys
+
+    from scanflow.deploy.deployments import deployment_logs
+    from scanflow.run.backend import BackendError
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    try:
+        deployment_logs(name, write, backend, home, tail, follow)
+    except (LookupError, BackendError) as error:
+        raise fail(str(error), code=1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
 @deploy_app.command("rm")
 def deploy_rm(
     name: Annotated[str, typer.Argument(help="deployment name", show_default=False)],

@@ -270,6 +270,7 @@ def runs_log(
     """Print a step's output (every attempt), from the run's folder; -f follows a running step."""
     import sys
 
+    from scanflow.follow import follow as follow_file
     from scanflow.home import Home
     from scanflow.run import step_logs
     from scanflow.run.state import RunStore
@@ -291,7 +292,7 @@ def runs_log(
 
     if follow:
         running = step_logs.step_still_running(state.directory, key)
-        step_logs.follow(path or state.log_path(key), running, write)
+        follow_file(path or state.log_path(key), running, write)
     elif path is not None and path.is_file():
         write(path.read_text(errors="replace"))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from scanflow.deploy.errors import DeployError
@@ -135,6 +136,22 @@ def remove_deployment(name: str, backend: str | None = None, home: str | Path | 
         where = f" on {backend}" if backend else ""
         raise LookupError(f"no deployment named '{name}'{where}; `scanflow deploy status` lists them")
     return removed
+
+
+def deployment_logs(
+    name: str,
+    write: Callable[[str], None],
+    backend: str | None = None,
+    home: str | Path | None = None,
+    tail: int | None = None,
+    follow: bool = False,
+) -> str:
+    """Write the output of deployment ``name``'s server(s); the backend it is on. `LookupError` when none."""
+    for deployer in _deployers(backend, home, []):
+        if deployer.logs(name, write, tail, follow):
+            return deployer.backend
+    where = f" on {backend}" if backend else ""
+    raise LookupError(f"no deployment named '{name}'{where}; `scanflow deploy status` lists them")
 
 
 def _deployers(backend: str | None, home: str | Path | None, notes: list[str]) -> list:  # noqa: ANN401

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -226,6 +227,16 @@ class DockerDeployer:
 
     def statuses(self, name: str | None = None) -> list[DeploymentStatus]:
         return [self._status(c) for c in self._containers(name) if not c.name.endswith(_PREVIOUS)]
+
+    def logs(self, name: str, write: Callable[[str], None], tail: int | None, follow: bool) -> bool:
+        """Write the server's output (the last ``tail`` lines, then more with ``follow``); False when none."""
+        container = self._current(name)
+        if container is None:
+            return False
+        chunks = container.logs(stream=True, follow=follow, tail=tail if tail is not None else "all")
+        for chunk in chunks:
+            write(chunk.decode(errors="replace"))
+        return True
 
     # ------------------------------------------------------------ removing
     def remove(self, name: str) -> bool:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from scanflow.deploy.errors import DeployError
 from scanflow.deploy.ports import free_port, port_taken, port_taken_message
 from scanflow.deploy.readiness import served_version, wait_ready
 from scanflow.deploy.status import DeploymentStatus
+from scanflow.follow import follow as follow_file
 from scanflow.home import Home
 from scanflow.run.backend import Progress
 from scanflow.serve.config import TOKEN_VARIABLE
@@ -174,6 +176,18 @@ class LocalDeployer:
     # ------------------------------------------------------------- looking
     def _path(self, name: str) -> Path:
         return self.folder / f"{name}.json"
+
+    def logs(self, name: str, write: Callable[[str], None], tail: int | None, follow: bool) -> bool:
+        """Write the server's output (the last ``tail`` lines, then more while it runs with ``follow``)."""
+        record, path = self._record(name), self._log(name)
+        if record is None and not path.is_file():
+            return False
+        text = path.read_text(errors="replace") if path.is_file() else ""
+        lines = text.splitlines(keepends=True)
+        write("".join(lines[-tail:] if tail is not None and tail > 0 else [] if tail == 0 else lines))
+        if follow:
+            follow_file(path, lambda: self._alive(record), write, start=len(text.encode()))
+        return True
 
     def _log(self, name: str) -> Path:
         return self.folder / f"{name}.log"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -341,6 +342,16 @@ class SwarmDeployer:
 
     def statuses(self, name: str | None = None) -> list[DeploymentStatus]:
         return [self._status(s) for s in self.client.services.list(filters=deployment_filter(name))]
+
+    def logs(self, name: str, write: Callable[[str], None], tail: int | None, follow: bool) -> bool:
+        """Write the output of every replica, as Docker collects it; False when there is no such service."""
+        service = self._service(name)
+        if service is None:
+            return False
+        limit = tail if tail is not None else "all"
+        for chunk in service.logs(stdout=True, stderr=True, follow=follow, tail=limit):
+            write(chunk.decode(errors="replace"))
+        return True
 
     # ------------------------------------------------------------ removing
     def remove(self, name: str) -> bool:

@@ -7,7 +7,6 @@ also while the run goes on and after it ended without tracking.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,28 +37,6 @@ def log_path(state: RunState, step: str) -> Path | None:
     """Where ``step`` of ``state`` writes its output; None for a step that never started."""
     record = state.steps[step]
     return Path(record.log_path) if record.log_path else None
-
-
-def follow(
-    path: Path,
-    still_writing: Callable[[], bool],
-    write: Callable[[str], None],
-    poll_s: float = 0.3,
-) -> None:
-    """Write what ``path`` holds, then what is added to it until ``still_writing()`` turns false."""
-    offset = 0
-    while True:
-        writing = still_writing()  # asked first: what the step wrote before ending is read below
-        if path.is_file():
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                chunk = handle.read()
-            offset += len(chunk)
-            if chunk:
-                write(chunk.decode(errors="replace"))
-        if not writing:
-            return
-        time.sleep(poll_s)
 
 
 def step_still_running(directory: Path, step: str) -> Callable[[], bool]:

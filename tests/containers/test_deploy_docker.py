@@ -99,6 +99,8 @@ def test_a_docker_deployment_serves_its_packed_model_and_is_replaced_safely(
 
     # The engine calls it healthy at its next health check (every 5 s).
     assert url in wait_for(lambda: "running" in listed() and listed(), timeout=30, message="running")
+    logged = cli.invoke(app, ["deploy", "logs", name, "--backend", "docker"])
+    assert logged.exit_code == 0 and "loaded digits/2" in logged.output, "the container's own output"
     removed = cli.invoke(app, ["deploy", "rm", name])
     assert removed.exit_code == 0 and f"removed {name} (docker)" in flat(removed.output)
     assert left_behind(docker_client, name) == {"containers": [], "services": [], "networks": []}

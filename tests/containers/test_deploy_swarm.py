@@ -123,6 +123,8 @@ def test_a_swarm_deployment_runs_replicas_that_each_answer_and_updates_them_roll
 
     listed = cli.invoke(app, ["deploy", "status", name, "--backend", "swarm"], env={"COLUMNS": "250"})
     assert listed.exit_code == 0 and "1/1" in flat(listed.output) and str(port) in flat(listed.output)
+    logged = cli.invoke(app, ["deploy", "logs", name, "--backend", "swarm"])
+    assert logged.exit_code == 0 and "loaded digits/2" in logged.output, "the replicas' output"
     removed = cli.invoke(app, ["deploy", "rm", name, "--backend", "swarm"])
     assert removed.exit_code == 0 and f"removed {name} (swarm)" in flat(removed.output)
     assert left_behind(swarm_manager, name) == {"containers": [], "services": [], "networks": []}

@@ -47,6 +47,12 @@ def test_a_local_deployment_serves_follows_its_alias_and_is_removed(
     finally:
         registry.set_registered_model_alias("digits", "champion", "1")
 
+    logged = cli.invoke(app, ["deploy", "logs", name])
+    assert logged.exit_code == 0 and "loaded digits/1" in logged.output
+    assert "now serving digits/2 (was digits/1)" in logged.output, "the swap is in the server's output"
+    last = cli.invoke(app, ["deploy", "logs", name, "--tail", "1"]).output
+    assert last.count("\n") == 1 and last in logged.output
+
     status = cli.invoke(app, ["deploy", "status", name], env={"COLUMNS": "250"})
     assert (
         status.exit_code == 0
@@ -71,6 +77,7 @@ def test_a_local_deployment_serves_follows_its_alias_and_is_removed(
     assert removed.exit_code == 0 and f"removed {name} (local)" in flat(removed.output)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert not record.exists()
+    assert "no deployment named" in cli.invoke(app, ["deploy", "logs", name, "--backend", "docker"]).output
     gone = cli.invoke(app, ["deploy", "rm", name])
     assert gone.exit_code == 1 and f"no deployment named '{name}'" in flat(gone.output)
 
