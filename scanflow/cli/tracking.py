@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from scanflow.home import Home
+    from scanflow.run.state import RunState
     from scanflow.track.query import RunNode
 
 
@@ -31,15 +32,23 @@ tracker_app = typer.Typer(
 )
 
 
+def _store_missing(tracking_uri: str | None, home: Path | None) -> bool:
+    """The project's embedded store was never created (nothing tracked yet)."""
+    from scanflow.home import Home
+    from scanflow.track.store import sqlite_path
+
+    database = sqlite_path(Home.resolve(home).tracking_uri(tracking_uri))
+    return database is not None and not database.exists()
+
+
 def _client(tracking_uri: str | None, home: Path | None, empty_json: str | None = None) -> MlflowClient:
     """A client of the project's store; with nothing tracked yet, say so (or print ``empty_json``), exit 0."""
     from scanflow.home import Home
-    from scanflow.track.store import TrackingError, open_client, prepare_store, sqlite_path
+    from scanflow.track.store import TrackingError, open_client, prepare_store
 
     project = Home.resolve(home)
     uri = project.tracking_uri(tracking_uri)
-    database = sqlite_path(uri)
-    if database is not None and not database.exists():
+    if _store_missing(tracking_uri, home):
         if empty_json is not None:
             print(empty_json)
         else:
@@ -179,10 +188,17 @@ def runs_show(
     from scanflow.run.console import format_duration
     from scanflow.track.query import find_workflow_run, run_tree
 
+    untracked = _local_run(run_id, home)
+    if untracked is not None and (_store_missing(tracking_uri, home) or untracked.tracking_uri is None):
+        _show_local(untracked, as_json)
+        return
     client = _client(tracking_uri, home)
     try:
         root = run_tree(client, find_workflow_run(client, run_id))
     except LookupError as error:
+        if untracked is not None:  # tracked elsewhere (a container's tracker not pulled yet)
+            _show_local(untracked, as_json)
+            return
         raise fail(str(error)) from None
     if _interrupted([root.run], home):
         from scanflow.run.leftovers import INTERRUPTED
@@ -212,6 +228,40 @@ def runs_show(
     add(tree, root)
     console.print(tree)
     console.print(f"[dim]MLflow run {root.run.info.run_id}, experiment {root.run.info.experiment_id}[/]")
+
+
+def _local_run(run_id: str, home: Path | None) -> RunState | None:
+    from scanflow.home import Home
+    from scanflow.run.state import RunStore
+
+    try:
+        return RunStore(Home.resolve(home).runs_dir).load(run_id)
+    except LookupError:
+        return None
+
+
+def _show_local(state: RunState, as_json: bool) -> None:
+    """A run MLflow does not have (``--no-track``): what its folder records, without metrics."""
+    from scanflow.run.console import run_summary
+    from scanflow.run.leftovers import interrupted
+
+    if as_json:
+        steps = {key: record.to_json() for key, record in state.steps.items()}
+        status = "interrupted" if interrupted(state) else state.status.value
+        print_json(
+            {
+                "run_id": state.run_id,
+                "workflow": state.workflow,
+                "status": status,
+                "tracked": False,
+                "steps": steps,
+            }
+        )
+        return
+    console.print(run_summary(state))
+    console.print(
+        f"[dim]not tracked in MLflow (no metrics); a step's output: scanflow runs log {state.run_id} STEP[/]"
+    )
 
 
 @runs_app.command("diff")

@@ -250,29 +250,33 @@ class ConsoleView(RunListener):
         return Group(header, table)
 
     def _summary(self, state: RunState) -> Group:
-        colour = {RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "red"}.get(state.status, "magenta")
-        started = state.resumed_at or state.created_at  # a resume counts its own time
-        total = format_duration((state.ended_at or time.time()) - started)
-        title = Text.from_markup(
-            f"[bold]{state.workflow}[/] run [bold]{state.run_id}[/]:"
-            f" [{colour}]{state.status.value}[/] in {total}"
+        return run_summary(state, self._keys)
+
+
+def run_summary(state: RunState, keys: list[str] | None = None) -> Group:
+    """The run's outcome and a table of its steps (``keys``, or all): the end of `scanflow run`."""
+    colour = {RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "red"}.get(state.status, "magenta")
+    started = state.resumed_at or state.created_at  # a resume counts its own time
+    total = format_duration((state.ended_at or time.time()) - started)
+    title = Text.from_markup(
+        f"[bold]{state.workflow}[/] run [bold]{state.run_id}[/]: [{colour}]{state.status.value}[/] in {total}"
+    )
+    table = Table()
+    table.add_column("step")
+    table.add_column("status")
+    table.add_column("time", justify="right")
+    table.add_column("tries", justify="right")
+    table.add_column("note")
+    records = [state.step(k) for k in (keys if keys is not None else list(state.steps))]
+    if len(records) > 40:  # a large DAG: list only what needs attention
+        records = [r for r in records if not r.status.succeeded]
+    for record in records:
+        icon, style = STYLES[record.status]
+        table.add_row(
+            record.key,
+            Text(f"{icon} {record.status.value}", style=style),
+            format_duration(record.duration),
+            str(record.attempts or ""),
+            record.reason or "",
         )
-        table = Table()
-        table.add_column("step")
-        table.add_column("status")
-        table.add_column("time", justify="right")
-        table.add_column("tries", justify="right")
-        table.add_column("note")
-        records = [state.step(k) for k in self._keys]
-        if len(records) > 40:  # a large DAG: list only what needs attention
-            records = [r for r in records if not r.status.succeeded]
-        for record in records:
-            icon, style = STYLES[record.status]
-            table.add_row(
-                record.key,
-                Text(f"{icon} {record.status.value}", style=style),
-                format_duration(record.duration),
-                str(record.attempts or ""),
-                record.reason or "",
-            )
-        return Group(title, table)
+    return Group(title, table)

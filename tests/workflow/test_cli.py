@@ -181,6 +181,10 @@ def test_run_without_tracking_and_quiet(demo) -> None:
     run_id = next(Path(".scanflow/runs").iterdir()).name
     listed = " ".join(cli.invoke(app, ["runs"]).output.split())
     assert "No runs tracked yet" in listed and f"the latest is {run_id}" in listed, "untracked, not lost"
+    shown = " ".join(cli.invoke(app, ["runs", "show", run_id]).output.split())
+    assert f"cli-demo run {run_id}: succeeded" in shown and "inner/left" in shown and "not tracked" in shown
+    as_json = json.loads(cli.invoke(app, ["runs", "show", run_id, "--json"]).stdout)
+    assert as_json["tracked"] is False and as_json["steps"]["make"]["status"] == "done"
 
 
 def test_runs_before_anything_was_tracked() -> None:
