@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,17 +14,30 @@ if TYPE_CHECKING:
     from scanflow.run.disk import Kept
 
 cache_app = typer.Typer(
-    help="What Scanflow keeps on disk (step environments, cached step outputs, run folders); prune it."
+    help="What Scanflow keeps on disk (environments, cached outputs, run folders, images); prune it."
 )
 
 
-def _everything(home: HomeOption, with_runs: bool = True) -> list[Kept]:
+def _docker() -> Any:
+    """A client of the Docker engine, or None when there is none (then images are not looked at)."""
+    from scanflow.run.backend import BackendError
+    from scanflow.run.docker_engine import connect
+
+    try:
+        return connect(timeout=10)
+    except BackendError:
+        return None
+
+
+def _everything(home: HomeOption, docker: Any, with_runs: bool = True) -> list[Kept]:
     from scanflow.home import Home
     from scanflow.run import disk
 
     project = Home.resolve(home)
     kept = disk.environments() + disk.step_outputs(project)
-    return kept + disk.run_folders(project) if with_runs else kept
+    if with_runs:
+        kept += disk.run_folders(project)
+    return kept + (disk.images(docker) if docker is not None else [])
 
 
 def _day(stamp: float) -> str:
@@ -38,15 +51,16 @@ def cache_list(ctx: typer.Context, as_json: JsonOutput = False, home: HomeOption
         return
     from rich.table import Table
 
-    from scanflow.run.disk import ENVIRONMENT, RUN, STEP_OUTPUT
+    from scanflow.run.disk import ENVIRONMENT, IMAGE, RUN, STEP_OUTPUT
 
-    kept = _everything(home)
+    docker = _docker()
+    kept = _everything(home, docker)
     if as_json:
         print_json(
             [
                 {
                     "kind": k.kind,
-                    "path": str(k.path),
+                    "where": k.where,
                     "bytes": k.size,
                     "last_used": k.last_used,
                     "busy": k.busy,
@@ -58,15 +72,19 @@ def cache_list(ctx: typer.Context, as_json: JsonOutput = False, home: HomeOption
     table = Table(title="Kept on disk")
     for column in ("kind", "count", "size", "least recently used", "where"):
         table.add_column(column, no_wrap=column != "where")
-    for kind in (ENVIRONMENT, STEP_OUTPUT, RUN):
+    for kind in (ENVIRONMENT, STEP_OUTPUT, RUN, IMAGE):
+        if kind == IMAGE and docker is None:
+            continue
         items = [k for k in kept if k.kind == kind]
-        where = str(items[0].path.parent) if items else ""
+        where = "the Docker engine" if kind == IMAGE else str(items[0].path.parent) if items else ""
         oldest = min((k.last_used for k in items), default=0.0)
         table.add_row(
             f"{kind}s", str(len(items)), format_bytes(sum(k.size for k in items)), _day(oldest), where
         )
     console.print(table)
     console.print("[dim]`scanflow cache prune` removes what has not been used for 30 days[/]")
+    if docker is None:
+        console.print("[dim]no Docker engine answered: images not listed[/]")
 
 
 @cache_app.command("prune")
@@ -89,7 +107,8 @@ def cache_prune(
         seconds = parse_duration(older_than)
     except ValueError as error:
         raise fail(f"--older-than: {error}") from None
-    doomed = disk.prunable(_everything(home, with_runs=runs), seconds)
+    docker = _docker()
+    doomed = disk.prunable(_everything(home, docker, with_runs=runs), seconds)
     if not doomed:
         console.print(f"Nothing unused for longer than {older_than}.")
         return
@@ -100,9 +119,9 @@ def cache_prune(
     if dry_run:
         console.print(f"Would remove {what}:")
         for item in doomed:
-            console.print(f"  {item.kind}  {item.path}  last used {_day(item.last_used)}", highlight=False)
+            console.print(f"  {item.kind}  {item.where}  last used {_day(item.last_used)}", highlight=False)
         return
     if not yes and not typer.confirm(f"Remove {what}?", default=False):
         raise fail("nothing removed", code=1)
-    freed = disk.remove(doomed)
+    freed = disk.remove(doomed, docker)
     console.print(f"[green]✔[/] removed {', '.join(parts)}; freed {format_bytes(freed)}")

@@ -1,10 +1,13 @@
 """What Scanflow keeps on disk between runs, and pruning what has not been used for a while.
 
-Three kinds of things grow with use: step environments (shared by every
+Four kinds of things grow with use: step environments (shared by every
 project on the machine, one per Python + requirements), the project's step
-cache (outputs of ``cache: true`` steps) and the project's run folders (each
-run's data directory and logs). Each knows when it was last used; ``prune``
-removes those unused for longer than asked, never what a live process uses.
+cache (outputs of ``cache: true`` steps), the project's run folders (each
+run's data directory and logs) and, with Docker, the images Scanflow built
+(for steps, deployments and trackers). Each knows when it was last used (an
+image: when it was built); ``prune`` removes those unused for longer than
+asked, never what a live process or a container uses. All but run folders are
+rebuilt when needed.
 """
 
 from __future__ import annotations
@@ -15,26 +18,33 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 from scanflow.home import Home, env_cache_dir
+from scanflow.run.docker_engine import LABEL_KIND
 from scanflow.run.envs import LAST_USED_MARKER, READY_MARKER
 from scanflow.run.leftovers import in_progress
 from scanflow.run.state import RunState
 
-ENVIRONMENT, STEP_OUTPUT, RUN = "environment", "step output", "run"
+ENVIRONMENT, STEP_OUTPUT, RUN, IMAGE = "environment", "step output", "run", "image"
 
 
 @dataclass(frozen=True)
 class Kept:
-    """One environment, cache entry or run folder: what it is, its size and when it was last used."""
+    """One environment, cache entry, run folder or image: its size and when it was last used."""
 
     kind: str
-    path: Path
-    size: int
+    where: str  # the folder, or the image's tag
+    size: int  # an image: the bytes only it holds (layers it shares with others are not freed with it)
     last_used: float
-    busy: bool = False  # a live process uses it: never pruned
+    busy: bool = False  # a live process or a container uses it: never pruned
+    image_id: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.where)
 
 
 def environments(root: Path | None = None) -> list[Kept]:
@@ -45,7 +55,7 @@ def environments(root: Path | None = None) -> list[Kept]:
     found = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):  # half-built ones too (a killed build)
         used = _mtime(folder / LAST_USED_MARKER) or _mtime(folder / READY_MARKER) or _mtime(folder)
-        found.append(Kept(ENVIRONMENT, folder, _size(folder), used, busy=folder in in_use))
+        found.append(Kept(ENVIRONMENT, str(folder), _size(folder), used, busy=folder in in_use))
     return found
 
 
@@ -54,7 +64,7 @@ def step_outputs(home: Home) -> list[Kept]:
     if not root.is_dir():
         return []
     entries = sorted(p for p in root.iterdir() if (p / "meta.json").is_file())
-    return [Kept(STEP_OUTPUT, entry, _size(entry), _mtime(entry / "meta.json")) for entry in entries]
+    return [Kept(STEP_OUTPUT, str(entry), _size(entry), _mtime(entry / "meta.json")) for entry in entries]
 
 
 def run_folders(home: Home) -> list[Kept]:
@@ -66,11 +76,25 @@ def run_folders(home: Home) -> list[Kept]:
         try:
             state = RunState.load(folder)
         except (OSError, ValueError, KeyError, TypeError):  # a state written by a crash: judge by the folder
-            found.append(Kept(RUN, folder, _size(folder), _mtime(folder)))
+            found.append(Kept(RUN, str(folder), _size(folder), _mtime(folder)))
             continue
         used = max(t for t in (state.ended_at, state.resumed_at, state.created_at) if t is not None)
-        found.append(Kept(RUN, folder, _size(folder), used, busy=in_progress(state)))
+        found.append(Kept(RUN, str(folder), _size(folder), used, busy=in_progress(state)))
     return found
+
+
+def images(client: Any) -> list[Kept]:
+    """Images Scanflow built (they carry its kind label), newest first; in use when a container has one."""
+    found = []
+    for image in client.df().get("Images") or []:
+        if LABEL_KIND not in (image.get("Labels") or {}):
+            continue  # a base image or anyone else's: never ours to remove
+        tags = image.get("RepoTags") or []
+        name = tags[0] if tags and tags[0] != "<none>:<none>" else image["Id"][7:19]
+        unique = max(0, int(image.get("Size") or 0) - max(0, int(image.get("SharedSize") or 0)))
+        busy = int(image.get("Containers") or 0) > 0
+        found.append(Kept(IMAGE, name, unique, float(image["Created"]), busy=busy, image_id=image["Id"]))
+    return sorted(found, key=lambda k: -k.last_used)  # children before the images they are built on
 
 
 def prunable(kept: Iterable[Kept], older_than_s: float, now: float | None = None) -> list[Kept]:
@@ -79,7 +103,7 @@ def prunable(kept: Iterable[Kept], older_than_s: float, now: float | None = None
     return [k for k in kept if not k.busy and now - k.last_used > older_than_s]
 
 
-def remove(kept: Iterable[Kept]) -> int:
+def remove(kept: Iterable[Kept], client: Any = None) -> int:
     """Delete each folder; the bytes freed.
 
     An environment loses its ready marker first, so one half deleted (a crash,
@@ -87,12 +111,25 @@ def remove(kept: Iterable[Kept]) -> int:
     """
     freed = 0
     for item in kept:
+        if item.kind == IMAGE:
+            freed += _remove_image(client, item)
+            continue
         (item.path / READY_MARKER).unlink(missing_ok=True)
         shutil.rmtree(item.path, ignore_errors=True)
         if item.kind == ENVIRONMENT:  # the lock file build_once left beside it
             item.path.with_name(f"{item.path.name}.lock").unlink(missing_ok=True)
         freed += item.size
     return freed
+
+
+def _remove_image(client: Any, item: Kept) -> int:
+    from docker.errors import APIError
+
+    try:
+        client.images.remove(item.image_id, force=False)
+    except APIError:  # used since it was listed, or the base of an image kept: left alone
+        return 0
+    return item.size
 
 
 def _folders_of_live_interpreters() -> set[Path]:

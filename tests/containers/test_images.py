@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
 from importlib import metadata
 
 import pytest
 from container_helpers import write
+from typer.testing import CliRunner
 
+from scanflow.cli import app
 from scanflow.graph import Graph
-from scanflow.run.images import PYTHON, ImageBuilder, ImageError
+from scanflow.run import disk
+from scanflow.run.images import PYTHON, ImageBuilder, ImageError, default_base_image
 from scanflow.spec import Workflow
 
 pytestmark = pytest.mark.docker
@@ -104,3 +109,25 @@ def test_a_constraints_file_holds_the_versions_in_step_images_too(docker_client,
     tag = _images(docker_client, project, [])["s"]
     script = "import importlib.metadata as m; print(m.version('six'))"
     assert docker_client.containers.run(tag, [PYTHON, "-c", script], remove=True).decode().strip() == "1.15.0"
+
+
+def test_scanflow_images_are_listed_and_pruned_only_when_no_container_uses_them(docker_client, project):
+    tag = f"scanflow-disk-test:{uuid.uuid4().hex[:12]}"
+    base = default_base_image()
+    dockerfile = f"FROM {base}\nLABEL scanflow.kind=test\nRUN echo {tag} > /made\n"
+    image, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    listed = json.loads(CliRunner().invoke(app, ["cache", "--json"]).stdout)
+    [ours] = [item for item in listed if item["kind"] == "image" and item["where"] == tag]
+    assert not ours["busy"] and ours["bytes"] > 0
+    assert not any(item["where"] == base for item in listed), "a base image is never Scanflow's to remove"
+
+    container = docker_client.containers.create(tag, ["true"])
+    try:
+        [kept] = [k for k in disk.images(docker_client) if k.where == tag]
+        assert kept.busy and disk.prunable([kept], older_than_s=0, now=kept.last_used + 1) == []
+    finally:
+        container.remove(force=True)
+    [kept] = [k for k in disk.images(docker_client) if k.where == tag]
+    assert disk.prunable([kept], older_than_s=0, now=kept.last_used + 1) == [kept]
+    assert disk.remove([kept], docker_client) > 0
+    assert tag not in {t for i in docker_client.images.list() for t in i.tags}

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from scanflow import Executor, Workflow
@@ -32,6 +33,12 @@ def _kept() -> list[dict]:
     return json.loads(cli.invoke(app, ["cache", "--json"]).stdout)
 
 
+@pytest.fixture(autouse=True)
+def _no_docker(monkeypatch) -> None:
+    """These tests are about folders; the machine's images are tested in tests/containers."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+
+
 def test_prune_removes_what_went_unused_and_keeps_the_rest(write, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SCANFLOW_ENV_CACHE", str(tmp_path / "envs"))  # this test's own environments
     write("step.py", "open('out.txt', 'w').write('made')\n")
@@ -45,8 +52,8 @@ def test_prune_removes_what_went_unused_and_keeps_the_rest(write, tmp_path, monk
 
     assert "Nothing unused for longer than 30d" in cli.invoke(app, ["cache", "prune", "--yes"]).output
 
-    [environment] = [Path(i["path"]) for i in _kept() if i["kind"] == "environment"]
-    [entry] = [Path(i["path"]) for i in _kept() if i["kind"] == "step output"]
+    [environment] = [Path(i["where"]) for i in _kept() if i["kind"] == "environment"]
+    [entry] = [Path(i["where"]) for i in _kept() if i["kind"] == "step output"]
     _age(environment / LAST_USED_MARKER, 40)
     _age(entry / "meta.json", 40)
     planned = cli.invoke(app, ["cache", "prune", "--dry-run"])
@@ -79,11 +86,11 @@ def test_a_run_in_progress_and_the_environment_it_uses_are_never_pruned(write, t
         kept = _kept()
         assert {item["kind"] for item in kept if item["busy"]} == {"environment", "run"}
         for item in kept:
-            target = Path(item["path"]) / (LAST_USED_MARKER if item["kind"] == "environment" else "")
+            target = Path(item["where"]) / (LAST_USED_MARKER if item["kind"] == "environment" else "")
             _age(target, 40)
         pruned = cli.invoke(app, ["cache", "prune", "--runs", "--older-than", "1d", "--yes"])
         assert "Nothing unused" in pruned.output
-        assert all(Path(item["path"]).exists() for item in kept)
+        assert all(Path(item["where"]).exists() for item in kept)
     finally:
         os.killpg(scanflow.pid, signal.SIGKILL)
         scanflow.wait(timeout=30)
