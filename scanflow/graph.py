@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 from scanflow.spec.deployment import Deployment
-from scanflow.spec.errors import Problem, SpecError
+from scanflow.spec.errors import Problem, SpecError, did_you_mean
 from scanflow.spec.executor import Executor
 from scanflow.spec.workflow import Workflow
 
@@ -142,6 +142,22 @@ class Graph:
                     found.add(parent)
                     frontier.append(parent)
         return found
+
+    def needed_for(self, targets: Iterable[str]) -> list[str]:
+        """The steps that ``targets`` (step paths, or nested workflows' paths) need: them and their upstream.
+
+        In graph order. An unknown target raises `SpecError`, naming the closest step.
+        """
+        wanted: set[str] = set()
+        for target in targets:
+            chosen = [k for k in self.steps if k == target or k.startswith(f"{target}/")]
+            if not chosen:
+                names = [*self.steps, *self.nested]
+                hint = did_you_mean(target, names) or f"steps: {', '.join(self.steps)}"
+                raise SpecError([Problem(f"no step or nested workflow '{target}' to run", hint=hint)])
+            for key in chosen:
+                wanted |= {key, *self.upstream(key)}
+        return [key for key in self.steps if key in wanted]
 
     def unwritten_inputs(self) -> list[str]:
         """Declared inputs that no step running before their reader declares as an output.

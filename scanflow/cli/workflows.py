@@ -70,6 +70,12 @@ def run(
         list[str] | None,
         typer.Option("--set", help="a parameter for this run: STEP.PARAMETER=VALUE (repeat)"),
     ] = None,
+    targets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target", "-t", help="run only this step (or nested workflow) and what it needs (repeat)"
+        ),
+    ] = None,
 ) -> None:
     """Run a workflow: each step in its environment, tracked in MLflow."""
     spec = load_workflow(workflow)
@@ -84,7 +90,7 @@ def run(
     from scanflow.run.runner import run_workflow
 
     options = _run_options(tracking_uri, no_track, max_parallel, fail_fast, home, quiet)
-    _finish(lambda: run_workflow(spec, backend=backend, **options))
+    _finish(lambda: run_workflow(spec, targets=targets, backend=backend, **options))
 
 
 def resume(

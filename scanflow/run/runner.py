@@ -49,10 +49,14 @@ class RunOptions:
     live: bool | None = None  # live table (default: when the console is a terminal)
 
 
-def run_workflow(workflow: Workflow | str | Path, **options: Any) -> RunResult:
+def run_workflow(
+    workflow: Workflow | str | Path, targets: list[str] | None = None, **options: Any
+) -> RunResult:
     """Run a workflow (an object or a YAML path) and return its result.
 
-    Keywords are the fields of ``RunOptions``. Raises ``SpecError`` for an invalid
+    ``targets`` (step paths such as ``train/svm``, or nested workflows) runs only
+    them and what they depend on; ``scanflow resume`` later runs the rest.
+    Other keywords are the fields of ``RunOptions``. Raises ``SpecError`` for an invalid
     spec, ``BackendError`` when the backend cannot run it and ``TrackingError``
     when the tracking server is unreachable, all before any step starts. Step
     failures do not raise: they are in the result (``result.ok``, ``result.steps``).
@@ -64,12 +68,13 @@ def run_workflow(workflow: Workflow | str | Path, **options: Any) -> RunResult:
     graph = Graph.from_workflow(workflow)
     project = Home.resolve(opts.home)
     engine = make_backend(opts.backend or "local", max_parallel=opts.max_parallel)
-    engine.check_capacity(list(graph))
+    keys = graph.needed_for(targets) if targets else list(graph.steps)
+    engine.check_capacity(graph.subset(keys))
     _check_tracking(project, opts.tracking_uri, opts.track)
     spec_yaml = workflow.to_yaml()
     state = RunStore(project.runs_dir).create(workflow.name, spec_yaml, graph.base_dir, engine.name)
     state.spec_file = source_file(workflow, spec_yaml)
-    return _execute(state, graph, list(graph.steps), engine, project, opts)
+    return _execute(state, graph, keys, engine, project, opts)
 
 
 def resume_run(run_id: str | None = None, original: bool = False, **options: Any) -> RunResult:

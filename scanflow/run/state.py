@@ -135,10 +135,25 @@ class RunStore:
         raise LookupError(f"'{run_id}' matches several runs: {', '.join(p.name for p in matches)}")
 
     def recent(self, limit: int | None = None) -> list[Path]:
+        """Run folders, newest first. Ids start with their second; runs of the same second go by start."""
         if not self.runs_dir.is_dir():
             return []
-        runs = sorted((p for p in self.runs_dir.iterdir() if (p / "state.json").is_file()), reverse=True)
+        runs = [p for p in self.runs_dir.iterdir() if (p / "state.json").is_file()]
+        newest = max((p.name[:_SECOND] for p in runs), default="")
+        runs.sort(key=lambda p: (p.name[:_SECOND], _created(p) if p.name[:_SECOND] == newest else 0.0))
+        runs.reverse()
         return runs[:limit] if limit else runs
+
+
+_SECOND = len("20261206-205936")  # the part of a run id that is its start, to the second
+
+
+def _created(folder: Path) -> float:
+    """When the run started; only read for runs that share a second (reading every state is slow)."""
+    try:
+        return float(json.loads((folder / "state.json").read_text()).get("created_at") or 0.0)
+    except (OSError, ValueError):
+        return 0.0
 
 
 def mark_unfinished(state: RunState, status: StepStatus, reason: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from scanflow import Executor, SpecError, Workflow
+from scanflow.run.state import RunStore
 from scanflow.run.status import RunStatus, StepStatus
 
 from .runs import quiet_console, resume, run
@@ -65,6 +66,21 @@ def test_resume_reruns_only_failed_and_skipped_steps(write) -> None:
 
     third = resume(first.run_id)
     assert third.ok and runs_of("last") == 1, "a finished run has nothing to resume"
+
+
+def test_targets_run_only_what_they_need_and_a_resume_runs_the_rest(write) -> None:
+    write("count.py", COUNTING)
+    partial = run(counting_workflow(), targets=["middle/left"])
+    assert partial.ok and list(partial.steps) == ["first", "middle/left"], "the target and its upstream"
+    assert (runs_of("first"), runs_of("left"), runs_of("right"), runs_of("last")) == (1, 1, 0, 0)
+
+    rest = resume(partial.run_id)
+    assert rest.ok and (runs_of("first"), runs_of("left"), runs_of("right"), runs_of("last")) == (1, 1, 1, 1)
+
+    nested = run(counting_workflow(), targets=["middle"])
+    assert list(nested.steps) == ["first", "middle/left", "middle/right"], "a nested workflow: all of it"
+    with pytest.raises(SpecError, match="no step or nested workflow 'midle' to run \\(did you mean 'middle'"):
+        run(counting_workflow(), targets=["midle"])
 
 
 def test_a_resumed_failure_shows_its_own_output_and_time(write) -> None:
@@ -252,3 +268,11 @@ def test_steps_without_cache_always_run(write) -> None:
     run(workflow)
     run(workflow)
     assert Path("calls").read_text() == "xx"
+
+
+def test_the_latest_run_is_the_one_started_last_even_within_one_second(project) -> None:
+    store = RunStore(project / ".scanflow" / "runs")
+    started = [store.create("w", "name: w\n", project, "local") for _ in range(6)]
+    for state in started:
+        state.save()
+    assert store.recent(1)[0].name == started[-1].run_id, "ids of one second end in random letters"
