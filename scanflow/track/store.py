@@ -6,9 +6,11 @@ help, spec validation and step processes that do not log never pay its import.
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,16 +48,89 @@ def prepare_store(uri: str) -> None:
     not block the scheduler's own writes (the setting is kept in the file).
     """
     path = sqlite_path(uri)
+    if path is not None and path in _PREPARED:
+        return
     if path is not None:
         _relax_sqlite_sync()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with sqlite3.connect(path, timeout=30) as connection:
                 connection.execute("PRAGMA journal_mode=WAL")
+            _create_tables_once(path)
         except sqlite3.Error as error:
             raise TrackingError(f"cannot open the tracking database {path}: {error}") from None
+        _PREPARED.add(path)
     else:
         require_reachable(uri)
+
+
+_PREPARED: set[Path] = set()  # SQLite stores this process made ready
+
+
+def _store_mark() -> int:
+    """What a database's ``user_version`` holds once this MLflow created its tables (MLflow leaves it 0)."""
+    from importlib.metadata import version
+
+    return zlib.crc32(f"scanflow mlflow {version('mlflow-skinny')}".encode()) & 0x7FFFFFFF
+
+
+def _create_tables_once(path: Path) -> None:
+    """Let one process create MLflow's tables; the others wait, then use them.
+
+    MLflow migrates an empty database without a lock, so two first runs of a
+    project started at the same moment interleave their migrations, and the
+    store is left unusable (a half-made ``_alembic_tmp_`` table, a failed run).
+    The mark in ``user_version`` makes the usual case one cheap read.
+    """
+    mark = _store_mark()
+    if _marked(path, mark):
+        return
+    with _exclusive(path.with_name(path.name + ".lock")):
+        if _marked(path, mark):  # another process made them while this one waited
+            return
+        with sqlite3.connect(path, timeout=30) as connection:
+            _finish_interrupted_batch(connection)
+        quiet_mlflow()
+        import sqlalchemy
+        from mlflow.store.db.utils import _all_tables_exist, _initialize_tables
+
+        engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+        try:
+            if not _all_tables_exist(engine):
+                _initialize_tables(engine)
+        finally:
+            engine.dispose()
+        with sqlite3.connect(path, timeout=30) as connection:
+            connection.execute(f"PRAGMA user_version = {mark}")
+
+
+def _marked(path: Path, mark: int) -> bool:
+    with sqlite3.connect(path, timeout=30) as connection:
+        return connection.execute("PRAGMA user_version").fetchone()[0] == mark
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    with open(lock_file, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _finish_interrupted_batch(connection: sqlite3.Connection) -> None:
+    """Settle what a migration stopped midway left: SQLite alters a table by copying it to a temp one.
+
+    The copy is dropped when the table is still there, else it is the table's data and takes its name.
+    """
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for temp in sorted(t for t in tables if t.startswith("_alembic_tmp_")):
+        original = temp.removeprefix("_alembic_tmp_")
+        if original in tables:
+            connection.execute(f'DROP TABLE "{temp}"')
+        else:
+            connection.execute(f'ALTER TABLE "{temp}" RENAME TO "{original}"')
 
 
 def _relax_sqlite_sync() -> None:
@@ -113,6 +188,8 @@ def quiet_mlflow() -> None:
 
 
 def open_client(uri: str) -> MlflowClient:
+    if sqlite_path(uri) is not None:
+        prepare_store(uri)  # once per process: the tables are made by one process at a time
     quiet_mlflow()
     from mlflow import MlflowClient
 

@@ -331,3 +331,53 @@ def test_a_first_step_logging_to_mlflow_is_not_charged_for_the_trackers_start(wr
     started, _ = json.loads((folder / "data" / "own-time.json").read_text())
     # The interpreter's start-up comes before the script's first line; the tracker's start may not.
     assert started - record["started_at"] < 0.5, "the step's time starts when its process does"
+
+
+CREATE_AND_USE = """
+import sys
+from scanflow.track.store import open_client
+client = open_client(sys.argv[1])
+client.create_experiment(sys.argv[2])
+print(len(client.search_experiments()))
+"""
+
+
+def test_several_first_runs_at_once_make_one_usable_store(tmp_path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # a new project: no tables yet
+    starters = [
+        subprocess.Popen(
+            [sys.executable, "-c", CREATE_AND_USE, uri, f"workflow-{n}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    outcomes = [process.communicate(timeout=120) for process in starters]
+    assert [p.returncode for p in starters] == [0] * 4, [err[-800:] for _out, err in outcomes]
+    names = {e.name for e in open_client(uri).search_experiments()}
+    assert {f"workflow-{n}" for n in range(4)} <= names
+
+
+def test_a_migration_stopped_midway_is_settled_before_the_store_is_used(
+    tmp_path, _mlflow_db_template
+) -> None:
+    import sqlite3
+
+    database = tmp_path / "mlflow.db"
+    with sqlite3.connect(_mlflow_db_template) as source, sqlite3.connect(database) as copy:
+        source.backup(copy)
+    uri = f"sqlite:///{database}"
+    open_client(uri).create_experiment("kept")
+    with sqlite3.connect(database) as connection:  # as a killed migration leaves it
+        connection.execute("PRAGMA user_version = 0")
+        connection.execute("CREATE TABLE _alembic_tmp_runs AS SELECT * FROM runs")
+        connection.execute("ALTER TABLE experiments RENAME TO _alembic_tmp_experiments")
+    check = subprocess.run(
+        [sys.executable, "-c", CREATE_AND_USE, uri, "after"], capture_output=True, text=True, timeout=120
+    )
+    assert check.returncode == 0, check.stderr[-800:]
+    with sqlite3.connect(database) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert not any(t.startswith("_alembic_tmp_") for t in tables)
+    assert {"kept", "after"} <= {e.name for e in open_client(uri).search_experiments()}, "no experiment lost"
