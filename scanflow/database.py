@@ -7,11 +7,13 @@ label store and everything reading them accept the same URLs:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, Table, create_engine, event
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from scanflow.extras import require
 
@@ -43,6 +45,26 @@ def make_engine(url: str, json_serializer: Callable[[Any], str] | None = None) -
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def create_tables(
+    metadata: MetaData, engine: Engine, tables: Sequence[Table] | None = None, attempts: int = 10
+) -> None:
+    """Create the missing tables; other processes opening the same new database at once are fine.
+
+    Server workers, replicas and labelling pages open one database together, and
+    their ``CREATE TABLE`` statements race ("table ... already exists", or a
+    unique violation in PostgreSQL's catalog): the loser waits a moment and
+    checks again, until every table is there.
+    """
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine, tables=tables, checkfirst=True)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -9,16 +9,15 @@ restart. SQLite by default (``.scanflow/labels.db``), PostgreSQL by URL.
 from __future__ import annotations
 
 import datetime
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-from scanflow.database import describe, make_engine
+from scanflow.database import create_tables, describe, make_engine
 from scanflow.interact.schema import Status, claims, events, items, metadata, queues
 
 
@@ -120,22 +119,6 @@ def default_url(home: str | Path | None = None) -> str:
     return f"sqlite:///{Home.resolve(home).root / 'labels.db'}"
 
 
-def _create_tables(engine: Engine, attempts: int = 10) -> None:
-    """Create missing tables; another process opening the same new store at once is fine.
-
-    Two openers of a new store can race table by table ("table ... already
-    exists"): the loser waits a moment and checks again, until every table is there.
-    """
-    for attempt in range(attempts):
-        try:
-            metadata.create_all(engine)
-            return
-        except (OperationalError, ProgrammingError, IntegrityError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-
-
 def _identity(source: dict[str, Any]) -> dict[str, Any]:
     """What makes two source specs the same samples (how to reach the tracker is not part of it)."""
     return {key: value for key, value in source.items() if key != "tracking_uri"}
@@ -162,7 +145,7 @@ class LabelStore:
         self.url = url or default_url(home)
         self.engine = make_engine(self.url)
         try:
-            _create_tables(self.engine)
+            create_tables(metadata, self.engine)
         except Exception as error:
             self.engine.dispose()
             raise LabelStoreError(f"cannot open the label store {describe(self.url)}: {error}") from None

@@ -62,7 +62,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from scanflow.database import make_engine, normalise_url
+from scanflow.database import create_tables, make_engine, normalise_url
 from scanflow.errors import first_line
 from scanflow.serve.errors import ServeSetupError
 
@@ -102,7 +102,7 @@ holds = Table(
 def open_database(url: str) -> Engine:
     """An engine on the log's database, with the table created if missing."""
     engine = make_engine(url, json_serializer=_json_text)
-    metadata.create_all(engine, checkfirst=True)
+    create_tables(metadata, engine)
     return engine
 
 

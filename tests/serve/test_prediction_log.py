@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -11,7 +13,13 @@ import pytest
 import sqlalchemy
 
 from scanflow.serve.model import load_model
-from scanflow.serve.prediction_log import TABLE_NAME, LoggedRequest, PredictionLog, read_predictions
+from scanflow.serve.prediction_log import (
+    TABLE_NAME,
+    LoggedRequest,
+    PredictionLog,
+    open_database,
+    read_predictions,
+)
 from scanflow.serve.registry import ModelSource, Registry
 
 from .serving import Server, Store, postgres_url, split_body, wait_for
@@ -156,3 +164,33 @@ def test_rows_older_than_the_retention_are_deleted_and_counted(digits, store: St
     rows = read_predictions(database)
     assert [row["request_id"] for row in rows] == [f"{2:032x}"] * 4, "only the recent request is left"
     assert outcomes == {"pruned": 4, "written": 4}
+
+
+def _open_together(database: str, count: int = 8) -> list[str]:
+    """Open ``database`` from ``count`` threads released at the same instant; the errors they met."""
+    start, failures = threading.Barrier(count), []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            open_database(database).dispose()
+        except Exception as error:  # what the test looks for
+            failures.append(repr(error))
+
+    workers = [threading.Thread(target=open_it) for _ in range(count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    return failures
+
+
+def test_workers_opening_a_new_log_at_once_all_get_the_table(database: str) -> None:
+    """Server workers and replicas open one new log together; none may fail on the other's CREATE TABLE."""
+    for _round in range(5):
+        if database.startswith("sqlite"):
+            Path(database.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        else:
+            _empty(database)
+        assert _open_together(database) == []
+        assert read_predictions(database) == []

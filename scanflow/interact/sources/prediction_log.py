@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, select
 
-from scanflow.database import describe, make_engine
+from scanflow.database import create_tables, describe, make_engine
 from scanflow.interact.sources.base import Samples, SampleSource
 
 
@@ -134,9 +134,10 @@ class PredictionLogSource(SampleSource):
         if not refs:
             return
         engine = make_engine(self.url)
-        table = prediction_holds_table(MetaData(), self.schema)
+        metadata = MetaData()
+        table = prediction_holds_table(metadata, self.schema)
         try:
-            table.create(engine, checkfirst=True)
+            create_tables(metadata, engine)
             with engine.begin() as connection:
                 held = set(
                     connection.execute(
