@@ -9,8 +9,11 @@ into the run's data directory instead of running the step.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -53,15 +56,30 @@ class StepCache:
         (entry / "meta.json").touch()  # its last use: `scanflow cache prune` keeps entries in use
 
     def store(self, key: str, outputs: list[str], data_dir: Path, meta: dict) -> None:
+        """Keep ``outputs`` under ``key``. Runs storing the same key at once each stage their own copy;
+        the first to move it into place wins, and an incomplete entry is replaced."""
         entry = self.root / key
-        staging = self.root / f".{key}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
+        staging = self.root / f".{key}.{os.getpid()}-{secrets.token_hex(3)}.tmp"
         for path in outputs:
             _copy(data_dir / path, staging / "outputs" / path)
         staging.mkdir(parents=True, exist_ok=True)
         (staging / "meta.json").write_text(json.dumps({**meta, "stored_at": time.time()}, indent=1))
-        shutil.rmtree(entry, ignore_errors=True)
-        staging.rename(entry)
+        try:
+            staging.rename(entry)
+            return
+        except OSError:  # an entry is there already
+            pass
+        if self.lookup(key, outputs) is not None:  # another run stored the same outputs: keep theirs
+            shutil.rmtree(staging, ignore_errors=True)
+            return
+        stale = staging.with_suffix(".stale")
+        with contextlib.suppress(OSError):
+            entry.rename(stale)
+        try:
+            staging.rename(entry)
+        except OSError:  # yet another run got there in between: its entry is as good
+            shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def missing_files(paths: list[str], data_dir: Path) -> list[str]:

@@ -63,7 +63,7 @@ def step_outputs(home: Home) -> list[Kept]:
     root = home.cache_dir
     if not root.is_dir():
         return []
-    entries = sorted(p for p in root.iterdir() if (p / "meta.json").is_file())
+    entries = sorted(p for p in root.iterdir() if not p.name.startswith(".") and (p / "meta.json").is_file())
     return [Kept(STEP_OUTPUT, str(entry), _size(entry), _mtime(entry / "meta.json")) for entry in entries]
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from scanflow import Executor, SpecError, Workflow
+from scanflow.run.cache import StepCache
 from scanflow.run.state import RunStore
 from scanflow.run.status import RunStatus, StepStatus
 
@@ -14,6 +16,7 @@ from .runs import quiet_console, resume, run
 
 COUNTING = """
 import os, sys
+import threading
 from pathlib import Path
 name = sys.argv[sys.argv.index("--name") + 1]
 counts = Path(os.environ["SCANFLOW_WORKFLOW_DIR"]) / "counts"
@@ -210,6 +213,7 @@ def test_resume_of_an_unknown_run_names_recent_runs(write) -> None:
 
 CACHED = """
 import json, os, sys
+import threading
 from pathlib import Path
 scale = float(sys.argv[sys.argv.index("--scale") + 1])
 Path(os.environ["SCANFLOW_WORKFLOW_DIR"], "calls").open("a").write("x")
@@ -276,3 +280,29 @@ def test_the_latest_run_is_the_one_started_last_even_within_one_second(project) 
     for state in started:
         state.save()
     assert store.recent(1)[0].name == started[-1].run_id, "ids of one second end in random letters"
+
+
+def test_runs_storing_the_same_step_outputs_at_once_leave_one_complete_entry(project) -> None:
+    data = project / "data"
+    (data / "out").mkdir(parents=True)
+    (data / "out" / "model.bin").write_bytes(b"weights" * 1000)
+    cache = StepCache(project / ".scanflow" / "cache")
+    start, failures = threading.Barrier(6), []
+
+    def store() -> None:
+        start.wait()
+        try:
+            for _ in range(10):
+                cache.store("samekey", ["out/model.bin"], data, {"run_id": "r"})
+        except Exception as error:  # what the test looks for
+            failures.append(repr(error))
+
+    runs = [threading.Thread(target=store) for _ in range(6)]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join(timeout=60)
+    assert failures == []
+    entry = cache.lookup("samekey", ["out/model.bin"])
+    assert entry is not None and (entry / "outputs/out/model.bin").read_bytes() == b"weights" * 1000
+    assert [p.name for p in cache.root.iterdir()] == ["samekey"], "no staging copies left behind"
