@@ -41,6 +41,7 @@ class Kept:
     last_used: float
     busy: bool = False  # a live process or a container uses it: never pruned
     image_id: str | None = None
+    tags: tuple[str, ...] = ()  # an image's names: removing the last one removes it
 
     @property
     def path(self) -> Path:
@@ -89,11 +90,12 @@ def images(client: Any) -> list[Kept]:
     for image in client.df().get("Images") or []:
         if LABEL_KIND not in (image.get("Labels") or {}):
             continue  # a base image or anyone else's: never ours to remove
-        tags = image.get("RepoTags") or []
-        name = tags[0] if tags and tags[0] != "<none>:<none>" else image["Id"][7:19]
+        tags = tuple(t for t in image.get("RepoTags") or [] if t != "<none>:<none>")
+        name = tags[0] if tags else image["Id"][7:19]
         unique = max(0, int(image.get("Size") or 0) - max(0, int(image.get("SharedSize") or 0)))
         busy = int(image.get("Containers") or 0) > 0
-        found.append(Kept(IMAGE, name, unique, float(image["Created"]), busy=busy, image_id=image["Id"]))
+        used = float(image["Created"])
+        found.append(Kept(IMAGE, name, unique, used, busy=busy, image_id=image["Id"], tags=tags))
     return sorted(found, key=lambda k: -k.last_used)  # children before the images they are built on
 
 
@@ -104,7 +106,7 @@ def prunable(kept: Iterable[Kept], older_than_s: float, now: float | None = None
 
 
 def remove(kept: Iterable[Kept], client: Any = None) -> int:
-    """Delete each folder; the bytes freed.
+    """Delete each item (a folder, or an image through the Docker ``client``); the bytes freed.
 
     An environment loses its ready marker first, so one half deleted (a crash,
     a file in use) is rebuilt by the next run instead of used.
@@ -126,7 +128,8 @@ def _remove_image(client: Any, item: Kept) -> int:
     from docker.errors import APIError
 
     try:
-        client.images.remove(item.image_id, force=False)
+        for name in item.tags or (item.image_id,):  # untagging the last name removes the image
+            client.images.remove(name, force=False)
     except APIError:  # used since it was listed, or the base of an image kept: left alone
         return 0
     return item.size
