@@ -116,6 +116,8 @@ def test_scanflow_images_are_listed_and_pruned_only_when_no_container_uses_them(
     base = default_base_image()
     dockerfile = f"FROM {base}\nLABEL scanflow.kind=test\nRUN echo {tag} > /made\n"
     image, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    second = f"{tag}-again"
+    image.tag(second)  # an image with two names is removed by each
     listed = json.loads(CliRunner().invoke(app, ["cache", "--json"]).stdout)
     [ours] = [item for item in listed if item["kind"] == "image" and item["where"] == tag]
     assert not ours["busy"] and ours["bytes"] > 0
@@ -130,4 +132,4 @@ def test_scanflow_images_are_listed_and_pruned_only_when_no_container_uses_them(
     [kept] = [k for k in disk.images(docker_client) if k.where == tag]
     assert disk.prunable([kept], older_than_s=0, now=kept.last_used + 1) == [kept]
     assert disk.remove([kept], docker_client) > 0
-    assert tag not in {t for i in docker_client.images.list() for t in i.tags}
+    assert not {tag, second} & {t for i in docker_client.images.list() for t in i.tags}
