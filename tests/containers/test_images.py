@@ -117,7 +117,7 @@ def test_scanflow_images_are_listed_and_pruned_only_when_no_container_uses_them(
     dockerfile = f"FROM {base}\nLABEL scanflow.kind=test\nRUN echo {tag} > /made\n"
     image, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     second = f"{tag}-again"
-    image.tag(second)  # an image with two names is removed by each
+    image.tag(*second.split(":"))  # an image with two names is removed by each
     listed = json.loads(CliRunner().invoke(app, ["cache", "--json"]).stdout)
     [ours] = [item for item in listed if item["kind"] == "image" and item["where"] == tag]
     assert not ours["busy"] and ours["bytes"] > 0
