@@ -16,8 +16,20 @@ from scanflow.graph import Graph, Step
 
 _NODE_W, _NODE_H, _GAP_X, _GAP_Y, _PAD = 150, 36, 30, 60, 14
 
+# (fill, stroke) of a step by its status in a run (`scanflow graph --run`), as the console colours them.
+STATUS_COLOURS = {
+    "done": ("#d9f2d9", "#2e7d32"),
+    "cached": ("#d9f2d9", "#2e7d32"),
+    "failed": ("#fbdcdc", "#c62828"),
+    "running": ("#fff3cd", "#b8860b"),
+    "pending": ("#ffffff", "#888888"),
+    "skipped": ("#eeeeee", "#888888"),
+    "cancelled": ("#f3e0f5", "#8e24aa"),
+}
+Statuses = dict[str, str] | None  # step key -> status; None draws the workflow itself
 
-def to_dot(graph: Graph) -> str:
+
+def to_dot(graph: Graph, statuses: Statuses = None) -> str:
     lines = [
         f'digraph "{graph.workflow.name}" {{',
         "  rankdir=TB; compound=true; fontname=Helvetica;",
@@ -38,7 +50,10 @@ def to_dot(graph: Graph) -> str:
         for key in members.get(path, []):
             step = graph.steps[key]
             look = ', shape=component, fillcolor="#e3f4e1", color="#4a8a4a"' if step.deployment else ""
-            lines.append(f'{indent}"{key}" [label="{_label(step)}"{look}];')
+            if statuses is not None:
+                fill, stroke = _status_colours(statuses, key)
+                look += f', fillcolor="{fill}", color="{stroke}"'
+            lines.append(f'{indent}"{key}" [label="{_label(step, statuses)}"{look}];')
         for sub in children.get(path, []):
             cluster = "cluster_" + sub.replace("/", "__").replace("-", "_").replace(".", "_")
             name = graph.nested[sub].name
@@ -56,50 +71,62 @@ def to_dot(graph: Graph) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _label(step: Step) -> str:
-    """A step's name, marked ``ƒ`` for a function and ``▶`` for a deployment (a served model)."""
+def _label(step: Step, statuses: Statuses = None) -> str:
+    """A step's name, marked ``ƒ`` for a function and ``▶`` for a deployment (a served model).
+
+    Drawing a run, the step's status follows its name (colour alone is not enough to read).
+    """
+    status = f" ({statuses.get(step.key, 'not run')})" if statuses is not None else ""
     if step.deployment is not None:
-        return f"▶ {step.name}"
-    return ("ƒ " if step.executor.function else "") + step.name
+        return f"▶ {step.name}{status}"
+    return ("ƒ " if step.executor.function else "") + step.name + status
+
+
+def _status_colours(statuses: dict[str, str], key: str) -> tuple[str, str]:
+    return STATUS_COLOURS.get(statuses.get(key, ""), ("#ffffff", "#bbbbbb"))
 
 
 def has_graphviz() -> bool:
     return shutil.which("dot") is not None
 
 
-def render_svg(graph: Graph, use_graphviz: bool | None = None) -> str:
-    """SVG text of the graph: Graphviz when available, else the built-in layout."""
+def render_svg(graph: Graph, use_graphviz: bool | None = None, statuses: Statuses = None) -> str:
+    """SVG text of the graph (coloured by ``statuses`` for a run): Graphviz when available, else ours."""
     if use_graphviz is None:
         use_graphviz = has_graphviz()
     if use_graphviz:
-        result = subprocess.run(["dot", "-Tsvg"], input=to_dot(graph), capture_output=True, text=True)
+        dot = to_dot(graph, statuses)
+        result = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True)
         if result.returncode == 0:
             return result.stdout
-    return _fallback_svg(graph)
+    return _fallback_svg(graph, statuses)
 
 
-def write_picture(graph: Graph, output: Path) -> None:
+def write_picture(graph: Graph, output: Path, statuses: Statuses = None) -> None:
     """Write ``.svg``, ``.dot`` or (with Graphviz) ``.png``/``.pdf``, by the file's suffix."""
     suffix = output.suffix.lower()
     if suffix in (".dot", ".gv", ".svg", ".png", ".pdf"):
         output.parent.mkdir(parents=True, exist_ok=True)
     if suffix in (".dot", ".gv"):
-        output.write_text(to_dot(graph))
+        output.write_text(to_dot(graph, statuses))
     elif suffix == ".svg":
-        output.write_text(render_svg(graph))
+        output.write_text(render_svg(graph, statuses=statuses))
     elif suffix in (".png", ".pdf"):
         if not has_graphviz():
             raise RuntimeError(
                 f"writing {suffix} needs Graphviz's `dot` (apt-get install graphviz); .svg works without it"
             )
         subprocess.run(
-            ["dot", f"-T{suffix[1:]}", "-o", str(output)], input=to_dot(graph), text=True, check=True
+            ["dot", f"-T{suffix[1:]}", "-o", str(output)],
+            input=to_dot(graph, statuses),
+            text=True,
+            check=True,
         )
     else:
         raise ValueError(f"unknown picture format '{suffix}': use .svg, .dot, .png or .pdf")
 
 
-def _fallback_svg(graph: Graph) -> str:
+def _fallback_svg(graph: Graph, statuses: Statuses = None) -> str:
     """A layered drawing: a step's row is the length of the longest path to it."""
     depth: dict[str, int] = {}
     for step in graph:  # steps are in topological order
@@ -154,8 +181,10 @@ def _fallback_svg(graph: Graph) -> str:
             )
     for step in graph:
         x, y = position[step.key]
-        label = _label(step)
+        label = _label(step, statuses)
         fill, stroke = ("#e3f4e1", "#4a8a4a") if step.deployment else ("#e8f1fb", "#4a78a8")
+        if statuses is not None:
+            fill, stroke = _status_colours(statuses, step.key)
         parts.append(
             f'<g class="node" id="{escape(step.key)}"><rect x="{x:.0f}" y="{y:.0f}" width="{_NODE_W}"'
             f' height="{_NODE_H}" rx="6" fill="{fill}" stroke="{stroke}"/>'

@@ -146,13 +146,33 @@ def graph(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="file to write: .svg, .dot, .png, .pdf")
     ] = Path("workflow.svg"),
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run", "-r", help="draw this run instead: its workflow, each step coloured by how it did"
+        ),
+    ] = None,
+    home: HomeOption = None,
 ) -> None:
-    """Draw a workflow's DAG, nested workflows as boxes (Graphviz when installed)."""
-    spec = load_workflow(workflow)
+    """Draw a workflow's DAG, nested workflows as boxes (Graphviz when installed); or a run's outcome."""
     from scanflow.graph_render import write_picture
 
+    statuses = None
+    if run_id is not None:
+        from scanflow.home import Home
+        from scanflow.run.state import RunStore
+        from scanflow.spec import Workflow
+
+        try:
+            state = RunStore(Home.resolve(home).runs_dir).load(run_id)
+        except LookupError as error:
+            raise fail(str(error)) from None
+        spec = Workflow.from_yaml_string(state.spec_yaml, base_dir=state.base_dir)
+        statuses = {key: record.status.value for key, record in state.steps.items()}
+    else:
+        spec = load_workflow(workflow)
     try:
-        write_picture(spec.graph(), output)
+        write_picture(spec.graph(), output, statuses)
     except (ValueError, RuntimeError) as error:
         raise fail(str(error)) from None
     console.print(f"[green]✔[/] wrote {output}")

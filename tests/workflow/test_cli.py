@@ -227,6 +227,26 @@ def test_built_in_svg_needs_no_graphviz(demo) -> None:
         assert "<svg" in render_svg(graph, use_graphviz=True)
 
 
+def test_graph_of_a_run_colours_each_step_by_how_it_did(demo, monkeypatch) -> None:
+    monkeypatch.setenv("FAIL_USE", "1")
+    assert cli.invoke(app, ["run", str(demo), "-q", "--no-track", "--fail-fast"]).exit_code == 1
+    run_id = next(Path(".scanflow/runs").iterdir()).name
+    demo.write_text("name: edited\nnodes: []\n")  # the picture is of the run, not of today's file
+    drawn = cli.invoke(app, ["graph", "--run", run_id[:12], "-o", "run.dot"])
+    assert drawn.exit_code == 0, drawn.output
+    dot = Path("run.dot").read_text()
+    assert '"make" [label="make (done)", fillcolor="#d9f2d9"' in dot
+    assert "(failed)" in dot and 'fillcolor="#fbdcdc"' in dot
+    svg = render_svg(
+        Graph.from_workflow(Workflow.from_yaml_string(WORKFLOW)),
+        use_graphviz=False,
+        statuses={"make": "done"},
+    )
+    assert "make (done)" in svg and "left (not run)" in svg, "the built-in layout labels them too"
+    missing = cli.invoke(app, ["graph", "--run", "nosuchrun"])
+    assert missing.exit_code == 2 and "no run 'nosuchrun'" in missing.output
+
+
 def test_wipe_asks_before_deleting(demo, tracking) -> None:
     assert cli.invoke(app, ["run", str(demo), "-q"]).exit_code == 0
     refused = cli.invoke(app, ["wipe", "cli-demo"], input="n\n")
