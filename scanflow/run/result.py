@@ -77,6 +77,16 @@ class RunResult:
 
         return self.steps[pick_step(self.state, step)]
 
+    def _repr_svg_(self) -> str:
+        """In Jupyter a result displays as its workflow, each step coloured by how it did."""
+        from scanflow.graph import Graph
+        from scanflow.graph_render import render_svg
+        from scanflow.spec.workflow import Workflow
+
+        workflow = Workflow.from_yaml_string(self.state.spec_yaml, base_dir=self.state.base_dir)
+        statuses = {key: record.status.value for key, record in self.steps.items()}
+        return render_svg(Graph.from_workflow(workflow), statuses=statuses)
+
     def __repr__(self) -> str:
         return f"RunResult(run_id={self.run_id!r}, status={self.status.value!r}, steps={len(self.steps)})"
 

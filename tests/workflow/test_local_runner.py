@@ -92,6 +92,7 @@ def test_function_steps_get_keyword_arguments(write) -> None:
     assert "making 3" in result.log("make")
     with pytest.raises(ValueError, match="was not tracked"):
         result.metrics()
+    assert "make (done)" in result._repr_svg_(), "in Jupyter: the run's picture"
 
 
 def test_a_function_that_raises_fails_with_its_traceback(write) -> None:
