@@ -215,8 +215,8 @@ def deploy_logs(
         deployment_logs(name, write, backend, home, tail, follow)
     except (LookupError, BackendError) as error:
         raise fail(str(error), code=1) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+    except KeyboardInterrupt:  # how -f ends
+        raise typer.Exit(130) from None
 
 
 @deploy_app.command("rm")

@@ -342,7 +342,10 @@ def runs_log(
 
     if follow:
         running = step_logs.step_still_running(state.directory, key)
-        follow_file(path or state.log_path(key), running, write)
+        try:
+            follow_file(path or state.log_path(key), running, write)
+        except KeyboardInterrupt:  # stops following; the step goes on
+            raise typer.Exit(130) from None
     elif path is not None and path.is_file():
         write(path.read_text(errors="replace"))
 
