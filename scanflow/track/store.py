@@ -69,9 +69,13 @@ _PREPARED: set[Path] = set()  # SQLite stores this process made ready
 
 def _store_mark() -> int:
     """What a database's ``user_version`` holds once this MLflow created its tables (MLflow leaves it 0)."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    return zlib.crc32(f"scanflow mlflow {version('mlflow-skinny')}".encode()) & 0x7FFFFFFF
+    try:
+        mlflow = version("mlflow-skinny")
+    except PackageNotFoundError:  # the full package alone
+        mlflow = version("mlflow")
+    return zlib.crc32(f"scanflow mlflow {mlflow}".encode()) & 0x7FFFFFFF
 
 
 def _create_tables_once(path: Path) -> None:
