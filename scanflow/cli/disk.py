@@ -51,6 +51,7 @@ def cache_list(ctx: typer.Context, as_json: JsonOutput = False, home: HomeOption
         return
     from rich.table import Table
 
+    from scanflow.home import Home, env_cache_dir
     from scanflow.run.disk import ENVIRONMENT, IMAGE, RUN, STEP_OUTPUT
 
     docker = _docker()
@@ -72,11 +73,17 @@ def cache_list(ctx: typer.Context, as_json: JsonOutput = False, home: HomeOption
     table = Table(title="Kept on disk")
     for column in ("kind", "count", "size", "least recently used", "where"):
         table.add_column(column, no_wrap=column != "where")
-    for kind in (ENVIRONMENT, STEP_OUTPUT, RUN, IMAGE):
+    project = Home.resolve(home)
+    places = {
+        ENVIRONMENT: str(env_cache_dir()),
+        STEP_OUTPUT: str(project.cache_dir),
+        RUN: str(project.runs_dir),
+        IMAGE: "the Docker engine",
+    }
+    for kind, where in places.items():
         if kind == IMAGE and docker is None:
             continue
         items = [k for k in kept if k.kind == kind]
-        where = "the Docker engine" if kind == IMAGE else str(items[0].path.parent) if items else ""
         oldest = min((k.last_used for k in items), default=0.0)
         table.add_row(
             f"{kind}s", str(len(items)), format_bytes(sum(k.size for k in items)), _day(oldest), where
@@ -99,7 +106,7 @@ def cache_prune(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     home: HomeOption = None,
 ) -> None:
-    """Remove environments, cached step outputs (and, with --runs, run folders) unused for a while."""
+    """Remove environments, cached step outputs, images (and, with --runs, run folders) unused for a while."""
     from scanflow.run import disk
     from scanflow.spec.quantities import parse_duration
 
