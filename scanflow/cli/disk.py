@@ -71,8 +71,9 @@ def cache_list(ctx: typer.Context, as_json: JsonOutput = False, home: HomeOption
         )
         return
     table = Table(title="Kept on disk")
-    for column in ("kind", "count", "size", "least recently used", "where"):
-        table.add_column(column, no_wrap=column != "where")
+    for column in ("kind", "count", "size", "least recently used"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("where", overflow="fold")
     project = Home.resolve(home)
     places = {
         ENVIRONMENT: str(env_cache_dir()),
