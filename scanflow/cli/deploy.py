@@ -201,7 +201,7 @@ def deploy_logs(
     backend: DeployBackendOption = None,
     home: HomeOption = None,
 ) -> None:
-    """Print what a deployment's server wrote (requests it refused, model swaps, errors); -f follows."""
+    """Print what a deployment's server wrote (model loads and swaps, warnings, errors); -f follows."""
     import sys
 
     from scanflow.deploy.deployments import deployment_logs
