@@ -6,7 +6,7 @@ enclose it); scheduling only sees steps and the steps they wait for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -123,25 +123,15 @@ class Graph:
 
     def downstream(self, key: str) -> set[str]:
         """Every step that waits, directly or not, for ``key``."""
-        found: set[str] = set()
-        frontier = [key]
-        while frontier:
-            for child in self._children[frontier.pop()]:
-                if child not in found:
-                    found.add(child)
-                    frontier.append(child)
-        return found
+        return _reachable(key, self._children.__getitem__)
 
     def upstream(self, key: str) -> set[str]:
         """Every step ``key`` waits for, directly or not."""
-        found: set[str] = set()
-        frontier = [key]
-        while frontier:
-            for parent in self.steps[frontier.pop()].upstream:
-                if parent not in found:
-                    found.add(parent)
-                    frontier.append(parent)
-        return found
+        return _reachable(key, lambda step: self.steps[step].upstream)
+
+    def writers_of(self, path: str, reader: str) -> list[str]:
+        """The steps, other than ``reader``, that declare ``path`` as an output."""
+        return [k for k, s in self.steps.items() if k != reader and path in s.executor.outputs]
 
     def needed_for(self, targets: Iterable[str]) -> list[str]:
         """The steps that ``targets`` (step paths, or nested workflows' paths) need: them and their upstream.
@@ -171,7 +161,7 @@ class Graph:
             for path in step.executor.inputs:
                 if any(path in self.steps[up].executor.outputs for up in before):
                     continue
-                writers = [k for k, s in self.steps.items() if k != step.key and path in s.executor.outputs]
+                writers = self.writers_of(path, step.key)
                 fix = f"make it depend on '{writers[0]}', which writes it" if writers else "none declares it"
                 notes.append(f"step '{step.key}' reads '{path}' but no step before it writes it ({fix})")
         return notes
@@ -179,6 +169,18 @@ class Graph:
     def subset(self, keys: Iterable[str]) -> list[Step]:
         wanted = set(keys)
         return [s for s in self.steps.values() if s.key in wanted]
+
+
+def _reachable(start: str, neighbours: Callable[[str], Iterable[str]]) -> set[str]:
+    """Every step reached from ``start`` by following ``neighbours``, ``start`` excluded."""
+    found: set[str] = set()
+    frontier = [start]
+    while frontier:
+        for step in neighbours(frontier.pop()):
+            if step not in found:
+                found.add(step)
+                frontier.append(step)
+    return found
 
 
 def _flatten(

@@ -326,7 +326,7 @@ def missing_inputs_reason(missing: list[str], step: Step, graph: Graph) -> str:
     """Why declared inputs are not there: who writes them, or that no step does."""
     parts = []
     for path in missing:
-        writers = [key for key, other in graph.steps.items() if path in other.executor.outputs]
+        writers = graph.writers_of(path, step.key)
         why = f"'{writers[0]}' writes it; make '{step.key}' depend on it" if writers else "no step writes it"
         parts.append(f"declared input not in the data directory: {path} ({why})")
     return "; ".join(parts)
