@@ -6,9 +6,17 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import PurePath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from scanflow.spec.errors import SpecError
 from scanflow.spec.field_problems import problems_from
@@ -19,6 +27,14 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _VALIDATING: ContextVar[bool] = ContextVar("scanflow_spec_validating", default=False)
 _NAME_LIMIT = 63  # a DNS label: names become container, service and host names
 EnvManager = Literal["uv", "current"]
+
+
+def _path_text(value: Any) -> Any:
+    """A ``Path`` given where a file's name goes, as the text YAML and the runner use."""
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+PathText = BeforeValidator(_path_text)
 _FUNCTION_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -83,10 +99,12 @@ class Executor(Node):
     ``requirements`` (``env_manager: current`` reuses the running interpreter).
     """
 
-    file: str | None = Field(default=None, description="script path, relative to the workflow")
+    file: Annotated[str | None, PathText] = Field(
+        default=None, description="script path, relative to the workflow"
+    )
     function: str | None = Field(default=None, description="'pkg.module:function'")
     parameters: dict[str, Any] = Field(default_factory=dict)
-    requirements: str | list[str] | None = Field(
+    requirements: Annotated[str | list[str] | None, PathText] = Field(
         default=None, description="a requirements file or a list of requirement strings"
     )
     env: dict[str, str] = Field(default_factory=dict, description="environment variables")
@@ -103,15 +121,10 @@ class Executor(Node):
     cache: bool = False
     image: str | None = Field(default=None, description="ready container image to run in")
     base_image: str | None = Field(default=None, description="image to build the step's image on")
-    dockerfile: str | None = Field(default=None, description="the user's own Dockerfile")
+    dockerfile: Annotated[str | None, PathText] = Field(default=None, description="the user's own Dockerfile")
     placement: list[str] = Field(
         default_factory=list, description="cluster placement constraints, e.g. 'node.labels.gpu==true'"
     )
-
-    @field_validator("file", "requirements", "dockerfile", mode="before")
-    @classmethod
-    def _paths_as_text(cls, value: Any) -> Any:
-        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     @field_validator("function", mode="before")
     @classmethod

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, PrivateAttr, field_validator
 
 from scanflow.spec.deployment import Deployment
-from scanflow.spec.executor import EnvManager, Executor, Node
+from scanflow.spec.executor import EnvManager, Executor, Node, PathText
 
 if TYPE_CHECKING:
     from scanflow.run.result import RunResult
@@ -31,7 +30,7 @@ class Workflow(Node):
     env: dict[str, str] = Field(default_factory=dict)
     env_manager: EnvManager | None = None
     python: str | None = None
-    requirements: str | list[str] | None = None
+    requirements: Annotated[str | list[str] | None, PathText] = None
     base_image: str | None = None
 
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -52,11 +51,6 @@ class Workflow(Node):
                     " or a Deployment(...)"
                 )
         return list(items)
-
-    @field_validator("requirements", mode="before")
-    @classmethod
-    def _path_as_text(cls, value: Any) -> Any:
-        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     # ----------------------------------------------------------------- building
     def add(self, *nodes: Executor | Workflow | Deployment) -> Workflow:
