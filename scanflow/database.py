@@ -8,11 +8,11 @@ label store and everything reading them accept the same URLs:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Table, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from scanflow.extras import require
@@ -47,9 +47,7 @@ def make_engine(url: str, json_serializer: Callable[[Any], str] | None = None) -
     return engine
 
 
-def create_tables(
-    metadata: MetaData, engine: Engine, tables: Sequence[Table] | None = None, attempts: int = 10
-) -> None:
+def create_tables(metadata: MetaData, engine: Engine, attempts: int = 10) -> None:
     """Create the missing tables; other processes opening the same new database at once are fine.
 
     Server workers, replicas and labelling pages open one database together, and
@@ -59,7 +57,7 @@ def create_tables(
     """
     for attempt in range(attempts):
         try:
-            metadata.create_all(engine, tables=tables, checkfirst=True)
+            metadata.create_all(engine, checkfirst=True)
             return
         except (OperationalError, ProgrammingError, IntegrityError):
             if attempt == attempts - 1:

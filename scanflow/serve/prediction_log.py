@@ -64,6 +64,7 @@ from sqlalchemy.engine import Engine
 
 from scanflow.database import create_tables, make_engine, normalise_url
 from scanflow.errors import first_line
+from scanflow.interact.sources.prediction_log import prediction_holds_table
 from scanflow.serve.errors import ServeSetupError
 
 log = logging.getLogger("scanflow.serve")
@@ -89,14 +90,8 @@ predictions = Table(
 )
 
 
-# Ids the interact module queued for labelling: retention keeps them (see PredictionLogSchema.holds).
-holds = Table(
-    "scanflow_prediction_holds",
-    metadata,
-    Column("prediction_id", String(64), primary_key=True),
-    Column("reason", String(200), nullable=False),
-    Column("held_at", DateTime(timezone=True), nullable=False),
-)
+# Ids the interact module queued for labelling: retention keeps them. One definition serves both sides.
+holds = prediction_holds_table(metadata)
 
 
 def open_database(url: str) -> Engine:
@@ -160,7 +155,6 @@ class PredictionLog:
     ):
         self.url = normalise_url(url)
         self.keep_s = keep_s
-        self.prune_every_s = min(3600.0, max(1.0, keep_s / 10)) if keep_s else None
         self.pruned = 0
         self._pruned_at: float | None = None  # monotonic time of the last prune
         self.batch_rows = batch_rows
@@ -251,9 +245,10 @@ class PredictionLog:
         return True
 
     def _prune_when_due(self) -> None:
-        if self.keep_s is None or self.prune_every_s is None:
+        if self.keep_s is None:
             return
-        if self._pruned_at is not None and time.monotonic() - self._pruned_at < self.prune_every_s:
+        every = min(3600.0, max(1.0, self.keep_s / 10))
+        if self._pruned_at is not None and time.monotonic() - self._pruned_at < every:
             return
         self._pruned_at = time.monotonic()
         self.prune(datetime.fromtimestamp(time.time() - self.keep_s, UTC))
