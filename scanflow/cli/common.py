@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from scanflow.run.state import RunState
     from scanflow.spec import Workflow
 
 console = Console()
@@ -72,6 +73,17 @@ def load_workflow(path: Path) -> Workflow:
     try:
         return Workflow.from_yaml(path)
     except SpecError as error:
+        raise fail(str(error)) from None
+
+
+def load_run(run_id: str, home: Path | None) -> RunState:
+    """A run of the project's folder by id or unique prefix; a clear error when there is none."""
+    from scanflow.home import Home
+    from scanflow.run.state import RunStore
+
+    try:
+        return RunStore(Home.resolve(home).runs_dir).load(run_id)
+    except LookupError as error:
         raise fail(str(error)) from None
 
 

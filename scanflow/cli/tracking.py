@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanflow.cli.common import HomeOption, JsonOutput, TrackingUri, console, fail, print_json, status_text
+from scanflow.cli.common import (
+    HomeOption,
+    JsonOutput,
+    TrackingUri,
+    console,
+    fail,
+    load_run,
+    print_json,
+    status_text,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -188,16 +197,16 @@ def runs_show(
     from scanflow.run.console import format_duration
     from scanflow.track.query import find_workflow_run, run_tree
 
-    untracked = _local_run(run_id, home)
-    if untracked is not None and (_store_missing(tracking_uri, home) or untracked.tracking_uri is None):
-        _show_local(untracked, as_json)
+    local = _local_run(run_id, home)  # the run's folder, tracked or not
+    if local is not None and (_store_missing(tracking_uri, home) or local.tracking_uri is None):
+        _show_local(local, as_json)
         return
     client = _client(tracking_uri, home)
     try:
         root = run_tree(client, find_workflow_run(client, run_id))
     except LookupError as error:
-        if untracked is not None:  # tracked elsewhere (a container's tracker not pulled yet)
-            _show_local(untracked, as_json)
+        if local is not None:  # tracked elsewhere (a container's tracker not pulled yet)
+            _show_local(local, as_json)
             return
         raise fail(str(error)) from None
     if _interrupted([root.run], home):
@@ -321,12 +330,10 @@ def runs_log(
     import sys
 
     from scanflow.follow import follow as follow_file
-    from scanflow.home import Home
     from scanflow.run import step_logs
-    from scanflow.run.state import RunStore
 
+    state = load_run(run_id, home)
     try:
-        state = RunStore(Home.resolve(home).runs_dir).load(run_id)
         key = step_logs.pick_step(state, step)
     except LookupError as error:
         raise fail(str(error)) from None

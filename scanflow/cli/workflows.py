@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from scanflow.cli.common import HomeOption, TrackingUri, WorkflowFile, console, fail, load_workflow
+from scanflow.cli.common import (
+    HomeOption,
+    TrackingUri,
+    WorkflowFile,
+    console,
+    fail,
+    load_run,
+    load_workflow,
+)
 
 if TYPE_CHECKING:
     from scanflow.run.result import RunResult
@@ -159,16 +167,8 @@ def graph(
 
     statuses = None
     if run_id is not None:
-        from scanflow.home import Home
-        from scanflow.run.state import RunStore
-        from scanflow.spec import Workflow
-
-        try:
-            state = RunStore(Home.resolve(home).runs_dir).load(run_id)
-        except LookupError as error:
-            raise fail(str(error)) from None
-        spec = Workflow.from_yaml_string(state.spec_yaml, base_dir=state.base_dir)
-        statuses = {key: record.status.value for key, record in state.steps.items()}
+        state = load_run(run_id, home)
+        spec, statuses = state.recorded_workflow(), state.statuses()
     else:
         spec = load_workflow(workflow)
     try:

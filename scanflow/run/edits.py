@@ -64,7 +64,7 @@ def workflow_to_resume(state: RunState, original: bool = False) -> tuple[Workflo
     The run's copy is used with ``original``, for runs started from Python
     objects (no file), and when the file is gone.
     """
-    kept = Workflow.from_yaml_string(state.spec_yaml, base_dir=state.base_dir)
+    kept = state.recorded_workflow()
     source = Path(state.spec_file) if state.spec_file else None
     if original or source is None:
         return kept, Edits()

@@ -54,10 +54,10 @@ class RunResult:
 
     def log(self, step: str) -> str:
         """The output of ``step`` (every attempt), as the step printed it."""
-        record = self._record(step)
-        if record.log_path is None or not Path(record.log_path).is_file():
-            return ""
-        return Path(record.log_path).read_text(errors="replace")
+        from scanflow.run.step_logs import log_path, pick_step
+
+        path = log_path(self.state, pick_step(self.state, step))
+        return path.read_text(errors="replace") if path is not None and path.is_file() else ""
 
     def metrics(self) -> dict[str, dict[str, float]]:
         """Each tracked step's metrics at their latest value: ``{"train/svm": {"accuracy": 0.98}}``."""
@@ -72,20 +72,11 @@ class RunResult:
             if record.mlflow_run_id is not None
         }
 
-    def _record(self, step: str) -> StepRecord:
-        from scanflow.run.step_logs import pick_step
-
-        return self.steps[pick_step(self.state, step)]
-
     def _repr_svg_(self) -> str:
         """In Jupyter a result displays as its workflow, each step coloured by how it did."""
-        from scanflow.graph import Graph
         from scanflow.graph_render import render_svg
-        from scanflow.spec.workflow import Workflow
 
-        workflow = Workflow.from_yaml_string(self.state.spec_yaml, base_dir=self.state.base_dir)
-        statuses = {key: record.status.value for key, record in self.steps.items()}
-        return render_svg(Graph.from_workflow(workflow), statuses=statuses)
+        return render_svg(self.state.recorded_workflow().graph(), statuses=self.state.statuses())
 
     def __repr__(self) -> str:
         return f"RunResult(run_id={self.run_id!r}, status={self.status.value!r}, steps={len(self.steps)})"

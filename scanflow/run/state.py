@@ -14,8 +14,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scanflow.run.status import RunStatus, StepRecord, StepStatus
+
+if TYPE_CHECKING:
+    from scanflow.spec.workflow import Workflow
 
 
 @dataclass
@@ -39,6 +43,16 @@ class RunState:
     spec_file: str | None = None  # the workflow file the run came from: a resume reads it again
     owner: dict | None = None  # the Scanflow process running it (pid, start time): see leftovers.py
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def recorded_workflow(self) -> Workflow:
+        """The workflow as this run had it (its own copy, not today's file)."""
+        from scanflow.spec.workflow import Workflow
+
+        return Workflow.from_yaml_string(self.spec_yaml, base_dir=self.base_dir)
+
+    def statuses(self) -> dict[str, str]:
+        """Each step's status by its key, as pictures of the run colour them."""
+        return {key: record.status.value for key, record in self.steps.items()}
 
     @property
     def data_dir(self) -> Path:
