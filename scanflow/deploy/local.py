@@ -184,7 +184,7 @@ class LocalDeployer:
             return False
         text = path.read_text(errors="replace") if path.is_file() else ""
         lines = text.splitlines(keepends=True)
-        write("".join(lines[-tail:] if tail is not None and tail > 0 else [] if tail == 0 else lines))
+        write("".join(lines if tail is None else lines[max(0, len(lines) - tail) :]))
         if follow:
             follow_file(path, lambda: self._alive(record), write, start=len(text.encode()))
         return True
