@@ -104,17 +104,11 @@ class DockerBackend(Backend):
         """Remove what an attempt of this run left when its Scanflow process was killed.
 
         Its containers would still run the steps a resume starts again, under the
-        same names. A run that ended normally left nothing, so this finds nothing.
+        same names. A run that ended normally, or whose lifeline cleared it, left
+        nothing, so this finds nothing.
         """
-        selected = {"label": label_filter(run_id=run_id)}
-        containers = self.client.containers.list(all=True, filters=selected)
-        for container in containers:
-            with contextlib.suppress(Exception):
-                container.remove(force=True)
-        for network in self.client.networks.list(filters=selected):
-            _remove_network(network)
-        if containers:
-            progress(f"removed {len(containers)} container(s) an interrupted attempt of run {run_id} left")
+        if removed := clear_run(self.client, run_id):
+            progress(f"removed {removed} an interrupted attempt of run {run_id} left")
 
     def _create_network(self, workflow: str, run_id: str) -> Any:
         return self.client.networks.create(
@@ -289,6 +283,35 @@ class DockerBackend(Backend):
                 if not kept:
                     with contextlib.suppress(Exception):
                         container.remove(force=True)
+
+
+def clear_run(client: Any, run_id: str) -> str:
+    """Remove every service, container, network and volume labelled with ``run_id``.
+
+    Returns what it removed, e.g. ``"2 container(s)"``, or ``""`` when nothing
+    was left. The run's folders on the host stay: volumes only show them.
+    """
+    from docker.errors import APIError
+
+    selected = {"label": label_filter(run_id=run_id)}
+    try:
+        services = client.services.list(filters=selected)
+    except APIError:  # not a Swarm manager: the run had no services
+        services = []
+    for service in services:
+        with contextlib.suppress(Exception):
+            service.remove()
+    containers = client.containers.list(all=True, filters=selected)
+    for container in containers:
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+    for network in client.networks.list(filters=selected):
+        _remove_network(network)
+    for volume in client.volumes.list(filters=selected):
+        with contextlib.suppress(Exception):
+            volume.remove()
+    counts = {"service": len(services), "container": len(containers)}
+    return ", ".join(f"{count} {kind}(s)" for kind, count in counts.items() if count)
 
 
 def _remove_network(network: Any, timeout: float = 20.0) -> bool:

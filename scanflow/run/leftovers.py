@@ -1,7 +1,8 @@
 """Runs whose Scanflow process was killed (``kill -9``, a closed laptop, an OOM kill).
 
-Nothing then records the end of the run, and its steps' processes, each in a
-session of its own, go on without anyone to wait for them. Every run notes
+Nothing then records the end of the run. Its lifeline (``lifeline.py``) stops
+the steps' processes, each in a session of its own; should it be killed too,
+they go on without anyone to wait for them. Every run notes
 which process runs it and every step which process it started, both with
 their start times so a recycled pid is never taken for them. A run whose
 process is gone while it says "running" was interrupted: listing says so,

@@ -26,6 +26,7 @@ from scanflow.run.capacity import Capacity
 from scanflow.run.console import ConsoleView
 from scanflow.run.edits import source_file, steps_to_rerun, workflow_to_resume
 from scanflow.run.leftovers import process_ref, settle_interrupted
+from scanflow.run.lifeline import Lifeline
 from scanflow.run.listener import RunListener
 from scanflow.run.result import RunResult
 from scanflow.run.scheduler import Scheduler
@@ -125,6 +126,19 @@ def resume_run(run_id: str | None = None, original: bool = False, **options: Any
 def _execute(
     state: RunState, graph: Graph, keys: list[str], engine: Backend, project: Home, opts: RunOptions
 ) -> RunResult:
+    with Lifeline(state.directory, state.run_id, engine.name) as lifeline:  # for a kill -9 of this process
+        return _execute_watched(state, graph, keys, engine, project, opts, lifeline)
+
+
+def _execute_watched(
+    state: RunState,
+    graph: Graph,
+    keys: list[str],
+    engine: Backend,
+    project: Home,
+    opts: RunOptions,
+    lifeline: Lifeline,
+) -> RunResult:
     if any(step.deployment is not None for step in graph):
         from scanflow.deploy.step import DeployingBackend  # Deployment steps are deployed from the host
 
@@ -177,6 +191,7 @@ def _execute(
                 env_hashes=env_hashes,
                 cache=StepCache(project.cache_dir),
                 fail_fast=opts.fail_fast,
+                lifeline=lifeline,
             )
             scheduler.run(keys)
             for listener in listeners:

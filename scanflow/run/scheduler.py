@@ -18,6 +18,7 @@ from scanflow.run.backend import Backend, Exit, ExitKind, Handle, Launch
 from scanflow.run.cache import StepCache, missing_files
 from scanflow.run.capacity import Budget, Capacity
 from scanflow.run.leftovers import process_ref
+from scanflow.run.lifeline import Lifeline
 from scanflow.run.listener import RunListener
 from scanflow.run.state import RunState, mark_unfinished
 from scanflow.run.status import RunStatus, StepRecord, StepStatus
@@ -44,6 +45,7 @@ class Scheduler:
         cache: StepCache | None = None,
         fail_fast: bool = False,
         stop_wait: float = 15.0,
+        lifeline: Lifeline | None = None,
     ):
         self.graph = graph
         self.backend = backend
@@ -53,6 +55,7 @@ class Scheduler:
         self.env_hashes = env_hashes
         self.cache = cache
         self.fail_fast = fail_fast
+        self.lifeline = lifeline  # told of each step process, to stop them if this process is killed
         self.stop_wait = stop_wait
         self._exits: queue.Queue[tuple[str, Exit]] = queue.Queue()
         self._pending: list[str] = []
@@ -170,6 +173,8 @@ class Scheduler:
         if handle.pid is not None:  # so a resume after a killed run can stop what is left
             record.extra["process"] = process_ref(handle.pid)
             self._unsaved = True
+            if self.lifeline is not None and record.extra["process"] is not None:
+                self.lifeline.process_started(record.extra["process"])
         timeout = step.executor.timeout_seconds
         self._running[step.key] = _Running(handle, time.time() + timeout if timeout else None)
 

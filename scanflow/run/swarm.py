@@ -30,7 +30,7 @@ from scanflow.run.backend import BackendError, Exit, ExitCallback, ExitKind, Han
 from scanflow.run.capacity import Capacity, CapacityError
 from scanflow.run.container_step import BIND_OPTIONS, container_step
 from scanflow.run.docker import DockerBackend, _stream_logs
-from scanflow.run.docker_engine import label_filter, labels, resource_name, tracker_alias
+from scanflow.run.docker_engine import labels, resource_name, tracker_alias
 from scanflow.run.images import DATA_DIR, ImageBuilder
 from scanflow.run.workflow_tracker import (
     STORE_DIR,
@@ -341,15 +341,6 @@ class SwarmBackend(DockerBackend):
                     ).start()
                     return
             self._remove_service(handle.service)
-
-    def _clear_leftovers(self, run_id: str, progress: Progress) -> None:
-        services = self.client.services.list(filters={"label": label_filter(run_id=run_id)})
-        for service in services:
-            with contextlib.suppress(Exception):
-                service.remove()
-        if services:
-            progress(f"removed {len(services)} service(s) an interrupted attempt of run {run_id} left")
-        super()._clear_leftovers(run_id, progress)
 
     def _remove_service(self, service: Any) -> None:
         with self._lock:

@@ -10,8 +10,9 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
-from container_helpers import run_labels, write
+from container_helpers import left_after, run_labels, write
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -176,9 +177,14 @@ def test_resuming_a_killed_run_removes_the_containers_it_left(docker_client, pro
     while time.time() < deadline and not docker_client.containers.list(filters=selected):
         time.sleep(0.2)
     [orphan] = docker_client.containers.list(filters=selected)
-    process.send_signal(signal.SIGKILL)  # no Scanflow left to stop the container
+    for child in psutil.Process(process.pid).children():  # its lifeline too: no one left to stop it
+        if "scanflow.run.lifeline" in child.cmdline():
+            child.kill()
+    process.send_signal(signal.SIGKILL)
     process.wait()
     run_id = orphan.labels["scanflow.run"]
+    orphan.reload()
+    assert orphan.status == "running", "nothing stopped the step's container"
 
     write(project, "step.py", "print('done')\n")  # the fix, baked into a new image
     result = resume_run(run_id, track=False, stream_logs=False)
@@ -186,6 +192,34 @@ def test_resuming_a_killed_run_removes_the_containers_it_left(docker_client, pro
     assert "done" in Path(result.steps["a"].log_path).read_text()
     left = run_labels(docker_client, run_id)
     assert left["containers"] == [] and left["networks"] == []
+
+
+def test_a_killed_docker_run_leaves_no_container_network_or_volume(docker_client, project, tracking):
+    write(project, "step.py", "import time\ntime.sleep(120)\n")
+    write(project, "wf.yaml", "name: cut\nnodes:\n  - {executor: a, file: step.py}\n")
+    command = [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "--backend", "docker"]
+    process = subprocess.Popen(
+        [*command, "--tracking-uri", tracking],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    selected = {"label": ["scanflow.workflow=cut", "scanflow.kind=step"]}
+    deadline = time.time() + 120
+    while time.time() < deadline and not docker_client.containers.list(filters=selected):
+        time.sleep(0.2)
+    [step] = docker_client.containers.list(filters=selected)
+    run_id = step.labels["scanflow.run"]
+    kinds = {
+        c.labels.get("scanflow.kind")
+        for c in docker_client.containers.list(filters={"label": f"scanflow.run={run_id}"})
+    }
+    assert kinds == {"step", "tracker"}, kinds
+    process.send_signal(signal.SIGKILL)  # Scanflow cannot stop anything: its lifeline does
+    process.wait()
+    assert left_after(docker_client, run_id, timeout=60) == {"containers": [], "networks": [], "services": []}
+    assert docker_client.volumes.list(filters={"label": [f"scanflow.run={run_id}"]}) == []
+    assert "removed 2 container(s)" in (project / ".scanflow/runs" / run_id / "lifeline.log").read_text()
 
 
 def test_two_runs_of_one_workflow_at_once_do_not_collide(docker_client, project):

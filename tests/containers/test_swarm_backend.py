@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +67,23 @@ def test_a_failing_job_reports_its_exit_code(swarm_manager, swarm_settings, proj
     assert "failing on purpose" in Path(result.steps["bad"].log_path).read_text()
     assert result.steps["after"].status is StepStatus.SKIPPED
     assert left_after(swarm_manager, result.run_id) == {"containers": [], "networks": [], "services": []}
+
+
+def test_a_killed_swarm_run_leaves_no_service(swarm_manager, swarm_settings, project):
+    write(project, "step.py", "import time\ntime.sleep(120)\n")
+    write(project, "wf.yaml", "name: cutjob\nnodes:\n  - {executor: a, file: step.py}\n")
+    command = [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "--backend", "swarm", "--no-track"]
+    process = subprocess.Popen(command, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    selected = {"label": ["scanflow.workflow=cutjob", "scanflow.kind=step"]}
+    deadline = time.time() + 120
+    while time.time() < deadline and not swarm_manager.containers.list(filters=selected):
+        time.sleep(0.2)  # the job's task runs
+    [service] = swarm_manager.services.list(filters=selected)
+    run_id = service.attrs["Spec"]["Labels"]["scanflow.run"]
+    process.send_signal(signal.SIGKILL)  # Scanflow cannot remove the job: its lifeline does
+    process.wait()
+    assert left_after(swarm_manager, run_id, timeout=60) == {"containers": [], "networks": [], "services": []}
+    assert "removed 1 service(s)" in (project / ".scanflow/runs" / run_id / "lifeline.log").read_text()
 
 
 def test_a_step_larger_than_every_node_is_refused_before_anything_starts(

@@ -1,4 +1,5 @@
-"""A `scanflow run` killed outright (SIGKILL): listed as interrupted, and resumed without twin steps."""
+"""A `scanflow run` killed outright (SIGKILL): its steps stopped by its lifeline, listed as
+interrupted, and resumed without twin steps even when the lifeline was killed too."""
 
 from __future__ import annotations
 
@@ -38,7 +39,19 @@ def wait_for(path: Path, timeout: float = 60) -> str:
     raise AssertionError(f"{path} never appeared")
 
 
-def test_a_killed_run_is_listed_as_interrupted_and_its_resume_stops_what_it_left(write, tracking) -> None:
+def lifeline_of(pid: int) -> psutil.Process:
+    """The watcher a run's process started (``scanflow.run.lifeline``)."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        for child in psutil.Process(pid).children():
+            if "scanflow.run.lifeline" in child.cmdline():
+                return child
+        time.sleep(0.1)
+    raise AssertionError(f"process {pid} started no lifeline")
+
+
+def start_slow_run(write, tracking: str) -> tuple[subprocess.Popen, int, str]:
+    """A run of one step that hangs; returns Scanflow's process, the step's pid and the run id."""
     write("slow.py", SLOW)
     write("hang", "")
     write("wf.yaml", "name: killed\nenv_manager: current\nnodes:\n  - {executor: a, file: slow.py}\n")
@@ -47,9 +60,56 @@ def test_a_killed_run_is_listed_as_interrupted_and_its_resume_stops_what_it_left
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    step_pid = int(wait_for(Path("step.pid")))
+    [run_id] = [p.name for p in Path(".scanflow/runs").iterdir()]
+    return scanflow, step_pid, run_id
+
+
+def gone(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_the_lifeline_of_a_killed_run_stops_its_steps_at_once(write, tracking) -> None:
+    scanflow, step_pid, run_id = start_slow_run(write, tracking)
+    lifeline_of(scanflow.pid)
+    scanflow.send_signal(signal.SIGKILL)
+    scanflow.wait()
+    deadline = time.time() + 20
+    while not gone(step_pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert gone(step_pid), "the step went on after Scanflow was killed"
+    log = Path(".scanflow/runs", run_id, "lifeline.log").read_text()
+    assert f"the run's Scanflow process ended mid-run; stopped step process {step_pid}" in log
+
+    [listed] = json.loads(cli.invoke(app, ["runs", "--json"]).stdout)
+    assert (listed["run_id"], listed["status"]) == (run_id, "interrupted")
+    os.remove("hang")
+    resumed = cli.invoke(app, ["resume", run_id, "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "left running" not in resumed.output, "the lifeline left nothing to stop"
+    assert json.loads(cli.invoke(app, ["runs", "--json"]).stdout)[0]["status"] == "succeeded"
+
+
+def test_a_run_that_ends_leaves_its_lifeline_nothing_to_do(write, tracking) -> None:
+    write("quick.py", "print('quick')\n")
+    write("wf.yaml", "name: quick\nenv_manager: current\nnodes:\n  - {executor: a, file: quick.py}\n")
+    scanflow = subprocess.Popen(
+        [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "-q", "--tracking-uri", tracking],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    lifeline = lifeline_of(scanflow.pid)
+    assert scanflow.wait(timeout=120) == 0
+    lifeline.wait(timeout=10)  # raises if the lifeline outlives the run
+    [run_id] = [p.name for p in Path(".scanflow/runs").iterdir()]
+    assert not Path(".scanflow/runs", run_id, "lifeline.log").exists()
+
+
+def test_a_run_killed_with_its_lifeline_is_listed_as_interrupted_and_its_resume_stops_what_it_left(
+    write, tracking
+) -> None:
+    scanflow, step_pid, run_id = start_slow_run(write, tracking)
     try:
-        step_pid = int(wait_for(Path("step.pid")))
-        [run_id] = [p.name for p in Path(".scanflow/runs").iterdir()]
         deadline = time.time() + 60  # the run reaches MLflow from a background thread
         while not json.loads(cli.invoke(app, ["runs", "--json"]).stdout) and time.time() < deadline:
             time.sleep(0.2)
@@ -61,8 +121,10 @@ def test_a_killed_run_is_listed_as_interrupted_and_its_resume_stops_what_it_left
         assert f"still running: {run_id} ('killed', process {scanflow.pid})" in " ".join(wiped.output.split())
         assert Path(".scanflow/runs", run_id, "state.json").exists(), "nothing was deleted"
     finally:
+        lifeline_of(scanflow.pid).kill()  # everything killed at once, e.g. a whole container
         scanflow.send_signal(signal.SIGKILL)
         scanflow.wait()
+    time.sleep(1)
     assert psutil.pid_exists(step_pid), "a step process outlives a killed Scanflow (its own session)"
 
     [listed] = json.loads(cli.invoke(app, ["runs", "--json"]).stdout)
@@ -75,7 +137,7 @@ def test_a_killed_run_is_listed_as_interrupted_and_its_resume_stops_what_it_left
     shown = " ".join(resumed.output.split())
     assert f"run {run_id} was interrupted: its Scanflow process ({scanflow.pid}) ended mid-run" in shown
     assert f"stopped what step 'a' left running (process {step_pid})" in shown
-    assert not psutil.pid_exists(step_pid) or psutil.Process(step_pid).status() == psutil.STATUS_ZOMBIE
+    assert gone(step_pid)
     [listed] = json.loads(cli.invoke(app, ["runs", "--json"]).stdout)
     assert listed["status"] == "succeeded"
     tree = json.loads(cli.invoke(app, ["runs", "show", run_id, "--json"]).stdout)
