@@ -26,6 +26,13 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a ``sqlite:///`` URL names; None for other databases and in-memory SQLite."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return Path(url.removeprefix("sqlite:///")).expanduser()
+    return None
+
+
 def make_engine(url: str, json_serializer: Callable[[Any], str] | None = None) -> Engine:
     """An engine for ``url``; SQLite gets its folder, write-ahead logging and a busy timeout.
 
@@ -36,8 +43,8 @@ def make_engine(url: str, json_serializer: Callable[[Any], str] | None = None) -
     url = normalise_url(url)
     if url.startswith("postgresql+psycopg://"):
         require("psycopg", "serve", "a PostgreSQL database")
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if (file := sqlite_file(url)) is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {"pool_pre_ping": True}
     if json_serializer is not None:
         options["json_serializer"] = json_serializer

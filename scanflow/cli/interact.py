@@ -112,7 +112,7 @@ def label(
     from scanflow.interact.store import LabelStore
 
     try:
-        labels = LabelStore(store, home=home)
+        labels = LabelStore(store, home=home, create=source is not None)  # queueing may start a store
         if source is not None:
             from scanflow.interact.selection import queue_from_source
             from scanflow.interact.strategies import make_strategy

@@ -29,20 +29,21 @@ def labels_list(
 
     from scanflow.database import describe
     from scanflow.interact.sources import open_source
-    from scanflow.interact.store import LabelStore, default_url
+    from scanflow.interact.store import LabelStore, NotInStore, default_url
 
     errors = interact_errors()
     url = store or default_url(home)
     none_yet = f"No label queue yet in {describe(url)}. Start one with `scanflow label --source`."
     rows: list[dict] = []
-    if not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists():  # never create one
-        try:
-            with LabelStore(url) as labels:
-                for name in labels.queue_names():
-                    source = open_source(labels.queue(name).source).describe()
-                    rows.append({"queue": name, **_counts(labels.progress(name)), "source": source})
-        except errors as error:
-            raise fail(str(error)) from None
+    try:
+        with LabelStore(url, create=False) as labels:
+            for name in labels.queue_names():
+                source = open_source(labels.queue(name).source).describe()
+                rows.append({"queue": name, **_counts(labels.progress(name)), "source": source})
+    except NotInStore:
+        pass  # no store yet: no queue to list
+    except errors as error:
+        raise fail(str(error)) from None
     if as_json:
         print_json(rows)
         return
@@ -81,7 +82,7 @@ def labels_show(
 
     errors = interact_errors()
     try:
-        with LabelStore(store, home=home) as labels:
+        with LabelStore(store, home=home, create=False) as labels:
             found = labels.queue(queue)
             batches, people, classes = (
                 labels.batches(queue),
@@ -150,7 +151,7 @@ def labels_export(
 
     errors = interact_errors()
     try:
-        with LabelStore(store, home=home) as labels:
+        with LabelStore(store, home=home, create=False) as labels:
             labels.queue(queue)  # the error lists the queues there are
             if not labels.labels(queue):
                 raise fail(

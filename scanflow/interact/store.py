@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from scanflow.database import create_tables, describe, make_engine
+from scanflow.database import create_tables, describe, make_engine, sqlite_file
 from scanflow.interact.schema import Status, claims, events, items, metadata, queues
 
 
@@ -141,8 +141,14 @@ def _now() -> datetime.datetime:
 class LabelStore:
     """Queues of samples to label, in a SQL database (created on first use)."""
 
-    def __init__(self, url: str | None = None, *, home: str | Path | None = None):
+    def __init__(self, url: str | None = None, *, home: str | Path | None = None, create: bool = True):
+        """``create=False`` (listing, labelling, exporting) refuses a SQLite file not made yet."""
         self.url = url or default_url(home)
+        if not create and (file := sqlite_file(self.url)) is not None and not file.exists():
+            raise NotInStore(
+                f"no label store at {describe(self.url)} yet: `scanflow label --queue NAME --source DATA`"
+                " starts one (or give the store with --store)"
+            )
         self.engine = make_engine(self.url)
         try:
             create_tables(metadata, self.engine)

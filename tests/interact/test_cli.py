@@ -92,6 +92,13 @@ def test_labels_lists_queues_and_exports_what_people_labelled(tmp_path: Path, tr
     from scanflow.track.store import open_client
 
     assert "No label queue yet" in runner.invoke(app, ["labels"]).output
+    for looking in (["labels", "show", "digits"], ["labels", "export", "digits", "x.npz"]):
+        refused = runner.invoke(app, looking)
+        assert refused.exit_code != 0
+        assert "no label store at sqlite:///" in flat(refused.output), refused.output
+    assert "--source DATA` starts one" in flat(
+        runner.invoke(app, ["label", "-q", "digits", "--terminal"]).output
+    )
     assert not Path(".scanflow/labels.db").exists()  # looking creates nothing
     images, _ = load_digits(return_X_y=True)
     pool = write_dataset(tmp_path / "pool.npz", images[:30], ids=[f"d{i}" for i in range(30)])
