@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from scanflow.extras import require
+from scanflow.home import sqlite_file
 
 
 def normalise_url(url: str) -> str:
@@ -24,13 +24,6 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url.removeprefix(prefix)
     return url
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file a ``sqlite:///`` URL names; None for other databases and in-memory SQLite."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        return Path(url.removeprefix("sqlite:///")).expanduser()
-    return None
 
 
 def make_engine(url: str, json_serializer: Callable[[Any], str] | None = None) -> Engine:

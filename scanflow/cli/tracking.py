@@ -43,10 +43,9 @@ tracker_app = typer.Typer(
 
 def _store_missing(tracking_uri: str | None, home: Path | None) -> bool:
     """The project's embedded store was never created (nothing tracked yet)."""
-    from scanflow.home import Home
-    from scanflow.track.store import sqlite_path
+    from scanflow.home import Home, sqlite_file
 
-    database = sqlite_path(Home.resolve(home).tracking_uri(tracking_uri))
+    database = sqlite_file(Home.resolve(home).tracking_uri(tracking_uri))
     return database is not None and not database.exists()
 
 

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from scanflow.database import create_tables, describe, make_engine, sqlite_file
+from scanflow.database import create_tables, describe, make_engine
+from scanflow.home import sqlite_file
 from scanflow.interact.schema import Status, claims, events, items, metadata, queues
 
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scanflow.home import Home
+from scanflow.home import Home, sqlite_file
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -34,20 +34,13 @@ class TrackingError(RuntimeError):
     """The tracking store cannot be reached or used."""
 
 
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI, or None for other stores."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(uri.removeprefix("sqlite:///"))
-
-
 def prepare_store(uri: str) -> None:
     """Make a SQLite store ready for concurrent writers; check a server answers.
 
     SQLite is switched to write-ahead logging, so steps logging to their runs do
     not block the scheduler's own writes (the setting is kept in the file).
     """
-    path = sqlite_path(uri)
+    path = sqlite_file(uri)
     if path is not None and path in _PREPARED:
         return
     if path is not None:
@@ -192,7 +185,7 @@ def quiet_mlflow() -> None:
 
 
 def open_client(uri: str) -> MlflowClient:
-    if sqlite_path(uri) is not None:
+    if sqlite_file(uri) is not None:
         prepare_store(uri)  # once per process: the tables are made by one process at a time
     quiet_mlflow()
     from mlflow import MlflowClient
@@ -202,7 +195,7 @@ def open_client(uri: str) -> MlflowClient:
 
 def artifact_location(home: Home, uri: str, experiment: str) -> str | None:
     """Where a new experiment keeps artifacts: under `.scanflow/` for the embedded store."""
-    if sqlite_path(uri) is None:
+    if sqlite_file(uri) is None:
         return None  # a server decides for itself
     return (home.artifacts_dir / experiment).as_uri()
 

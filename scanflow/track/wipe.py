@@ -12,9 +12,9 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanflow.home import Home
+from scanflow.home import Home, sqlite_file
 from scanflow.run.state import RunState, RunStore
-from scanflow.track.store import open_client, prepare_store, sqlite_path
+from scanflow.track.store import open_client, prepare_store
 
 
 @dataclass
@@ -33,7 +33,7 @@ def wipe(home: Home, tracking_uri: str, workflow: str | None = None) -> WipeRepo
     """
     _refuse_runs_in_progress(home, workflow)
     report = WipeReport()
-    embedded = sqlite_path(tracking_uri)
+    embedded = sqlite_file(tracking_uri)
     if workflow is None and embedded is not None and embedded.parent == home.root:
         return _wipe_project(home, embedded, report)
     if embedded is not None and not embedded.exists():
