@@ -53,7 +53,7 @@ class PredictionService:
         fetch: Fetching | None = None,
     ):
         self.config = config
-        self.on_fatal = on_fatal or (lambda message: None)
+        self.on_fatal = on_fatal  # reports a model that cannot load (the CLI prints it); else logged
         self.error: str | None = None
         self.registry = Registry(config.tracking_uri or "")
         sources, default, rules = _model_sources(config)
@@ -106,9 +106,10 @@ class PredictionService:
             self.models.load(self.registry, self._served, fetched)
         except Exception as error:
             self.error = str(error)
-            if not isinstance(error, ReportedByParent):
+            if self.on_fatal is not None:
+                self.on_fatal(self.error)
+            elif not isinstance(error, ReportedByParent):
                 log.error("cannot serve: %s", self.error)
-            self.on_fatal(self.error)
             raise
         self.follower.start()
         self.reporter.start()
