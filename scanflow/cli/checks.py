@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from scanflow.cli.common import console, fail
 
@@ -57,6 +58,6 @@ def check(
     except (CheckerError, ImportError) as error:
         raise fail(str(error)) from None
     console.print(result_table(outcome.result))
-    console.print(f"[dim]wrote {json_path} and {report}[/]")
+    console.print(f"[dim]wrote {escape(str(json_path))} and {escape(str(report))}[/]")
     if outcome.result.drifted:
         raise typer.Exit(1)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from scanflow.run.state import RunState
@@ -18,7 +19,7 @@ _err = Console(stderr=True)
 WorkflowFile = Annotated[
     Path,
     typer.Argument(
-        help="workflow YAML file, or a folder holding workflow.yaml [default: this folder]",
+        help="workflow YAML file, or a folder holding workflow.yaml \\[default: this folder]",
         show_default=False,
     ),
 ]
@@ -47,7 +48,7 @@ JsonOutput = Annotated[bool, typer.Option("--json", help="print JSON (for script
 
 def note(message: str) -> None:
     """A remark on stderr, where it stays out of a document printed on stdout."""
-    _err.print(f"[dim]{message}[/]", highlight=False)
+    _err.print(f"[dim]{escape(message)}[/]", highlight=False)
 
 
 def print_json(document: object) -> None:
@@ -62,7 +63,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
     Code 2 is a usage or spec error, 1 a failure of what was asked, 130 a cancellation.
     """
-    _err.print(f"[bold red]error:[/] {message}", highlight=False)
+    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # paths, data: no markup
     return typer.Exit(code)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from scanflow.cli.common import JsonOutput, WorkflowFile, console, fail, load_workflow, print_json
 
@@ -54,11 +55,11 @@ def export_compose(
             exported = write_compose(spec, output, ImageBuilder(None, console.print), options)
     except (BackendError, ValueError) as error:
         raise fail(str(error), code=1) from None
-    console.print(
-        f"[green]✔[/] wrote {exported.compose_file} and {len(set(exported.images.values()))} build contexts"
-    )
-    console.print(f"[dim]build: scanflow build {workflow}[/]")
-    console.print(f"[dim]deploy: docker stack deploy -c {exported.compose_file} NAME[/]")
+    compose_file = escape(str(exported.compose_file))
+    contexts = len(set(exported.images.values()))
+    console.print(f"[green]✔[/] wrote {compose_file} and {contexts} build contexts")
+    console.print(f"[dim]build: scanflow build {escape(str(workflow))}[/]")
+    console.print(f"[dim]deploy: docker stack deploy -c {compose_file} NAME[/]")
 
 
 @swarm_app.command("status")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from scanflow.cli.common import (
@@ -137,7 +138,7 @@ def deploy_up(
             token=token,
             tracking_uri=tracking_uri,
             home=home,
-            progress=lambda m: console.print(f"[dim]{m}[/]"),
+            progress=lambda m: console.print(f"[dim]{escape(m)}[/]"),
         )
     except (BackendError, ValueError) as error:
         raise fail(str(error), code=1) from None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from scanflow.cli.common import HomeOption, TrackingUri, console, fail, load_workflow
 
@@ -26,7 +27,7 @@ ImageShape = Annotated[
     str | None,
     typer.Option(
         "--image-shape",
-        help="show flat samples as images of HEIGHTxWIDTH[xCHANNELS] pixels, e.g. 8x8 for digits",
+        help="show flat samples as images of HEIGHTxWIDTH\\[xCHANNELS] pixels, e.g. 8x8 for digits",
     ),
 ]
 
@@ -134,7 +135,10 @@ def label(
                     f"queued {len(picked.queued)} of {picked.pool_size} samples ({strategy}) in '{queue}'"
                 )
             else:
-                console.print(f"every sample of {source} is in queue '{queue}' already: nothing new to queue")
+                console.print(
+                    f"every sample of {source} is in queue '{queue}' already: nothing new to queue",
+                    markup=False,
+                )
         session = LabellingSession(labels, queue, who=who)
         if source is None and shape is not None:
             session.show_as_images(shape)
@@ -151,7 +155,9 @@ def label(
     from scanflow.interact.ui.app import serve
 
     def ready(url: str) -> None:
-        console.print(f"Labelling [bold]{queue}[/] at {url}  (Ctrl-C to stop; every label is saved at once)")
+        console.print(
+            f"Labelling [bold]{escape(queue)}[/] at {url}  (Ctrl-C to stop; every label is saved at once)"
+        )
         if browser:
             import webbrowser
 

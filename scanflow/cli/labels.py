@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from scanflow.cli.common import HomeOption, JsonOutput, TrackingUri, console, fail, print_json
 from scanflow.cli.interact import LabelStoreUrl, interact_errors
@@ -109,10 +110,9 @@ def labels_show(
             }
         )
         return
-    console.print(f"[bold]{queue}[/]: samples from {open_source(found.source).describe()}")
-    console.print(
-        f"classes: {', '.join(map(str, found.classes))}" + (f"; model {found.model}" if found.model else "")
-    )
+    console.print(f"[bold]{escape(queue)}[/]: samples from {escape(open_source(found.source).describe())}")
+    model = f"; model {found.model}" if found.model else ""
+    console.print(f"classes: {', '.join(map(str, found.classes))}{model}", markup=False)
     answered = ("labelled", "skipped", "used")
     for title, key, rows, statuses in (
         ("Batches", "batch", batches, ("queued", *answered)),
@@ -162,7 +162,7 @@ def labels_export(
         written = write_labelled(labelled, path)
     except (*errors, OSError) as error:
         raise fail(str(error), code=1) from None
-    console.print(f"wrote {len(labelled)} labelled samples of '{queue}' to {written}")
+    console.print(f"wrote {len(labelled)} labelled samples of '{queue}' to {written}", markup=False)
     if track:
         console.print(f"tracked as {_track_export(written, labelled, queue, tracking_uri, home)}")
 

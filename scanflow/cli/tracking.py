@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from scanflow.cli.common import (
     HomeOption,
@@ -419,7 +420,7 @@ def wipe(
             f" in {len(report.experiments)} experiment(s); removed {report.local_runs} local run folder(s)"
         )
     for note in report.notes:
-        console.print(f"[dim]{note}[/]")
+        console.print(f"[dim]{escape(note)}[/]")
     _wipe_tracker_stores(workflow)
 
 
@@ -450,7 +451,7 @@ def tracker_up(
     ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Start an MLflow server with its UI on the project's store (needs scanflow[server])."""
+    """Start an MLflow server with its UI on the project's store (needs scanflow\\[server])."""
     from scanflow.home import Home
     from scanflow.track.server import TrackerServerError, serve_tracker
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from scanflow.cli.common import (
     HomeOption,
@@ -30,9 +31,9 @@ def validate(workflow: WorkflowFile = Path(".")) -> None:
 
     graph = Graph.from_workflow(spec)
     for note in graph.unwritten_inputs():
-        console.print(f"[yellow]warning:[/] {note}")
+        console.print(f"[yellow]warning:[/] {escape(note)}")
     console.print(
-        f"[green]✔[/] {workflow_file(workflow)}: workflow [bold]{spec.name}[/] is valid —"
+        f"[green]✔[/] {escape(str(workflow_file(workflow)))}: workflow [bold]{spec.name}[/] is valid —"
         f" {len(graph)} step(s), {len(graph.nested)} nested workflow(s)"
     )
 
@@ -175,4 +176,4 @@ def graph(
         write_picture(spec.graph(), output, statuses)
     except (ValueError, RuntimeError) as error:
         raise fail(str(error)) from None
-    console.print(f"[green]✔[/] wrote {output}")
+    console.print(f"[green]✔[/] wrote {escape(str(output))}")

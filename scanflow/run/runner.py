@@ -96,18 +96,18 @@ def resume_run(run_id: str | None = None, original: bool = False, **options: Any
         if not latest:
             raise LookupError(f"no runs to resume in {project.runs_dir}: start one with `scanflow run`")
         run_id = latest[0].name
-        console.print(f"Resuming the latest run, {run_id}")
+        console.print(f"Resuming the latest run, {run_id}", markup=False)
     state = store.load(run_id)
     for note in settle_interrupted(state):
-        console.print(note)
+        console.print(note, markup=False)
     workflow, edits = workflow_to_resume(state, original)
     graph = Graph.from_workflow(workflow)
     keys = steps_to_rerun(graph, state, edits)
     engine = make_backend(opts.backend or state.backend, max_parallel=opts.max_parallel)
     if edits:
-        console.print(f"{edits.describe()}: those steps and what depends on them rerun")
+        console.print(f"{edits.describe()}: those steps and what depends on them rerun", markup=False)
     elif edits.gone:
-        console.print(f"{edits.gone} is gone: resuming the workflow as the run had it")
+        console.print(f"{edits.gone} is gone: resuming the workflow as the run had it", markup=False)
     if not keys:
         console.print(f"Nothing to resume: every step of run {state.run_id} succeeded.")
         return RunResult(state, [])
