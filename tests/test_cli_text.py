@@ -40,3 +40,14 @@ def test_an_error_naming_a_file_with_brackets_shows_its_name(write) -> None:
     refused = CliRunner().invoke(app, ["validate"], env={"COLUMNS": "200"})
     assert refused.exit_code == 2
     assert "node 'a': script '[a].py' not found" in refused.output
+
+
+def test_a_check_table_shows_column_names_with_brackets(write) -> None:
+    rows = "\n".join(f"{i % 7},{i % 3}" for i in range(60))
+    write("reference.csv", f"[age],b\n{rows}\n")
+    write("current.csv", "[age],b\n" + "\n".join(f"{50 + i},{i % 3}" for i in range(60)) + "\n")
+    shown = CliRunner().invoke(
+        app, ["check", "-r", "reference.csv", "-c", "current.csv", "-d", "ks"], env={"COLUMNS": "200"}
+    )
+    assert shown.exit_code == 1, shown.output  # drift
+    assert "│ [age]" in shown.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 
 from scanflow.check.base import CheckResult
 
@@ -23,11 +24,11 @@ def result_table(result: CheckResult) -> Table:
     for rank, f in enumerate(result.features[:SHOWN_FEATURES], start=1):
         table.add_row(
             str(rank),
-            f.feature,
+            Text(str(f.feature)),
             f"{f.statistic:.4g}",
             "-" if f.p_value is None else f"{f.p_value:.3g}",
             "[red]yes[/]" if f.drifted else "",
-            f.detail,
+            Text(f.detail),
             style="bold" if f.drifted else None,
         )
     hidden = len(result.features) - SHOWN_FEATURES

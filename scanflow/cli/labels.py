@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
+from rich.text import Text
 
 from scanflow.cli.common import HomeOption, JsonOutput, TrackingUri, console, fail, print_json
 from scanflow.cli.interact import LabelStoreUrl, interact_errors
@@ -57,7 +58,7 @@ def labels_list(
         table.add_column(status, justify="right", no_wrap=True)
     table.add_column("samples from", overflow="fold")
     for row in rows:
-        table.add_row(row["queue"], *(str(row[status]) for status in STATUSES), row["source"])
+        table.add_row(Text(row["queue"]), *(str(row[status]) for status in STATUSES), Text(row["source"]))
     console.print(table)
 
 
@@ -126,7 +127,7 @@ def labels_show(
         for status in statuses:
             table.add_column(status, justify="right")
         for name, progress in rows.items():
-            table.add_row(str(name), *(str(getattr(progress, status)) for status in statuses))
+            table.add_row(Text(str(name)), *(str(getattr(progress, status)) for status in statuses))
         console.print(table)
     if not batches:
         console.print(f"Nothing queued yet: `scanflow label --queue {queue} --source DATA` queues a batch.")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
+from rich.text import Text
 
 from scanflow.cli.common import (
     HomeOption,
@@ -312,7 +313,12 @@ def runs_diff(
         colour = "" if change is None or change == 0 else "green" if change > 0 else "red"
         delta = "" if change is None else f"[{colour}]{change:+.4g}[/]" if colour else "0"
         table.add_row(
-            item.step or "(workflow)", item.kind, item.name, shown(item.left), shown(item.right), delta
+            item.step or "(workflow)",
+            item.kind,
+            Text(item.name),
+            Text(shown(item.left)),
+            Text(shown(item.right)),
+            delta,
         )
     console.print(table)
 

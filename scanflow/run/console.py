@@ -277,6 +277,6 @@ def run_summary(state: RunState, keys: list[str] | None = None) -> Group:
             Text(f"{icon} {record.status.value}", style=style),
             format_duration(record.duration),
             str(record.attempts or ""),
-            record.reason or "",
+            Text(record.reason or ""),
         )
     return Group(title, table)

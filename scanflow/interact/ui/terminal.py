@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from scanflow.interact.render import SampleView
 from scanflow.interact.session import LabellingSession
@@ -59,7 +61,7 @@ def label_in_terminal(
                 session.label(view.item.id, answer if value is None else value)
             done += 1
         except LabelStoreError as error:
-            console.print(f"[red]{error}[/]")
+            console.print(f"[red]{escape(str(error))}[/]")
 
 
 def _show(console: Console, view: SampleView, session: LabellingSession) -> None:
@@ -72,11 +74,11 @@ def _show(console: Console, view: SampleView, session: LabellingSession) -> None
     else:
         table = Table(show_header=False, box=None)
         for name, value in view.rows():
-            table.add_row(f"[dim]{name}[/]", value)
+            table.add_row(Text(str(name), style="dim"), Text(str(value)))
         console.print(table)
     if item.prediction is not None:
         confidence = "" if item.confidence is None else f" ({item.confidence:.0%} confident)"
-        console.print(f"model says [bold]{item.prediction}[/]{confidence}")
-    console.print(f"[dim]why: {item.reason} — {item.strategy}[/]")
+        console.print(f"model says [bold]{escape(str(item.prediction))}[/]{confidence}")
+    console.print(f"[dim]why: {escape(str(item.reason))} — {item.strategy}[/]")
     classes = ", ".join(str(c) for c in session.queue.classes)
-    console.print(f"[dim]type a label ({classes}), s skip, u undo, q quit[/]")
+    console.print(f"[dim]type a label ({escape(classes)}), s skip, u undo, q quit[/]")
