@@ -15,6 +15,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,9 +143,28 @@ def app_from_environment() -> Any:
     from scanflow.serve.fetch import HandedOver
 
     _configure_logging()
+    _end_with_supervisor()
     handed_over = os.environ.get(FETCHED_VARIABLE)
     fetch = HandedOver(Path(handed_over)) if handed_over else None
     return create_app(ServeConfig.from_environment(), load_first=True, fetch=fetch)
+
+
+def _end_with_supervisor(poll: float = 1.0) -> None:
+    """Shut this worker down gracefully once the process that started it is gone.
+
+    uvicorn's workers do not watch their supervisor: when it is killed outright
+    (``kill -9``, the OOM killer) they would go on serving, holding the port,
+    with nobody left to stop them. A change of parent means it died.
+    """
+    supervisor = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(poll)
+        log.warning("the server's main process is gone: this worker (pid %d) stops", os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="scanflow-supervisor-watch", daemon=True).start()
 
 
 def _announce(config: ServeConfig) -> None:

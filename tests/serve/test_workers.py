@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 
 import httpx
+import psutil
 
 from .serving import SCANFLOW, Server, Store, free_port, split_body, wait_for
 
@@ -39,3 +41,23 @@ def test_a_wrong_alias_stops_a_multi_worker_server_and_leaves_no_download(store:
     assert result.returncode == 1
     assert "alias 'nobody' of registered model 'digits'" in result.stderr
     assert not list(tmp_path.glob("scanflow-models-*")), "the download folder is removed"
+
+
+def test_workers_of_a_server_killed_outright_stop_and_free_the_port(start_server) -> None:
+    server: Server = start_server("models:/digits@champion", "--workers", "2", "--no-log")
+    workers = psutil.Process(server.process.pid).children(recursive=True)
+    assert len([w for w in workers if w.is_running()]) >= 2
+    server.process.send_signal(signal.SIGKILL)  # nobody left to stop uvicorn's workers
+    server.process.wait()
+
+    def port_free() -> bool:
+        try:
+            httpx.get(server.url + "/ready", timeout=1)
+        except httpx.TransportError:
+            return True
+        return False
+
+    assert wait_for(port_free, timeout=20, message="the port freed")
+    psutil.wait_procs(workers, timeout=10)
+    assert not [w.pid for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    assert server.logs().count("the server's main process is gone: this worker") == 2
