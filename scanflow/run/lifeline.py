@@ -31,15 +31,19 @@ LOG_NAME = "lifeline.log"  # in the run's folder: what the watcher stopped, and 
 
 
 class Lifeline:
-    """The run's end of the pipe: start the watcher, report step processes, say ``done``."""
+    """The run's end of the pipe: start the watcher, report step processes, say ``done``.
 
-    def __init__(self, run_dir: Path, run_id: str, backend: str):
+    Anything else that starts processes meant to end with it (``tracker up``)
+    uses one too, with no run: it only reports processes.
+    """
+
+    def __init__(self, run_id: str = "", backend: str = "local", log_dir: Path | None = None):
         self._pipe: IO[str] | None = None
         package_root = str(Path(__file__).resolve().parents[2])  # this very Scanflow, however it is found
         path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
         try:
             watcher = subprocess.Popen(
-                [sys.executable, "-m", "scanflow.run.lifeline", str(run_dir), run_id, backend],
+                [sys.executable, "-m", "scanflow.run.lifeline", str(log_dir or ""), run_id or "-", backend],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -52,7 +56,7 @@ class Lifeline:
         self._pipe = watcher.stdin
 
     def process_started(self, process: dict[str, Any]) -> None:
-        """Note a step process (``leftovers.process_ref``) to stop should the run's process die."""
+        """Note a process (``leftovers.process_ref``) to stop, with its tree, should this one die."""
         self._send(f"process {process['pid']} {process['started']}")
 
     def close(self) -> None:
@@ -79,7 +83,7 @@ class Lifeline:
         self.close()
 
 
-def watch(lines: IO[str], run_dir: Path, run_id: str, backend: str) -> list[str]:
+def watch(lines: IO[str], run_id: str, backend: str) -> list[str]:
     """Read the run's messages until the pipe closes; clean up unless it said ``done``."""
     processes: list[dict[str, Any]] = []
     for line in lines:
@@ -102,8 +106,8 @@ def clean_up(processes: list[dict[str, Any]], run_id: str, backend: str) -> list
     for process in processes:
         if is_alive(process):
             kill_tree(process["pid"], signal.SIGKILL)
-            done.append(f"stopped step process {process['pid']}")
-    if backend in ("docker", "swarm"):
+            done.append(f"stopped process {process['pid']}")
+    if backend in ("docker", "swarm") and run_id:
         from scanflow.run.docker import clear_run
         from scanflow.run.docker_engine import connect
 
@@ -113,14 +117,14 @@ def clean_up(processes: list[dict[str, Any]], run_id: str, backend: str) -> list
 
 
 def main(argv: list[str]) -> int:
-    run_dir, run_id, backend = Path(argv[0]), argv[1], argv[2]
+    log_dir, run_id, backend = argv[0], "" if argv[1] == "-" else argv[1], argv[2]
     try:
-        done = watch(sys.stdin, run_dir, run_id, backend)
+        done = watch(sys.stdin, run_id, backend)
     except Exception as error:  # a resume still stops what is left; say why this could not
         done = [f"could not clean up: {type(error).__name__}: {error}"]
-    if done and run_dir.is_dir():
+    if done and log_dir and Path(log_dir).is_dir():
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with open(run_dir / LOG_NAME, "a") as log:
+        with open(Path(log_dir, LOG_NAME), "a") as log:
             log.writelines(f"{stamp} the run's Scanflow process ended mid-run; {what}\n" for what in done)
     return 0
 

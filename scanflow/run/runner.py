@@ -126,7 +126,7 @@ def resume_run(run_id: str | None = None, original: bool = False, **options: Any
 def _execute(
     state: RunState, graph: Graph, keys: list[str], engine: Backend, project: Home, opts: RunOptions
 ) -> RunResult:
-    with Lifeline(state.directory, state.run_id, engine.name) as lifeline:  # for a kill -9 of this process
+    with Lifeline(state.run_id, engine.name, log_dir=state.directory) as lifeline:  # in case of a kill -9
         return _execute_watched(state, graph, keys, engine, project, opts, lifeline)
 
 

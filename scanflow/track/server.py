@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -88,9 +89,34 @@ def serve_tracker(
         prepare_store(home.embedded_tracking_uri)
     command = server_command(home, host, port, backend_store_uri, basic_auth)
     print(f"MLflow UI and API on http://{host}:{port} (store: {command[3]}); Ctrl-C stops it.", flush=True)
-    try:
-        code = subprocess.call(command)
-    except KeyboardInterrupt:
-        return
-    if code not in (0, -2, 130):
+    code = _run_until_stopped(command)
+    if code is not None and code not in (0, -2, -15, 130, 143):
         raise TrackerServerError(f"the MLflow server exited with code {code}")
+
+
+def _run_until_stopped(command: list[str], grace: float = 10.0) -> int | None:
+    """Run the server and return its exit code; None when Ctrl-C stopped it.
+
+    The server and the processes it starts (uvicorn, MLflow's job runners) lead
+    a session of their own, stopped as a whole: by Ctrl-C here, or by the
+    lifeline should this process be killed outright, so none is left holding
+    the port.
+    """
+    from scanflow.run.leftovers import process_ref
+    from scanflow.run.lifeline import Lifeline
+    from scanflow.run.processes import kill_tree
+
+    server = subprocess.Popen(command, start_new_session=True)
+    with Lifeline() as lifeline:
+        if (ref := process_ref(server.pid)) is not None:
+            lifeline.process_started(ref)
+        try:
+            return server.wait()
+        except KeyboardInterrupt:
+            kill_tree(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                kill_tree(server.pid, signal.SIGKILL)
+                server.wait()
+            return None

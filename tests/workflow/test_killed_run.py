@@ -79,7 +79,7 @@ def test_the_lifeline_of_a_killed_run_stops_its_steps_at_once(write, tracking) -
         time.sleep(0.1)
     assert gone(step_pid), "the step went on after Scanflow was killed"
     log = Path(".scanflow/runs", run_id, "lifeline.log").read_text()
-    assert f"the run's Scanflow process ended mid-run; stopped step process {step_pid}" in log
+    assert f"the run's Scanflow process ended mid-run; stopped process {step_pid}" in log
 
     [listed] = json.loads(cli.invoke(app, ["runs", "--json"]).stdout)
     assert (listed["run_id"], listed["status"]) == (run_id, "interrupted")

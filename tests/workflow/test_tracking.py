@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from scanflow import Executor, RunFailed, Workflow
@@ -216,11 +217,12 @@ def test_tracker_up_serves_the_embedded_store(write, tracking) -> None:
         )
         assert client.get_run(result.mlflow_run_id).info.status == "FINISHED"
     finally:
-        import os
-        import signal
-
-        os.killpg(server.pid, signal.SIGTERM)
+        mlflow_server = psutil.Process(server.pid).children(recursive=True)
+        server.kill()  # outright: its lifeline stops the MLflow server and what that started
         server.wait(timeout=30)
+    psutil.wait_procs(mlflow_server, timeout=20)
+    assert mlflow_server, "the MLflow server runs in processes of its own"
+    assert not [p.pid for p in mlflow_server if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def _free_port() -> int:
