@@ -185,8 +185,11 @@ def deploy_status(
         console.print("No deployments" + (f" named '{name}'." if name else "."))
         return
     table = Table(title="Deployments")
-    for column in ("name", "backend", "state", "replicas", "model", "version", "url"):
-        table.add_column(column)
+    for column in ("name", "backend", "state", "replicas"):
+        table.add_column(column, no_wrap=True)
+    for column in ("model", "version"):
+        table.add_column(column, overflow="fold")
+    table.add_column("url", no_wrap=True, min_width=len("http://127.0.0.1:65535"))  # whole, to be copied
     for row in rows:
         state = status_text(row.state if row.state != "stopped" else "failed")
         urls = "\n".join(row.urls)
