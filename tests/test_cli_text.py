@@ -8,12 +8,18 @@ tag: unescaped, ``pip install 'scanflow[serve]'`` would print as
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 from rich.text import Text
 from typer.testing import CliRunner
 
 from scanflow.cli import app
+
+
+def flat(text: str) -> str:
+    """Output as one line: table cells that wrap join up again."""
+    return " ".join(text.split())
 
 
 def help_texts(command, path: str = "scanflow") -> Iterator[tuple[str, str]]:  # noqa: ANN001 - a click command
@@ -51,3 +57,24 @@ def test_a_check_table_shows_column_names_with_brackets(write) -> None:
     )
     assert shown.exit_code == 1, shown.output  # drift
     assert "│ [age]" in shown.output
+
+
+def test_tables_keep_run_ids_and_step_paths_whole_in_80_columns(write, tracking) -> None:
+    long = "a-workflow-with-a-name-long-enough-to-crowd-other-columns-out"
+    write("a.py", "print('hi')\n")
+    write(
+        "workflow.yaml",
+        f"name: {long}\nenv_manager: current\nnodes:\n"
+        "  - workflow: an-outer-workflow-with-a-long-name\n    nodes:\n"
+        "      - {executor: a-step-with-a-rather-long-name-too, file: a.py}\n",
+    )
+    cli = CliRunner(env={"COLUMNS": "80"})
+    ran = cli.invoke(app, ["run", "--tracking-uri", tracking])
+    assert ran.exit_code == 0, ran.output
+    assert "an-outer-workflow-with-a-long-name/a-step-with-a-rather-long-name-too" in flat(ran.output)
+    assert "…" not in ran.output
+    [run_id] = [p.name for p in Path(".scanflow/runs").iterdir()]
+    listed = cli.invoke(app, ["runs", "--tracking-uri", tracking]).output
+    assert run_id in listed and "succeeded" in listed, listed
+    workflow_cells = [line.split("│")[2].strip() for line in listed.splitlines() if line.startswith("│")]
+    assert "".join(workflow_cells) == long, "the name wraps, whole"

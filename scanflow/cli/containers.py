@@ -87,8 +87,11 @@ def swarm_status(
         console.print("No Scanflow services on this swarm" + (f" for '{workflow}'." if workflow else "."))
         return
     table = Table(title="Scanflow services")
-    for column in ("service", "workflow", "run", "kind", "step", "mode", "tasks"):
-        table.add_column(column)
+    for column in ("service", "workflow"):
+        table.add_column(column, overflow="fold")  # every character kept: names are to be copied
+    table.add_column("run", no_wrap=True, min_width=len("20261206-230201-0590"))
+    for column in ("kind", "step", "mode", "tasks"):
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row.name, row.workflow, row.run_id, row.kind, row.step, row.mode, row.tasks)
     console.print(table)

@@ -133,7 +133,9 @@ def runs_list(
             _mention_untracked(Home.resolve(home))
         return
     table = Table(title="Workflow runs")
-    for column in ("run id", "workflow", "status", "started", "duration"):
+    table.add_column("run id", no_wrap=True, min_width=len("20261206-230201-0590"))  # whole, to be copied
+    table.add_column("workflow", overflow="fold")
+    for column in ("status", "started", "duration"):
         table.add_column(column, no_wrap=True)
     for node in nodes:
         run = node.run
@@ -303,7 +305,7 @@ def runs_diff(
         return
     table = Table(title=f"A = {ids[0]}, B = {ids[1]}")
     for column in ("step", "kind", "name", "A", "B", "change (B - A)"):
-        table.add_column(column, justify="right" if column.startswith("change") else "left")
+        table.add_column(column, justify="right" if column.startswith("change") else "left", overflow="fold")
 
     def shown(value: object) -> str:
         return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -262,11 +262,11 @@ def run_summary(state: RunState, keys: list[str] | None = None) -> Group:
         f"[bold]{state.workflow}[/] run [bold]{state.run_id}[/]: [{colour}]{state.status.value}[/] in {total}"
     )
     table = Table()
-    table.add_column("step")
-    table.add_column("status")
-    table.add_column("time", justify="right")
-    table.add_column("tries", justify="right")
-    table.add_column("note")
+    table.add_column("step", overflow="fold")  # a long step path wraps, whole, rather than being cut
+    table.add_column("status", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("tries", justify="right", no_wrap=True)
+    table.add_column("note", overflow="fold")
     records = [state.step(k) for k in (keys if keys is not None else list(state.steps))]
     if len(records) > 40:  # a large DAG: list only what needs attention
         records = [r for r in records if not r.status.succeeded]
