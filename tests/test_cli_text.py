@@ -78,3 +78,10 @@ def test_tables_keep_run_ids_and_step_paths_whole_in_80_columns(write, tracking)
     assert run_id in listed and "succeeded" in listed, listed
     workflow_cells = [line.split("│")[2].strip() for line in listed.splitlines() if line.startswith("│")]
     assert "".join(workflow_cells) == long, "the name wraps, whole"
+
+
+def test_durations_read_at_every_scale() -> None:
+    from scanflow.run.console import format_duration
+
+    shown = [format_duration(s) for s in (0.0134, 0.1, 2.54, 185, 3720)]
+    assert shown == ["13ms", "0.1s", "2.5s", "3m05s", "1h02m"], "a quick step is not '0.0s'"

@@ -51,8 +51,11 @@ def tail_lines(path: str | Path | None, count: int = FAILURE_TAIL, start: int = 
 
 
 def format_duration(seconds: float | None) -> str:
+    """``16ms``, ``2.5s``, ``3m05s``, ``1h02m``: a quick step is not shown as taking 0.0s."""
     if seconds is None:
         return ""
+    if seconds < 0.1:
+        return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, rest = divmod(int(seconds), 60)
