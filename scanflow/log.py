@@ -107,8 +107,10 @@ def data_dir() -> Path:
     return Path(os.environ.get("SCANFLOW_DATA_DIR", os.getcwd()))
 
 
-def read_tracking_records(node_dir: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """Complete records a step logged after byte ``offset``, and the offset after them.
+def read_tracking_records(
+    node_dir: Path, offset: int = 0, end: int | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """Complete records a step logged after byte ``offset`` (up to ``end``), and the offset after them.
 
     A line still being written (no newline yet) is left for the next read.
     """
@@ -116,7 +118,7 @@ def read_tracking_records(node_dir: Path, offset: int = 0) -> tuple[list[dict[st
     try:
         with open(path, "rb") as handle:
             handle.seek(offset)
-            chunk = handle.read()
+            chunk = handle.read() if end is None else handle.read(max(0, end - offset))
     except OSError:
         return [], offset
     complete = chunk[: chunk.rfind(b"\n") + 1]

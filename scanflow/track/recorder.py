@@ -28,7 +28,7 @@ from typing import Any
 
 from scanflow.graph import Graph, Step
 from scanflow.home import Home
-from scanflow.log import ARTIFACTS_DIR, read_tracking_records
+from scanflow.log import ARTIFACTS_DIR, TRACKING_FILE, read_tracking_records
 from scanflow.run.listener import RunListener
 from scanflow.run.state import RunState
 from scanflow.run.status import RunStatus, StepRecord, StepStatus
@@ -54,6 +54,7 @@ _MLFLOW_STATUS = {
 _RUN_STATUS = {RunStatus.SUCCEEDED: "FINISHED", RunStatus.FAILED: "FAILED", RunStatus.CANCELLED: "KILLED"}
 _PARAM_LIMIT = 6000
 STREAM_EVERY = 5.0  # seconds between uploads of what running steps logged
+UPLOADED = "tracked_bytes"  # in a StepRecord's extra: bytes of its tracking file already in MLflow
 _URGENT, _NORMAL, _LAST = 0, 1, 2  # job priorities: a step waiting to start goes first
 
 
@@ -75,6 +76,7 @@ class MlflowRecorder(RunListener):
         self._live: dict[str, Future[str]] = {}
         self._opened: dict[str, str] = {}  # step -> run opened while it ran, to stream its metrics
         self._offsets: dict[str, int] = {}  # step -> bytes of its tracking file already uploaded
+        self._earlier: list[tuple[Step, StepRecord, int, int]] = []  # see _earlier_attempts
         self._state: RunState | None = None
         self._graph: Graph | None = None
         self._begun = False
@@ -128,7 +130,32 @@ class MlflowRecorder(RunListener):
     def run_started(self, state: RunState, graph: Graph, keys: list[str]) -> None:
         self._state, self._graph = state, graph
         self._live_keys = {k for k in keys if wants_live_run(graph.steps[k], graph.base_dir)}
+        self._earlier = self._earlier_attempts(state, graph)  # before any step writes again
         self._submit(lambda: self._begin(state, graph), _URGENT)
+
+    def _earlier_attempts(self, state: RunState, graph: Graph) -> list[tuple[Step, StepRecord, int, int]]:
+        """What steps logged in an earlier attempt of the run that never reached MLflow.
+
+        A killed Scanflow uploads nothing more: those records go to the attempt's
+        own run, closed as killed. Either way this attempt's runs start after
+        them, so a rerun's metrics and parameters are its own.
+        """
+        pending = []
+        for key, step in graph.steps.items():
+            record = state.steps.get(key)
+            try:
+                size = (state.node_dir(key) / TRACKING_FILE).stat().st_size
+            except OSError:
+                continue
+            self._offsets[key] = size
+            if record is None:
+                continue
+            # A record from before UPLOADED was kept: tracked in full once it had a run.
+            uploaded = record.extra.get(UPLOADED, size if record.mlflow_run_id else 0)
+            if size > uploaded:
+                pending.append((step, replace(record), uploaded, size))
+            record.extra[UPLOADED] = size
+        return pending
 
     def step_environment(self, step: Step, record: StepRecord) -> dict[str, str]:
         env = {"MLFLOW_TRACKING_URI": self.tracking_uri}
@@ -166,11 +193,11 @@ class MlflowRecorder(RunListener):
         state.mlflow_experiment_id = store.ensure_experiment(client, name, location)
         state.tracking_uri = self.tracking_uri
         common = {TAG_RUN_ID: state.run_id, TAG_WORKFLOW: state.workflow}
-        if state.mlflow_run_id:  # a resume continues the same MLflow runs
+        resumed = state.mlflow_run_id is not None
+        if resumed:  # a resume continues the same MLflow runs
             for run_id in [state.mlflow_run_id, *state.mlflow_workflow_runs.values()]:
                 client.update_run(run_id, status="RUNNING")
             client.log_text(state.mlflow_run_id, state.spec_yaml, "workflow.yaml")  # edited since, maybe
-            self._close_abandoned_runs(state)
         else:
             parent = client.create_run(
                 state.mlflow_experiment_id,
@@ -180,22 +207,46 @@ class MlflowRecorder(RunListener):
             )
             state.mlflow_run_id = parent.info.run_id
             client.log_text(state.mlflow_run_id, state.spec_yaml, "workflow.yaml")
+        if resumed or self._earlier:
+            self._settle_earlier_attempts(state, resumed)
         state.save()
         self._begun = True
 
-    def _close_abandoned_runs(self, state: RunState) -> None:
-        """Step runs an interrupted attempt left "running" (its process was killed): mark them killed."""
+    def _settle_earlier_attempts(self, state: RunState, resumed: bool) -> None:
+        """Close the step runs an interrupted attempt left "running", with what it logged last.
+
+        A step that logged but never got a run (its Scanflow was killed first)
+        gets one now, closed as killed: the attempt stays visible, apart from
+        the rerun.
+        """
         before = int((state.resumed_at or time.time()) * 1000)
-        abandoned = self._client.search_runs(
-            [state.mlflow_experiment_id],
-            filter_string=(
-                f"tags.`{TAG_RUN_ID}` = '{state.run_id}' and tags.`{TAG_KIND}` = 'step'"
-                " and attributes.status = 'RUNNING'"
-            ),
+        found = (
+            self._client.search_runs(
+                [state.mlflow_experiment_id],
+                filter_string=(
+                    f"tags.`{TAG_RUN_ID}` = '{state.run_id}' and tags.`{TAG_KIND}` = 'step'"
+                    " and attributes.status = 'RUNNING'"
+                ),
+            )
+            if resumed
+            else []
         )
-        for run in abandoned:
-            if run.info.start_time is not None and run.info.start_time < before:
-                self._client.set_terminated(run.info.run_id, status="KILLED")
+        abandoned = {
+            run.data.tags.get(TAG_NODE): run.info.run_id
+            for run in found
+            if run.info.start_time is not None and run.info.start_time < before
+        }
+        for step, record, start, end in self._earlier:
+            records, _ = read_tracking_records(state.node_dir(step.key), start, end)
+            stamps = [r["timestamp"] / 1000 for r in records if "timestamp" in r] or [time.time()]
+            run_id = abandoned.pop(step.key, None) or self._new_step_run(
+                step, record.started_at or min(stamps), self._step_tags(record)
+            )
+            self._log(run_id, records, params={}, tags={})
+            ended = record.ended_at or max(stamps)  # a killed attempt's last sign of life
+            self._client.set_terminated(run_id, status="KILLED", end_time=int(ended * 1000))
+        for run_id in abandoned.values():
+            self._client.set_terminated(run_id, status="KILLED")
 
     def _workflow_run(self, path: str) -> str:
         """The MLflow run of a nested workflow, created when its first step is recorded.
@@ -270,6 +321,7 @@ class MlflowRecorder(RunListener):
             run_id = self._run_of(step, self._state.step(key))
             self._log(run_id, records, params={}, tags={})
             self._offsets[key] = offset
+            self._state.step(key).extra[UPLOADED] = offset
 
     def _run_of(self, step: Step, record: StepRecord, tags: dict[str, str] | None = None) -> str:
         """The step's run: opened before it started, opened while it ran, or new now."""
@@ -285,13 +337,14 @@ class MlflowRecorder(RunListener):
         assert self._state is not None
         client = self._client
         node_dir = self._state.node_dir(step.key)
-        records, _ = read_tracking_records(node_dir, self._offsets.pop(step.key, 0))
+        records, uploaded = read_tracking_records(node_dir, self._offsets.pop(step.key, 0))
         params = {k: _param_text(v) for k, v in step.executor.parameters.items()}
         tags = self._step_tags(record)
         created_now = step.key not in self._live and step.key not in self._opened
         run_id = self._run_of(step, record, tags)
         self._opened.pop(step.key, None)
         self._state.step(step.key).mlflow_run_id = run_id
+        self._state.step(step.key).extra[UPLOADED] = uploaded
         self._log(
             run_id,
             records,

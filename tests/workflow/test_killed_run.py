@@ -146,3 +146,46 @@ def test_a_run_killed_with_its_lifeline_is_listed_as_interrupted_and_its_resume_
     abandoned = open_client(tracking).get_run(step["earlier_attempts"][0])
     assert abandoned.info.status == "KILLED", "the killed attempt's run is closed, not left running"
     assert "Nothing tracked for workflow 'other'" in cli.invoke(app, ["wipe", "other", "--yes"]).output
+
+
+LOGS_THEN_HANGS = """
+import os, time
+from pathlib import Path
+import scanflow
+hang = Path(os.environ["SCANFLOW_WORKFLOW_DIR"], "hang").exists()
+scanflow.log_param("attempt", "killed" if hang else "rerun")
+for value in ([1, 2, 3] if hang else [10, 20]):
+    scanflow.log_metric("loss", value)
+if hang:
+    Path(os.environ["SCANFLOW_WORKFLOW_DIR"], "step.pid").write_text(str(os.getpid()))
+    time.sleep(120)
+"""
+
+
+def test_what_a_killed_attempt_logged_stays_with_it_and_the_rerun_logs_afresh(write, tracking) -> None:
+    write("logs.py", LOGS_THEN_HANGS)
+    write("hang", "")
+    write("wf.yaml", "name: relog\nenv_manager: current\nnodes:\n  - {executor: a, file: logs.py}\n")
+    scanflow = subprocess.Popen(
+        [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "-q", "--tracking-uri", tracking],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(Path("step.pid"))
+    scanflow.send_signal(signal.SIGKILL)  # before the recorder uploaded anything of the step
+    scanflow.wait()
+    [run_id] = [p.name for p in Path(".scanflow/runs").iterdir()]
+    os.remove("hang")
+    resumed = cli.invoke(app, ["resume", run_id, "-q"])
+    assert resumed.exit_code == 0, resumed.output
+
+    tree = json.loads(cli.invoke(app, ["runs", "show", run_id, "--json"]).stdout)
+    [step] = tree["children"]
+    client = open_client(tracking)
+    rerun = client.get_run(step["mlflow_run_id"])
+    assert rerun.data.params["attempt"] == "rerun"
+    assert [m.value for m in client.get_metric_history(rerun.info.run_id, "loss")] == [10, 20]
+    [killed_id] = step["earlier_attempts"]
+    killed = client.get_run(killed_id)
+    assert killed.info.status == "KILLED" and killed.data.params["attempt"] == "killed"
+    assert [m.value for m in client.get_metric_history(killed_id, "loss")] == [1, 2, 3]

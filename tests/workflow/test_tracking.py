@@ -19,7 +19,7 @@ from scanflow.track.query import find_workflow_run, list_workflow_runs, run_tree
 from scanflow.track.store import TrackingError, open_client
 from scanflow.track.wipe import wipe
 
-from .runs import run
+from .runs import resume, run
 
 HELPERS_STEP = """
 import scanflow
@@ -383,3 +383,35 @@ def test_a_migration_stopped_midway_is_settled_before_the_store_is_used(
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert not any(t.startswith("_alembic_tmp_") for t in tables)
     assert {"kept", "after"} <= {e.name for e in open_client(uri).search_experiments()}, "no experiment lost"
+
+
+def test_a_resumed_step_logs_to_a_run_of_its_own_not_on_top_of_the_failed_one(write, tracking) -> None:
+    write(
+        "flaky.py",
+        """
+        import os, sys
+        from pathlib import Path
+        import scanflow
+        broken = Path(os.environ["SCANFLOW_WORKFLOW_DIR"], "broken").exists()
+        scanflow.log_param("attempt", "first" if broken else "resumed")
+        for step, value in enumerate([5, 4] if broken else [3, 2, 1]):
+            scanflow.log_metric("loss", value, step=step)
+        sys.exit(1 if broken else 0)
+        """,
+    )
+    write("broken", "")
+    workflow = Workflow("flaky", env_manager="current", nodes=[Executor("a", file="flaky.py")])
+    first = run(workflow, track=True, tracking_uri=tracking)
+    assert not first.ok
+    Path("broken").unlink()
+    resumed = resume(first.run_id, track=True, tracking_uri=tracking)
+    assert resumed.ok
+    client = open_client(tracking)
+    failed_run, resumed_run = (r.steps["a"].mlflow_run_id for r in (first, resumed))
+    assert failed_run != resumed_run
+    history = {
+        run_id: [m.value for m in client.get_metric_history(run_id, "loss")]
+        for run_id in (failed_run, resumed_run)
+    }
+    assert history == {failed_run: [5, 4], resumed_run: [3, 2, 1]}
+    assert client.get_run(resumed_run).data.params["attempt"] == "resumed"
