@@ -28,6 +28,12 @@ from typing import IO, Any
 
 DONE = "done"
 LOG_NAME = "lifeline.log"  # in the run's folder: what the watcher stopped, and when
+_WATCHERS: list[subprocess.Popen] = []  # started by this process, not yet reaped
+
+
+def _reap() -> None:
+    """Collect the exit of watchers that ended, without waiting for those that have not."""
+    _WATCHERS[:] = [watcher for watcher in _WATCHERS if watcher.poll() is None]
 
 
 class Lifeline:
@@ -53,6 +59,8 @@ class Lifeline:
             )
         except OSError:  # no watcher: a killed run is still stopped by its resume
             return
+        _reap()
+        _WATCHERS.append(watcher)
         self._pipe = watcher.stdin
 
     def process_started(self, process: dict[str, Any]) -> None:
