@@ -18,6 +18,7 @@ in a session of its own, so the Ctrl-C that stops a run does not stop it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import subprocess
@@ -34,6 +35,16 @@ _WATCHERS: list[subprocess.Popen] = []  # started by this process, not yet reape
 def _reap() -> None:
     """Collect the exit of watchers that ended, without waiting for those that have not."""
     _WATCHERS[:] = [watcher for watcher in _WATCHERS if watcher.poll() is None]
+
+
+@atexit.register
+def _reap_at_exit(timeout: float = 1.0) -> None:
+    """Let watchers told "done" a moment to end, so none is left unreaped behind this process."""
+    deadline = time.monotonic() + timeout
+    for watcher in _WATCHERS:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            watcher.wait(timeout=max(0.0, deadline - time.monotonic()))
+    _reap()
 
 
 class Lifeline:
