@@ -447,6 +447,13 @@ def _wipe_tracker_stores(workflow: str | None) -> None:
         console.print(f"[green]✔[/] removed the tracker store volume {name}")
 
 
+class AuthMode(enum.StrEnum):
+    """How `tracker up` checks who calls it."""
+
+    none = "none"
+    basic = "basic"
+
+
 @tracker_app.command("up")
 def tracker_up(
     host: Annotated[
@@ -457,6 +464,22 @@ def tracker_up(
         str | None,
         typer.Option(help="MLflow store (default: the project's embedded SQLite; postgresql://... works)"),
     ] = None,
+    auth: Annotated[
+        AuthMode,
+        typer.Option(
+            help="basic: MLflow's users and passwords (the first start creates 'admin' with the"
+            " password in MLFLOW_AUTH_ADMIN_PASSWORD)"
+        ),
+    ] = AuthMode.none,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure", help="serve another address without authentication (behind an authenticating proxy)"
+        ),
+    ] = False,
+    jobs: Annotated[
+        bool, typer.Option("--jobs", help="also run MLflow's background job runner (GenAI scorers)")
+    ] = False,
     home: HomeOption = None,
 ) -> None:
     """Start an MLflow server with its UI on the project's store (needs scanflow\\[server])."""
@@ -464,6 +487,14 @@ def tracker_up(
     from scanflow.track.server import TrackerServerError, serve_tracker
 
     try:
-        serve_tracker(Home.resolve(home), host=host, port=port, backend_store_uri=backend_store_uri)
+        serve_tracker(
+            Home.resolve(home),
+            host=host,
+            port=port,
+            backend_store_uri=backend_store_uri,
+            basic_auth=auth is AuthMode.basic,
+            insecure=insecure,
+            jobs=jobs,
+        )
     except TrackerServerError as error:
         raise fail(str(error), code=1) from None

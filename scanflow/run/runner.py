@@ -147,6 +147,7 @@ def _execute_watched(
     listeners: list[RunListener] = [view]
     recorder = None
     uri = project.tracking_uri(opts.tracking_uri) if opts.track else None
+    server = uri if uri is not None and uri.startswith(("http://", "https://")) else None
     try:
         uri = engine.open_run(state, uri, view.console.print) or uri
     except BaseException as error:
@@ -199,6 +200,8 @@ def _execute_watched(
     finally:
         if recorder is not None:  # first: the backend may host the tracker (`open_run`)
             _flush(recorder, view.console)
+            if uri == server and state.mlflow_run_id:  # the user's own server, not one the backend hosted
+                view.console.print(f"[dim]MLflow: {_run_page(uri, state)}[/]", highlight=False)
         engine.close()
     return RunResult(state, recorder.warnings if recorder else [])
 
@@ -209,6 +212,11 @@ def _check_tracking(project: Home, tracking_uri: str | None, track: bool) -> Non
         from scanflow.track.store import require_reachable
 
         require_reachable(project.tracking_uri(tracking_uri))
+
+
+def _run_page(server: str, state: RunState) -> str:
+    """The run's page in the MLflow UI of ``server``."""
+    return f"{server.rstrip('/')}/#/experiments/{state.mlflow_experiment_id}/runs/{state.mlflow_run_id}"
 
 
 def _flush(recorder, console: Console) -> None:  # noqa: ANN001 - MlflowRecorder, imported lazily

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import queue
 import threading
 import time
@@ -63,6 +64,8 @@ class MlflowRecorder(RunListener):
         self, tracking_uri: str, home: Home, experiment: str | None = None, stream_every: float | None = None
     ):
         self.tracking_uri = tracking_uri
+        # MLflow prints a "View run" link per run it ends; the runner prints the workflow run's once.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.stream_every = stream_every or STREAM_EVERY
         self.home = home
         self.experiment_name = experiment

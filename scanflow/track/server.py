@@ -7,6 +7,7 @@ recorded before the server started are browsable at once.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,42 @@ class TrackerServerError(RuntimeError):
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+JOBS_VARIABLE = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+AUTH_CONFIG_VARIABLE = "MLFLOW_AUTH_CONFIG_PATH"
+ADMIN_PASSWORD_VARIABLE = "MLFLOW_AUTH_ADMIN_PASSWORD"
+SECRET_KEY_VARIABLE = "MLFLOW_FLASK_SERVER_SECRET_KEY"
+ADMIN = "admin"
+
+
+def auth_environment(home: Home) -> dict[str, str]:
+    """What MLflow's basic authentication needs, kept in the project folder.
+
+    ``basic_auth.ini`` (written once; edit it to change the permission new
+    users get) puts the users in ``basic_auth.db``; ``flask_secret_key`` holds
+    the key of the UI's CSRF tokens, the same at every start. The first start
+    creates the admin user ``admin`` with the password in
+    ``MLFLOW_AUTH_ADMIN_PASSWORD``, which later starts do not need.
+    """
+    path = home.root / "basic_auth.ini"
+    users = home.root / "basic_auth.db"
+    if not users.exists() and not os.environ.get(ADMIN_PASSWORD_VARIABLE):
+        raise TrackerServerError(
+            f"the first start with --auth basic creates the admin user '{ADMIN}': set"
+            f" {ADMIN_PASSWORD_VARIABLE} to its password (12 characters or more) and start again"
+        )
+    if not path.exists():
+        path.write_text(
+            "[mlflow]\n"
+            "default_permission = READ\n"
+            f"database_uri = sqlite:///{users}\n"
+            f"admin_username = {ADMIN}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+    key = home.root / "flask_secret_key"
+    if not key.exists():
+        key.touch(mode=0o600)
+        key.write_text(secrets.token_hex(32))
+    return {AUTH_CONFIG_VARIABLE: str(path), SECRET_KEY_VARIABLE: key.read_text().strip()}
 
 
 def server_command(
@@ -68,12 +105,15 @@ def serve_tracker(
     backend_store_uri: str | None = None,
     basic_auth: bool = False,
     insecure: bool = False,
+    jobs: bool = False,
 ) -> None:
     """Run the server in the foreground until Ctrl-C.
 
     Bound to loopback it needs no authentication; on any other address it
     requires MLflow's basic authentication (``basic_auth``) unless the caller
-    says the network is trusted (``insecure``).
+    says the network is trusted (``insecure``). MLflow's background job runner
+    (``jobs``: GenAI scorers and the like) is off unless asked for: it adds
+    some eight processes and over a GiB of memory to a server that browses runs.
     """
     if host not in LOOPBACK and not (basic_auth or insecure):
         raise TrackerServerError(
@@ -84,17 +124,22 @@ def serve_tracker(
     if port_taken(host, port):  # MLflow would log the clash and exit 0 after our "UI on" line
         raise TrackerServerError(port_taken_message(host, port, fix="choose another with --port"))
     home.root.mkdir(parents=True, exist_ok=True)
+    environment = {**(auth_environment(home) if basic_auth else {}), **os.environ}  # the user's own win
+    if jobs:
+        environment[JOBS_VARIABLE] = "true"
+    else:
+        environment.setdefault(JOBS_VARIABLE, "false")
     home.artifacts_dir.mkdir(parents=True, exist_ok=True)
     if backend_store_uri is None:
         prepare_store(home.embedded_tracking_uri)
     command = server_command(home, host, port, backend_store_uri, basic_auth)
     print(f"MLflow UI and API on http://{host}:{port} (store: {command[3]}); Ctrl-C stops it.", flush=True)
-    code = _run_until_stopped(command)
+    code = _run_until_stopped(command, environment)
     if code is not None and code not in (0, -2, -15, 130, 143):
         raise TrackerServerError(f"the MLflow server exited with code {code}")
 
 
-def _run_until_stopped(command: list[str], grace: float = 10.0) -> int | None:
+def _run_until_stopped(command: list[str], environment: dict[str, str], grace: float = 10.0) -> int | None:
     """Run the server and return its exit code; None when Ctrl-C stopped it.
 
     The server and the processes it starts (uvicorn, MLflow's job runners) lead
@@ -106,7 +151,7 @@ def _run_until_stopped(command: list[str], grace: float = 10.0) -> int | None:
     from scanflow.run.lifeline import Lifeline
     from scanflow.run.processes import kill_tree
 
-    server = subprocess.Popen(command, start_new_session=True)
+    server = subprocess.Popen(command, env=environment, start_new_session=True)
     with Lifeline() as lifeline:
         if (ref := process_ref(server.pid)) is not None:
             lifeline.process_started(ref)

@@ -162,6 +162,7 @@ def require_reachable(uri: str) -> None:
 
 
 def check_server(uri: str, timeout: float = 5.0) -> None:
+    """The server answers, and lets in whoever MLflow's environment variables say we are."""
     url = uri.rstrip("/") + "/health"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - user's URI
@@ -173,6 +174,44 @@ def check_server(uri: str, timeout: float = 5.0) -> None:
             f"cannot reach the MLflow server at {uri} ({reason}). Start it (`scanflow tracker up`)"
             " or fix --tracking-uri / SCANFLOW_TRACKING_URI."
         ) from None
+    _check_credentials(uri, timeout)
+
+
+def _check_credentials(uri: str, timeout: float) -> None:
+    """Refuse now what MLflow would refuse at every call: a server behind authentication.
+
+    Without this a run would go on untracked, with a warning per call.
+    """
+    request = urllib.request.Request(
+        uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1", headers=_credentials()
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - user's URI
+            return
+    except urllib.error.HTTPError as error:
+        if error.code not in (401, 403):
+            return  # another trouble: MLflow's own calls name it
+        given = "were refused" if _credentials() else "are needed"
+        raise TrackingError(
+            f"the MLflow server at {uri} answered {error.code}: credentials {given}. Set"
+            " MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+            " to a user of that server."
+        ) from None
+    except (urllib.error.URLError, OSError):
+        return  # it answered /health a moment ago; MLflow's own calls name what went wrong
+
+
+def _credentials() -> dict[str, str]:
+    """The Authorization header MLflow's client sends, from the same environment variables."""
+    import base64
+    import os
+
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        return {"Authorization": f"Bearer {token}"}
+    return {}
 
 
 def quiet_mlflow() -> None:

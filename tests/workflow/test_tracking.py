@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from scanflow.track.query import find_workflow_run, list_workflow_runs, run_tree
 from scanflow.track.store import TrackingError, open_client
 from scanflow.track.wipe import wipe
 
-from .runs import resume, run
+from .runs import quiet_console, resume, run
 
 HELPERS_STEP = """
 import scanflow
@@ -218,11 +220,57 @@ def test_tracker_up_serves_the_embedded_store(write, tracking) -> None:
         assert client.get_run(result.mlflow_run_id).info.status == "FINISHED"
     finally:
         mlflow_server = psutil.Process(server.pid).children(recursive=True)
+        commands = [" ".join(p.cmdline()) for p in mlflow_server]
         server.kill()  # outright: its lifeline stops the MLflow server and what that started
         server.wait(timeout=30)
     psutil.wait_procs(mlflow_server, timeout=20)
     assert mlflow_server, "the MLflow server runs in processes of its own"
+    assert not [c for c in commands if "huey" in c], "no job runner unless --jobs"
     assert not [p.pid for p in mlflow_server if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_tracker_up_with_basic_auth_lets_in_only_its_users(write, tracking, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from scanflow.cli import app
+
+    monkeypatch.delenv("MLFLOW_AUTH_ADMIN_PASSWORD", raising=False)
+    first = CliRunner().invoke(app, ["tracker", "up", "--auth", "basic"])
+    assert first.exit_code == 1
+    assert "creates the admin user 'admin': set MLFLOW_AUTH_ADMIN_PASSWORD" in " ".join(first.output.split())
+    write("a.py", "import scanflow\nscanflow.log_metric('m', 1)\n")
+    workflow = Workflow("guarded", env_manager="current", nodes=[Executor("a", file="a.py")])
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "scanflow.cli", "tracker", "up", "--port", str(port), "--auth", "basic"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "MLFLOW_AUTH_ADMIN_PASSWORD": "a-long-admin-secret"},
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{uri}/health", server)
+        with pytest.raises(TrackingError, match="credentials are needed. Set MLFLOW_TRACKING_USERNAME"):
+            run(workflow, track=True, tracking_uri=uri)
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "not-the-password")
+        with pytest.raises(TrackingError, match="credentials were refused"):
+            run(workflow, track=True, tracking_uri=uri)
+        assert not Path(".scanflow/runs").exists(), "refused before anything ran"
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "a-long-admin-secret")
+        console = quiet_console()
+        result = run(workflow, track=True, tracking_uri=uri, console=console)
+        assert result.ok and not result.warnings
+        step = open_client(uri).get_run(result.steps["a"].mlflow_run_id)
+        assert step.data.metrics["m"] == 1
+        page = f"MLflow: {uri}/#/experiments/{step.info.experiment_id}/runs/{result.mlflow_run_id}"
+        assert page in console.file.getvalue(), "the run ends with a link to its page"
+    finally:
+        server.send_signal(signal.SIGINT)
+        output = server.communicate(timeout=60)[0].decode()
+    assert server.returncode == 0, output
+    assert (Path(".scanflow") / "basic_auth.db").is_file(), "the users live in the project folder"
 
 
 def _free_port() -> int:
