@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -240,6 +241,8 @@ def runs_show(
     add(tree, root)
     console.print(tree)
     console.print(f"[dim]MLflow run {root.run.info.run_id}, experiment {root.run.info.experiment_id}[/]")
+    if local is not None:
+        _show_lifeline(local)
 
 
 def _local_run(run_id: str, home: Path | None) -> RunState | None:
@@ -250,6 +253,15 @@ def _local_run(run_id: str, home: Path | None) -> RunState | None:
         return RunStore(Home.resolve(home).runs_dir).load(run_id)
     except LookupError:
         return None
+
+
+def _show_lifeline(state: RunState) -> None:
+    """What the run's lifeline stopped when its Scanflow process was killed, and when."""
+    from scanflow.run.lifeline import LOG_NAME
+
+    with contextlib.suppress(OSError):
+        for line in (state.directory / LOG_NAME).read_text().splitlines():
+            console.print(f"[dim]{escape(line)}[/]")
 
 
 def _show_local(state: RunState, as_json: bool) -> None:
@@ -274,6 +286,7 @@ def _show_local(state: RunState, as_json: bool) -> None:
     console.print(
         f"[dim]not tracked in MLflow (no metrics); a step's output: scanflow runs log {state.run_id} STEP[/]"
     )
+    _show_lifeline(state)
 
 
 @runs_app.command("diff")

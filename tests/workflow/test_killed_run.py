@@ -83,6 +83,8 @@ def test_the_lifeline_of_a_killed_run_stops_its_steps_at_once(write, tracking) -
 
     [listed] = json.loads(cli.invoke(app, ["runs", "--json"]).stdout)
     assert (listed["run_id"], listed["status"]) == (run_id, "interrupted")
+    shown = " ".join(cli.invoke(app, ["runs", "show", run_id]).output.split())
+    assert f"ended mid-run; stopped process {step_pid}" in shown, "runs show says what the lifeline did"
     os.remove("hang")
     resumed = cli.invoke(app, ["resume", run_id, "-q"])
     assert resumed.exit_code == 0, resumed.output
