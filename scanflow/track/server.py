@@ -29,6 +29,7 @@ AUTH_CONFIG_VARIABLE = "MLFLOW_AUTH_CONFIG_PATH"
 ADMIN_PASSWORD_VARIABLE = "MLFLOW_AUTH_ADMIN_PASSWORD"
 SECRET_KEY_VARIABLE = "MLFLOW_FLASK_SERVER_SECRET_KEY"
 ADMIN = "admin"
+MIN_PASSWORD = 12  # MLflow's rule for passwords
 
 
 def auth_environment(home: Home) -> dict[str, str]:
@@ -40,12 +41,19 @@ def auth_environment(home: Home) -> dict[str, str]:
     creates the admin user ``admin`` with the password in
     ``MLFLOW_AUTH_ADMIN_PASSWORD``, which later starts do not need.
     """
+    key = home.root / "flask_secret_key"
+    if not key.exists():
+        key.touch(mode=0o600)
+        key.write_text(secrets.token_hex(32))
+    secret = {SECRET_KEY_VARIABLE: key.read_text().strip()}
+    if AUTH_CONFIG_VARIABLE in os.environ:
+        return secret  # the user's own settings and users
     path = home.root / "basic_auth.ini"
     users = home.root / "basic_auth.db"
-    if not users.exists() and not os.environ.get(ADMIN_PASSWORD_VARIABLE):
+    if not users.exists() and len(os.environ.get(ADMIN_PASSWORD_VARIABLE, "")) < MIN_PASSWORD:
         raise TrackerServerError(
             f"the first start with --auth basic creates the admin user '{ADMIN}': set"
-            f" {ADMIN_PASSWORD_VARIABLE} to its password (12 characters or more) and start again"
+            f" {ADMIN_PASSWORD_VARIABLE} to its password ({MIN_PASSWORD} characters or more) and start again"
         )
     if not path.exists():
         path.write_text(
@@ -55,11 +63,7 @@ def auth_environment(home: Home) -> dict[str, str]:
             f"admin_username = {ADMIN}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
         )
-    key = home.root / "flask_secret_key"
-    if not key.exists():
-        key.touch(mode=0o600)
-        key.write_text(secrets.token_hex(32))
-    return {AUTH_CONFIG_VARIABLE: str(path), SECRET_KEY_VARIABLE: key.read_text().strip()}
+    return {**secret, AUTH_CONFIG_VARIABLE: str(path)}
 
 
 def server_command(
@@ -151,8 +155,8 @@ def _run_until_stopped(command: list[str], environment: dict[str, str], grace: f
     from scanflow.run.lifeline import Lifeline
     from scanflow.run.processes import kill_tree
 
-    server = subprocess.Popen(command, env=environment, start_new_session=True)
     with Lifeline() as lifeline:
+        server = subprocess.Popen(command, env=environment, start_new_session=True)
         if (ref := process_ref(server.pid)) is not None:
             lifeline.process_started(ref)
         try:

@@ -235,9 +235,14 @@ def test_tracker_up_with_basic_auth_lets_in_only_its_users(write, tracking, monk
     from scanflow.cli import app
 
     monkeypatch.delenv("MLFLOW_AUTH_ADMIN_PASSWORD", raising=False)
-    first = CliRunner().invoke(app, ["tracker", "up", "--auth", "basic"])
-    assert first.exit_code == 1
-    assert "creates the admin user 'admin': set MLFLOW_AUTH_ADMIN_PASSWORD" in " ".join(first.output.split())
+    for password in (None, "too-short"):  # MLflow wants 12 characters or more
+        if password:
+            monkeypatch.setenv("MLFLOW_AUTH_ADMIN_PASSWORD", password)
+        first = CliRunner().invoke(app, ["tracker", "up", "--auth", "basic"])
+        assert first.exit_code == 1
+        shown = " ".join(first.output.split())
+        assert "creates the admin user 'admin': set MLFLOW_AUTH_ADMIN_PASSWORD to its password (12" in shown
+    monkeypatch.delenv("MLFLOW_AUTH_ADMIN_PASSWORD")
     write("a.py", "import scanflow\nscanflow.log_metric('m', 1)\n")
     workflow = Workflow("guarded", env_manager="current", nodes=[Executor("a", file="a.py")])
     port = _free_port()
