@@ -247,7 +247,8 @@ class MlflowRecorder(RunListener):
             )
             self._log(run_id, records, params={}, tags={})
             ended = record.ended_at or max(stamps)  # a killed attempt's last sign of life
-            self._client.set_terminated(run_id, status="KILLED", end_time=int(ended * 1000))
+            status = _MLFLOW_STATUS.get(record.status, "KILLED")  # one that ended before the kill says how
+            self._client.set_terminated(run_id, status=status, end_time=int(ended * 1000))
         for run_id in abandoned.values():
             self._client.set_terminated(run_id, status="KILLED")
 
