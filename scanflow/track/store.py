@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import sqlite3
+import ssl
 import urllib.error
 import urllib.request
 import zlib
@@ -164,20 +165,39 @@ def require_reachable(uri: str) -> None:
 def check_server(uri: str, timeout: float = 5.0) -> None:
     """The server answers, and lets in whoever MLflow's environment variables say we are."""
     url = uri.rstrip("/") + "/health"
+    tls = _tls_context()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - user's URI
+        with urllib.request.urlopen(url, timeout=timeout, context=tls) as response:  # noqa: S310 - user's URI
             if response.status >= 400:
                 raise TrackingError(f"the MLflow server at {uri} answered {response.status} on /health")
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise TrackingError(
+                f"the MLflow server at {uri} has a certificate this machine does not trust"
+                f" ({reason.verify_message}). Set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA bundle that"
+                " signed it, or, on a network you trust, MLFLOW_TRACKING_INSECURE_TLS=true."
+            ) from None
         raise TrackingError(
             f"cannot reach the MLflow server at {uri} ({reason}). Start it (`scanflow tracker up`)"
             " or fix --tracking-uri / SCANFLOW_TRACKING_URI."
         ) from None
-    _check_credentials(uri, timeout)
+    _check_credentials(uri, timeout, tls)
 
 
-def _check_credentials(uri: str, timeout: float) -> None:
+def _tls_context() -> ssl.SSLContext:
+    """TLS as MLflow's client has it from the environment: its CA bundle, client certificate, or no check."""
+    import os
+
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("true", "1"):
+        return ssl._create_unverified_context()  # noqa: S323 - the user asked for it, as MLflow's client does
+    context = ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None)
+    if client := os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH"):
+        context.load_cert_chain(client)
+    return context
+
+
+def _check_credentials(uri: str, timeout: float, tls: ssl.SSLContext) -> None:
     """Refuse now what MLflow would refuse at every call: a server behind authentication.
 
     Without this a run would go on untracked, with a warning per call.
@@ -186,7 +206,7 @@ def _check_credentials(uri: str, timeout: float) -> None:
         uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1", headers=_credentials()
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - user's URI
+        with urllib.request.urlopen(request, timeout=timeout, context=tls):  # noqa: S310 - user's URI
             return
     except urllib.error.HTTPError as error:
         if error.code not in (401, 403):
