@@ -85,3 +85,14 @@ def test_durations_read_at_every_scale() -> None:
 
     shown = [format_duration(s) for s in (0.0134, 0.1, 2.54, 185, 3720)]
     assert shown == ["13ms", "0.1s", "2.5s", "3m05s", "1h02m"], "a quick step is not '0.0s'"
+
+
+def test_the_command_starts_without_the_spec_models() -> None:
+    """`scanflow --help` and tab completion stay quick: the CLI loads pydantic models only to use them."""
+    import subprocess
+    import sys
+
+    heavy = ("scanflow.spec", "pydantic", "mlflow", "numpy", "sqlalchemy")
+    code = f"import scanflow.cli, sys; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from scanflow.cli.common import HomeOption, JsonOutput, console, fail, print_json
-from scanflow.spec.quantities import format_bytes
 
 if TYPE_CHECKING:
     from scanflow.run.disk import Kept
@@ -53,6 +52,7 @@ def cache_list(ctx: typer.Context, as_json: JsonOutput = False, home: HomeOption
 
     from scanflow.home import Home, env_cache_dir
     from scanflow.run.disk import ENVIRONMENT, IMAGE, RUN, STEP_OUTPUT
+    from scanflow.spec.quantities import format_bytes
 
     docker = _docker()
     kept = _everything(home, docker)
@@ -109,7 +109,7 @@ def cache_prune(
 ) -> None:
     """Remove environments, cached step outputs, images (and, with --runs, run folders) unused for a while."""
     from scanflow.run import disk
-    from scanflow.spec.quantities import parse_duration
+    from scanflow.spec.quantities import format_bytes, parse_duration
 
     try:
         seconds = parse_duration(older_than)
