@@ -12,6 +12,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 from scanflow.deploy.ports import port_taken, port_taken_message
@@ -137,10 +140,24 @@ def serve_tracker(
     if backend_store_uri is None:
         prepare_store(home.embedded_tracking_uri)
     command = server_command(home, host, port, backend_store_uri, basic_auth)
-    print(f"MLflow UI and API on http://{host}:{port} (store: {command[3]}); Ctrl-C stops it.", flush=True)
+    address = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    print(f"Starting the MLflow server on http://{host}:{port} (store: {command[3]})…", flush=True)
+    threading.Thread(target=_say_when_ready, args=(address, f"http://{host}:{port}"), daemon=True).start()
     code = _run_until_stopped(command, environment)
     if code is not None and code not in (0, -2, -15, 130, 143):
         raise TrackerServerError(f"the MLflow server exited with code {code}")
+
+
+def _say_when_ready(address: str, shown: str, timeout: float = 300.0) -> None:
+    """Print once the server answers: the UI is there to open from then on, not before."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(address + "/health", timeout=2):  # noqa: S310 - our own server
+                print(f"MLflow UI and API ready on {shown}; Ctrl-C stops it.", flush=True)
+                return
+        except OSError:
+            time.sleep(0.25)
 
 
 def _run_until_stopped(command: list[str], environment: dict[str, str], grace: float = 10.0) -> int | None:

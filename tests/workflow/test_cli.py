@@ -272,7 +272,7 @@ def test_tracker_on_a_taken_port_says_so_instead_of_pointing_at_another_service(
         result = cli.invoke(app, ["tracker", "up", "--port", str(port)])
     assert result.exit_code == 1
     assert f"port {port} on 127.0.0.1 is taken: choose another with --port" in " ".join(result.output.split())
-    assert "MLflow UI and API on" not in result.output
+    assert "Starting the MLflow server" not in result.output
 
 
 TICKING = """

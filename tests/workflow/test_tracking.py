@@ -222,7 +222,8 @@ def test_tracker_up_serves_the_embedded_store(write, tracking) -> None:
         mlflow_server = psutil.Process(server.pid).children(recursive=True)
         commands = [" ".join(p.cmdline()) for p in mlflow_server]
         server.kill()  # outright: its lifeline stops the MLflow server and what that started
-        server.wait(timeout=30)
+        output = server.communicate(timeout=30)[0].decode()
+    assert f"MLflow UI and API ready on http://127.0.0.1:{port}" in output, "said once it answers"
     psutil.wait_procs(mlflow_server, timeout=20)
     assert mlflow_server, "the MLflow server runs in processes of its own"
     assert not [c for c in commands if "huey" in c], "no job runner unless --jobs"
