@@ -305,11 +305,11 @@ def clear_run(client: Any, run_id: str) -> str:
     for container in containers:
         with contextlib.suppress(Exception):
             container.remove(force=True)
-    for network in client.networks.list(filters=selected):
-        _remove_network(network)
-    for volume in client.volumes.list(filters=selected):
+    for volume in client.volumes.list(filters=selected):  # before networks, whose removal may wait
         with contextlib.suppress(Exception):
             volume.remove()
+    for network in client.networks.list(filters=selected):
+        _remove_network(network)
     counts = {"service": len(services), "container": len(containers)}
     return ", ".join(f"{count} {kind}(s)" for kind, count in counts.items() if count)
 

@@ -40,3 +40,14 @@ def left_after(client, run_id: str, timeout: float = 40.0) -> dict[str, list]:
         if not any(left.values()) or time.time() > deadline:
             return left
         time.sleep(0.5)
+
+
+def lifeline_log(project, run_id: str, timeout: float = 30.0) -> str:
+    """What a killed run's lifeline did, once it wrote it (after removing everything)."""
+    import time
+
+    log = project / ".scanflow" / "runs" / run_id / "lifeline.log"
+    deadline = time.time() + timeout
+    while not log.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    return log.read_text()

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from container_helpers import left_after, write
+from container_helpers import left_after, lifeline_log, write
 from typer.testing import CliRunner
 
 from scanflow.cli import app
@@ -83,7 +83,7 @@ def test_a_killed_swarm_run_leaves_no_service(swarm_manager, swarm_settings, pro
     process.send_signal(signal.SIGKILL)  # Scanflow cannot remove the job: its lifeline does
     process.wait()
     assert left_after(swarm_manager, run_id, timeout=60) == {"containers": [], "networks": [], "services": []}
-    assert "removed 1 service(s)" in (project / ".scanflow/runs" / run_id / "lifeline.log").read_text()
+    assert "removed 1 service(s)" in lifeline_log(project, run_id)
 
 
 def test_a_step_larger_than_every_node_is_refused_before_anything_starts(
