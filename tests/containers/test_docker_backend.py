@@ -22,7 +22,7 @@ from scanflow.run.backend import BackendError
 from scanflow.run.docker import DockerBackend
 from scanflow.run.runner import resume_run, run_workflow
 from scanflow.run.status import RunStatus, StepStatus
-from scanflow.run.workflow_tracker import workflow_tracker_up
+from scanflow.run.workflow_tracker import remove_tracker_stores, workflow_tracker_up
 from scanflow.spec import Workflow
 from scanflow.track.pull import pull_runs
 
@@ -220,6 +220,7 @@ def test_a_killed_docker_run_leaves_no_container_network_or_volume(docker_client
     assert left_after(docker_client, run_id, timeout=60) == {"containers": [], "networks": [], "services": []}
     assert "removed 2 container(s)" in lifeline_log(project, run_id)
     assert docker_client.volumes.list(filters={"label": [f"scanflow.run={run_id}"]}) == []
+    assert remove_tracker_stores(docker_client, "cut"), "the workflow's tracked runs are kept"
 
 
 def test_two_runs_of_one_workflow_at_once_do_not_collide(docker_client, project):
