@@ -61,6 +61,14 @@ def is_alive(ref: dict[str, Any] | None) -> bool:
         return False
 
 
+def stop_if_alive(ref: dict[str, Any] | None) -> bool:
+    """Kill the very process ``ref`` names, with its tree, if it still runs; whether it did."""
+    if ref is None or not is_alive(ref):
+        return False
+    kill_tree(int(ref["pid"]), signal.SIGKILL)
+    return True
+
+
 def in_progress(state: RunState) -> bool:
     """A run a live Scanflow process of this machine is running now."""
     return state.status is RunStatus.RUNNING and _here(state.owner) and is_alive(state.owner)
@@ -88,8 +96,7 @@ def settle_interrupted(state: RunState) -> list[str]:
     notes = [f"run {state.run_id} was interrupted: its Scanflow process ({state.owner['pid']}) ended mid-run"]
     for record in state.steps.values():
         process = record.extra.get("process")
-        if record.status is StepStatus.RUNNING and is_alive(process):
-            kill_tree(int(process["pid"]), signal.SIGKILL)
+        if record.status is StepStatus.RUNNING and stop_if_alive(process):
             notes.append(f"stopped what step '{record.key}' left running (process {process['pid']})")
     mark_unfinished(state, StepStatus.CANCELLED, "interrupted: the run's process ended before the step did")
     state.status = RunStatus.CANCELLED

@@ -116,16 +116,9 @@ def watch(lines: IO[str], run_id: str, backend: str) -> list[str]:
 
 def clean_up(processes: list[dict[str, Any]], run_id: str, backend: str) -> list[str]:
     """Stop the step processes still alive and remove the run's containers; say what was done."""
-    import signal
+    from scanflow.run.leftovers import stop_if_alive
 
-    from scanflow.run.leftovers import is_alive
-    from scanflow.run.processes import kill_tree
-
-    done = []
-    for process in processes:
-        if is_alive(process):
-            kill_tree(process["pid"], signal.SIGKILL)
-            done.append(f"stopped process {process['pid']}")
+    done = [f"stopped process {process['pid']}" for process in processes if stop_if_alive(process)]
     if backend in ("docker", "swarm") and run_id:
         from scanflow.run.docker import clear_run
         from scanflow.run.docker_engine import connect

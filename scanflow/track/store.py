@@ -202,8 +202,9 @@ def _check_credentials(uri: str, timeout: float, tls: ssl.SSLContext) -> None:
 
     Without this a run would go on untracked, with a warning per call.
     """
+    credentials = _credentials()
     request = urllib.request.Request(
-        uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1", headers=_credentials()
+        uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1", headers=credentials
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=tls):  # noqa: S310 - user's URI
@@ -211,7 +212,7 @@ def _check_credentials(uri: str, timeout: float, tls: ssl.SSLContext) -> None:
     except urllib.error.HTTPError as error:
         if error.code not in (401, 403):
             return  # another trouble: MLflow's own calls name it
-        given = "were refused" if _credentials() else "are needed"
+        given = "were refused" if credentials else "are needed"
         raise TrackingError(
             f"the MLflow server at {uri} answered {error.code}: credentials {given}. Set"
             " MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
