@@ -51,3 +51,22 @@ def lifeline_log(project, run_id: str, timeout: float = 30.0) -> str:
     while not log.exists() and time.time() < deadline:
         time.sleep(0.2)
     return log.read_text()
+
+
+def start_sleeping_run(client, project: Path, workflow: str, *options: str):  # noqa: ANN201 - (Popen, Container)
+    """`scanflow run OPTIONS` of one step that sleeps, in a process of its own; returned with
+    the step's container once that runs."""
+    import subprocess
+    import sys
+    import time
+
+    write(project, "step.py", "import time\ntime.sleep(120)\n")
+    write(project, "wf.yaml", f"name: {workflow}\nnodes:\n  - {{executor: a, file: step.py}}\n")
+    command = [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", *options]
+    process = subprocess.Popen(command, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    selected = {"label": [f"scanflow.workflow={workflow}", "scanflow.kind=step"]}
+    deadline = time.time() + 120
+    while time.time() < deadline and not client.containers.list(filters=selected):
+        time.sleep(0.2)
+    [step] = client.containers.list(filters=selected)
+    return process, step

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from container_helpers import left_after, lifeline_log, run_labels, write
+from container_helpers import left_after, lifeline_log, run_labels, start_sleeping_run, write
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -168,15 +168,9 @@ def test_ctrl_c_stops_every_container_and_removes_the_network(docker_client, pro
 
 
 def test_resuming_a_killed_run_removes_the_containers_it_left(docker_client, project):
-    write(project, "step.py", "import time\ntime.sleep(120)\n")
-    write(project, "wf.yaml", "name: orphaned\nnodes:\n  - {executor: a, file: step.py}\n")
-    command = [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "--backend", "docker", "--no-track"]
-    process = subprocess.Popen(command, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    selected = {"label": ["scanflow.workflow=orphaned", "scanflow.kind=step"]}
-    deadline = time.time() + 120
-    while time.time() < deadline and not docker_client.containers.list(filters=selected):
-        time.sleep(0.2)
-    [orphan] = docker_client.containers.list(filters=selected)
+    process, orphan = start_sleeping_run(
+        docker_client, project, "orphaned", "--backend", "docker", "--no-track"
+    )
     for child in psutil.Process(process.pid).children():  # its lifeline too: no one left to stop it
         if "scanflow.run.lifeline" in child.cmdline():
             child.kill()
@@ -195,20 +189,9 @@ def test_resuming_a_killed_run_removes_the_containers_it_left(docker_client, pro
 
 
 def test_a_killed_docker_run_leaves_no_container_network_or_volume(docker_client, project, tracking):
-    write(project, "step.py", "import time\ntime.sleep(120)\n")
-    write(project, "wf.yaml", "name: cut\nnodes:\n  - {executor: a, file: step.py}\n")
-    command = [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "--backend", "docker"]
-    process = subprocess.Popen(
-        [*command, "--tracking-uri", tracking],
-        cwd=project,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process, step = start_sleeping_run(
+        docker_client, project, "cut", "--backend", "docker", "--tracking-uri", tracking
     )
-    selected = {"label": ["scanflow.workflow=cut", "scanflow.kind=step"]}
-    deadline = time.time() + 120
-    while time.time() < deadline and not docker_client.containers.list(filters=selected):
-        time.sleep(0.2)
-    [step] = docker_client.containers.list(filters=selected)
     run_id = step.labels["scanflow.run"]
     kinds = {
         c.labels.get("scanflow.kind")

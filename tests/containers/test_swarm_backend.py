@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from container_helpers import left_after, lifeline_log, write
+from container_helpers import left_after, lifeline_log, start_sleeping_run, write
 from typer.testing import CliRunner
 
 from scanflow.cli import app
@@ -70,16 +67,9 @@ def test_a_failing_job_reports_its_exit_code(swarm_manager, swarm_settings, proj
 
 
 def test_a_killed_swarm_run_leaves_no_service(swarm_manager, swarm_settings, project):
-    write(project, "step.py", "import time\ntime.sleep(120)\n")
-    write(project, "wf.yaml", "name: cutjob\nnodes:\n  - {executor: a, file: step.py}\n")
-    command = [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "--backend", "swarm", "--no-track"]
-    process = subprocess.Popen(command, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    selected = {"label": ["scanflow.workflow=cutjob", "scanflow.kind=step"]}
-    deadline = time.time() + 120
-    while time.time() < deadline and not swarm_manager.containers.list(filters=selected):
-        time.sleep(0.2)  # the job's task runs
-    [service] = swarm_manager.services.list(filters=selected)
-    run_id = service.attrs["Spec"]["Labels"]["scanflow.run"]
+    process, task = start_sleeping_run(swarm_manager, project, "cutjob", "--backend", "swarm", "--no-track")
+    run_id = task.labels["scanflow.run"]
+    assert len(swarm_manager.services.list(filters={"label": f"scanflow.run={run_id}"})) == 1
     process.send_signal(signal.SIGKILL)  # Scanflow cannot remove the job: its lifeline does
     process.wait()
     assert left_after(swarm_manager, run_id, timeout=60) == {"containers": [], "networks": [], "services": []}

@@ -50,16 +50,21 @@ def lifeline_of(pid: int) -> psutil.Process:
     raise AssertionError(f"process {pid} started no lifeline")
 
 
-def start_slow_run(write, tracking: str) -> tuple[subprocess.Popen, int, str]:
-    """A run of one step that hangs; returns Scanflow's process, the step's pid and the run id."""
-    write("slow.py", SLOW)
-    write("hang", "")
-    write("wf.yaml", "name: killed\nenv_manager: current\nnodes:\n  - {executor: a, file: slow.py}\n")
-    scanflow = subprocess.Popen(
+def start_run(write, tracking: str, workflow: str, script: str) -> subprocess.Popen:
+    """`scanflow run` in a process of its own, of one step running ``script``."""
+    write("step.py", script)
+    write("wf.yaml", f"name: {workflow}\nenv_manager: current\nnodes:\n  - {{executor: a, file: step.py}}\n")
+    return subprocess.Popen(
         [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "-q", "--tracking-uri", tracking],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def start_slow_run(write, tracking: str) -> tuple[subprocess.Popen, int, str]:
+    """A run of one step that hangs; returns Scanflow's process, the step's pid and the run id."""
+    write("hang", "")
+    scanflow = start_run(write, tracking, "killed", SLOW)
     step_pid = int(wait_for(Path("step.pid")))
     [run_id] = [p.name for p in Path(".scanflow/runs").iterdir()]
     return scanflow, step_pid, run_id
@@ -93,13 +98,7 @@ def test_the_lifeline_of_a_killed_run_stops_its_steps_at_once(write, tracking) -
 
 
 def test_a_run_that_ends_leaves_its_lifeline_nothing_to_do(write, tracking) -> None:
-    write("quick.py", "print('quick')\n")
-    write("wf.yaml", "name: quick\nenv_manager: current\nnodes:\n  - {executor: a, file: quick.py}\n")
-    scanflow = subprocess.Popen(
-        [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "-q", "--tracking-uri", tracking],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    scanflow = start_run(write, tracking, "quick", "print('quick')\n")
     lifeline = lifeline_of(scanflow.pid)
     assert scanflow.wait(timeout=120) == 0
     lifeline.wait(timeout=10)  # raises if the lifeline outlives the run
@@ -165,14 +164,8 @@ if hang:
 
 
 def test_what_a_killed_attempt_logged_stays_with_it_and_the_rerun_logs_afresh(write, tracking) -> None:
-    write("logs.py", LOGS_THEN_HANGS)
     write("hang", "")
-    write("wf.yaml", "name: relog\nenv_manager: current\nnodes:\n  - {executor: a, file: logs.py}\n")
-    scanflow = subprocess.Popen(
-        [sys.executable, "-m", "scanflow.cli", "run", "wf.yaml", "-q", "--tracking-uri", tracking],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    scanflow = start_run(write, tracking, "relog", LOGS_THEN_HANGS)
     wait_for(Path("step.pid"))
     scanflow.send_signal(signal.SIGKILL)  # before the recorder uploaded anything of the step
     scanflow.wait()
