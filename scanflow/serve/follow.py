@@ -33,8 +33,16 @@ class AliasFollower:
         if self.slots:
             self._periodic.start()
 
-    def stop(self) -> None:
-        self._periodic.stop()
+    def request_stop(self) -> None:
+        self._periodic.request_stop()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop following; a call hanging on a registry that went away is not waited for.
+
+        MLflow retries such a call for minutes. The thread is a daemon: it ends
+        with the process, and a swap it had not made yet is simply not made.
+        """
+        self._periodic.stop(timeout)
 
     def check(self) -> list[ModelSlot]:
         """Swap every slot whose alias moved; the slots that changed."""

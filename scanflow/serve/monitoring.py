@@ -39,9 +39,14 @@ class MonitoringReporter:
         if self.checking.enabled:
             self._periodic.start()
 
-    def stop(self) -> None:
-        """Log the last results and end the monitoring run."""
-        self._periodic.stop()
+    def request_stop(self) -> None:
+        self._periodic.request_stop()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Log the last results and end the monitoring run, unless a report still hangs on the tracker."""
+        if not self._periodic.stop(timeout):
+            log.warning("monitoring: the tracker does not answer; the last results are not logged")
+            return
         if self.run_id is not None:
             self._safely(self.report)
             self._safely(lambda: self.registry.client.set_terminated(self.run_id, "FINISHED"))

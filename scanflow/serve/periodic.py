@@ -24,11 +24,16 @@ class Periodic:
         if self.interval_s > 0:
             self._thread.start()
 
-    def stop(self, timeout: float = 30) -> None:
-        """Stop after the job in progress, if any."""
+    def request_stop(self) -> None:
+        """Start no other job; the one in progress, if any, goes on. Returns at once."""
+        self._stop.set()
+
+    def stop(self, timeout: float = 30) -> bool:
+        """Stop after the job in progress, waiting ``timeout`` seconds at most; False if it still runs."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):

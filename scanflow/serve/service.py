@@ -123,14 +123,21 @@ class PredictionService:
         return self.models.ready
 
     def stop(self) -> None:
-        """Stop following and checking; write what the log and the tracker still hold."""
+        """Stop following and checking; write what the log and the tracker still hold.
+
+        The prediction log goes first, and calls to the registry or tracker are
+        waited for only briefly: with either away, MLflow retries a call for
+        minutes, and an engine kills a server that outlasts its stop grace.
+        """
         if self._fetch is not None:
             self._fetch.close()
-        self.follower.stop()
-        self.checking.stop()
-        self.reporter.stop()
+        self.follower.request_stop()
+        self.reporter.request_stop()
         if self.prediction_log is not None:
             self.prediction_log.stop()
+        self.checking.stop()
+        self.follower.stop()
+        self.reporter.stop()
 
     def _served(self, slot: ModelSlot, previous: LoadedModel | None) -> None:
         assert slot.current is not None

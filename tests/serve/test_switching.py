@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import subprocess
 import threading
 import time
@@ -9,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tracker_server import tracker_up
 
 from scanflow.serve.errors import ServeSetupError
 from scanflow.serve.rules import RuleFile
@@ -157,3 +159,57 @@ def test_an_alias_that_does_not_exist_stops_the_server_with_a_clear_error(start_
     assert server.process.wait(timeout=120) == 1
     logs = server.logs()
     assert logs.count("cannot find alias 'nonesuch' of registered model 'digits'") == 1, logs  # said once
+
+
+def test_a_server_whose_registry_hangs_stops_in_time_with_its_log_written(
+    store: Store, tmp_path: Path
+) -> None:
+    """A registry that answers /health but hangs on the follower's call holds it for minutes
+    (MLflow's timeout and retries). A stop must not wait for it: an engine kills a server that
+    outlasts its stop grace (here 10 s)."""
+    import dataclasses
+    import signal
+    from urllib.parse import urlparse
+
+    from scanflow.serve.prediction_log import read_predictions
+
+    database = f"sqlite:///{tmp_path / 'predictions.db'}"
+    args = ["models:/digits@champion", "--follow-every", "0.5", "--report-every", "0", "--log-db", database]
+    with tracker_up("--backend-store-uri", store.tracking_uri) as uri:
+        server = Server(args, dataclasses.replace(store, tracking_uri=uri), tmp_path / "server")
+        server.wait_ready()
+    hung = http.server.ThreadingHTTPServer(("127.0.0.1", urlparse(uri).port), _HangingRegistry)
+    threading.Thread(target=hung.serve_forever, daemon=True).start()
+    try:
+        time.sleep(2)  # the follower's next call now hangs
+        with server.client() as client:
+            for row in range(20):
+                client.post("/invocations", json={"inputs": [store.x[row]]})
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            code = server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            code = server.process.wait()
+    finally:
+        hung.shutdown()
+        _HangingRegistry.release.set()
+    assert code == 0, f"killed after the grace: {server.logs()[-2000:]}"
+    assert [r["output"] for r in read_predictions(database)] == store.expected_v1[:20]
+
+
+class _HangingRegistry(http.server.BaseHTTPRequestHandler):
+    """Healthy on /health; every other call waits until the test ends (failure injection)."""
+
+    release = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path != "/health":
+            self.release.wait(120)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args: object) -> None:
+        pass
