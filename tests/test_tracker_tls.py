@@ -7,51 +7,16 @@ MLFLOW_TRACKING_INSECURE_TLS), and names them when the certificate is not truste
 
 from __future__ import annotations
 
-import datetime
 import http.server
-import ipaddress
 import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tracker_server import self_signed
 
 from scanflow.track.store import TrackingError, check_server
-
-
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 signed by itself, and its key."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "scanflow test tracker")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "tracker.pem", folder / "tracker.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
 
 
 class _Tracker(http.server.BaseHTTPRequestHandler):
@@ -70,7 +35,7 @@ class _Tracker(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def https_tracker(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Tracker)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -87,6 +52,9 @@ def test_an_untrusted_certificate_names_the_settings_that_trust_it(https_tracker
     with pytest.raises(TrackingError, match="certificate this machine does not trust") as refused:
         check_server(uri)
     assert "MLFLOW_TRACKING_SERVER_CERT_PATH" in str(refused.value)
+    monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", str(cert.with_name("moved.pem")))
+    with pytest.raises(TrackingError, match="cannot use the TLS files .* MLFLOW_TRACKING_SERVER_CERT_PATH"):
+        check_server(uri)  # a file that is not there is named, not a traceback
     monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", str(cert))
     check_server(uri)  # trusted through the CA bundle MLflow's client uses too
     monkeypatch.delenv("MLFLOW_TRACKING_SERVER_CERT_PATH")

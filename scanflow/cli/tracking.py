@@ -493,12 +493,18 @@ def tracker_up(
     jobs: Annotated[
         bool, typer.Option("--jobs", help="also run MLflow's background job runner (GenAI scorers)")
     ] = False,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate (chain) to answer HTTPS with; needs --tls-key")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
     home: HomeOption = None,
 ) -> None:
     """Start an MLflow server with its UI on the project's store (needs scanflow\\[server])."""
     from scanflow.home import Home
-    from scanflow.track.server import TrackerServerError, serve_tracker
+    from scanflow.track.server import TlsFiles, TrackerServerError, serve_tracker
 
+    if (tls_cert is None) != (tls_key is None):
+        raise fail("HTTPS needs both --tls-cert and --tls-key (the certificate and its private key)", code=2)
     try:
         serve_tracker(
             Home.resolve(home),
@@ -508,6 +514,7 @@ def tracker_up(
             basic_auth=auth is AuthMode.basic,
             insecure=insecure,
             jobs=jobs,
+            tls=TlsFiles(tls_cert, tls_key) if tls_cert and tls_key else None,
         )
     except TrackerServerError as error:
         raise fail(str(error), code=1) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from scanflow.deploy.ports import port_taken, port_taken_message
@@ -33,6 +35,23 @@ ADMIN_PASSWORD_VARIABLE = "MLFLOW_AUTH_ADMIN_PASSWORD"
 SECRET_KEY_VARIABLE = "MLFLOW_FLASK_SERVER_SECRET_KEY"
 ADMIN = "admin"
 MIN_PASSWORD = 12  # MLflow's rule for passwords
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The certificate (chain) and private key the server answers HTTPS with, both PEM."""
+
+    cert: Path
+    key: Path
+
+    def check(self) -> None:
+        """Name a missing or unreadable file now; uvicorn would print a traceback and exit."""
+        for option, path in (("--tls-cert", self.cert), ("--tls-key", self.key)):
+            if not path.is_file() or not os.access(path, os.R_OK):
+                raise TrackerServerError(f"{option} {path}: no such readable file; give the PEM file's path")
+
+    def uvicorn_options(self) -> str:
+        return f"--ssl-certfile {shlex.quote(str(self.cert))} --ssl-keyfile {shlex.quote(str(self.key))}"
 
 
 def auth_environment(home: Home) -> dict[str, str]:
@@ -70,10 +89,16 @@ def auth_environment(home: Home) -> dict[str, str]:
 
 
 def server_command(
-    home: Home, host: str, port: int, backend_store_uri: str | None = None, basic_auth: bool = False
+    home: Home,
+    host: str,
+    port: int,
+    backend_store_uri: str | None = None,
+    basic_auth: bool = False,
+    tls: TlsFiles | None = None,
 ) -> list[str]:
     store = backend_store_uri or home.embedded_tracking_uri
     auth = ["--app-name", "basic-auth"] if basic_auth else []
+    https = ["--uvicorn-opts", tls.uvicorn_options()] if tls else []
     return [
         *_mlflow_executable(),
         "server",
@@ -88,6 +113,7 @@ def server_command(
         "--workers",
         "1",
         *auth,
+        *https,
     ]
 
 
@@ -113,6 +139,7 @@ def serve_tracker(
     basic_auth: bool = False,
     insecure: bool = False,
     jobs: bool = False,
+    tls: TlsFiles | None = None,
 ) -> None:
     """Run the server in the foreground until Ctrl-C.
 
@@ -121,12 +148,21 @@ def serve_tracker(
     says the network is trusted (``insecure``). MLflow's background job runner
     (``jobs``: GenAI scorers and the like) is off unless asked for: it adds
     some eight processes and over a GiB of memory to a server that browses runs.
+    With ``tls`` it answers HTTPS only, so passwords do not cross the network in clear.
     """
     if host not in LOOPBACK and not (basic_auth or insecure):
         raise TrackerServerError(
             f"binding to {host} would expose every tracked run without authentication. Use --auth basic"
             " (MLflow's basic authentication: pip install 'mlflow[auth]'), put an authenticating proxy in"
             " front and pass --insecure, or keep the default 127.0.0.1."
+        )
+    if tls is not None:
+        tls.check()
+    elif basic_auth and host not in LOOPBACK:
+        print(
+            f"Note: passwords reach http://{host}:{port} unencrypted; pass --tls-cert and --tls-key"
+            " (or put a TLS proxy in front) unless the network is trusted.",
+            flush=True,
         )
     if port_taken(host, port):  # MLflow would log the clash and exit 0 after our "UI on" line
         raise TrackerServerError(port_taken_message(host, port, fix="choose another with --port"))
@@ -139,10 +175,11 @@ def serve_tracker(
     home.artifacts_dir.mkdir(parents=True, exist_ok=True)
     if backend_store_uri is None:
         prepare_store(home.embedded_tracking_uri)
-    command = server_command(home, host, port, backend_store_uri, basic_auth)
-    address = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    print(f"Starting the MLflow server on http://{host}:{port} (store: {command[3]})…", flush=True)
-    threading.Thread(target=_say_when_ready, args=(address, f"http://{host}:{port}"), daemon=True).start()
+    command = server_command(home, host, port, backend_store_uri, basic_auth, tls)
+    scheme = "https" if tls else "http"
+    address = f"{scheme}://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    print(f"Starting the MLflow server on {scheme}://{host}:{port} (store: {command[3]})…", flush=True)
+    threading.Thread(target=_say_when_ready, args=(address, f"{scheme}://{host}:{port}"), daemon=True).start()
     code = _run_until_stopped(command, environment)
     if code is not None and code not in (0, -2, -15, 130, 143):
         raise TrackerServerError(f"the MLflow server exited with code {code}")
@@ -150,10 +187,13 @@ def serve_tracker(
 
 def _say_when_ready(address: str, shown: str, timeout: float = 300.0) -> None:
     """Print once the server answers: the UI is there to open from then on, not before."""
+    import ssl
+
+    own_server = ssl._create_unverified_context()  # noqa: S323 - our own child; its certificate may name another host
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(address + "/health", timeout=2):  # noqa: S310 - our own server
+            with urllib.request.urlopen(address + "/health", timeout=2, context=own_server):  # noqa: S310
                 print(f"MLflow UI and API ready on {shown}; Ctrl-C stops it.", flush=True)
                 return
         except OSError:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scanflow.home import Home, sqlite_file
+from scanflow.track import client_env
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -165,7 +166,13 @@ def require_reachable(uri: str) -> None:
 def check_server(uri: str, timeout: float = 5.0) -> None:
     """The server answers, and lets in whoever MLflow's environment variables say we are."""
     url = uri.rstrip("/") + "/health"
-    tls = _tls_context()
+    try:
+        tls = client_env.tls_context()
+    except (OSError, ssl.SSLError) as error:
+        raise TrackingError(
+            f"cannot use the TLS files MLflow's settings name ({error}): check"
+            f" {client_env.SERVER_CERT} and {client_env.CLIENT_CERT}"
+        ) from None
     try:
         with urllib.request.urlopen(url, timeout=timeout, context=tls) as response:  # noqa: S310 - user's URI
             if response.status >= 400:
@@ -185,24 +192,12 @@ def check_server(uri: str, timeout: float = 5.0) -> None:
     _check_credentials(uri, timeout, tls)
 
 
-def _tls_context() -> ssl.SSLContext:
-    """TLS as MLflow's client has it from the environment: its CA bundle, client certificate, or no check."""
-    import os
-
-    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("true", "1"):
-        return ssl._create_unverified_context()  # noqa: S323 - the user asked for it, as MLflow's client does
-    context = ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None)
-    if client := os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH"):
-        context.load_cert_chain(client)
-    return context
-
-
 def _check_credentials(uri: str, timeout: float, tls: ssl.SSLContext) -> None:
     """Refuse now what MLflow would refuse at every call: a server behind authentication.
 
     Without this a run would go on untracked, with a warning per call.
     """
-    credentials = _credentials()
+    credentials = client_env.authorization_header()
     request = urllib.request.Request(
         uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1", headers=credentials
     )
@@ -220,19 +215,6 @@ def _check_credentials(uri: str, timeout: float, tls: ssl.SSLContext) -> None:
         ) from None
     except (urllib.error.URLError, OSError):
         return  # it answered /health a moment ago; MLflow's own calls name what went wrong
-
-
-def _credentials() -> dict[str, str]:
-    """The Authorization header MLflow's client sends, from the same environment variables."""
-    import base64
-    import os
-
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    if user and password:
-        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-    if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
-        return {"Authorization": f"Bearer {token}"}
-    return {}
 
 
 def quiet_mlflow() -> None:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
+from tracker_server import free_port, self_signed, start_tracker, tracker_up, wait_http
 
 from scanflow import Executor, RunFailed, Workflow
 from scanflow.home import Home
@@ -184,7 +181,7 @@ def test_wipe_one_workflow_keeps_the_others(write, tracking) -> None:
 
 def test_an_unreachable_tracking_server_fails_before_anything_runs(write, project) -> None:
     write("a.py", "open('ran', 'w')\n")
-    port = _free_port()
+    port = free_port()
     with pytest.raises(TrackingError, match=f"cannot reach the MLflow server at http://127.0.0.1:{port}"):
         run(
             Workflow("w", env_manager="current", nodes=[Executor("a", file="a.py")]),
@@ -197,16 +194,11 @@ def test_an_unreachable_tracking_server_fails_before_anything_runs(write, projec
 def test_tracker_up_serves_the_embedded_store(write, tracking) -> None:
     write("a.py", "print('hi')\n")
     run(Workflow("served", env_manager="current", nodes=[Executor("a", file="a.py")]), track=True)
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "scanflow.cli", "tracker", "up", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    port = free_port()
+    server = start_tracker(port=port)
     try:
         uri = f"http://127.0.0.1:{port}"
-        _wait_http(f"{uri}/health", server)
+        wait_http(f"{uri}/health", server)
         client = open_client(uri)
         assert client.get_experiment_by_name("served") is not None
         [listed] = list_workflow_runs(client, "served")
@@ -246,17 +238,7 @@ def test_tracker_up_with_basic_auth_lets_in_only_its_users(write, tracking, monk
     monkeypatch.delenv("MLFLOW_AUTH_ADMIN_PASSWORD")
     write("a.py", "import scanflow\nscanflow.log_metric('m', 1)\n")
     workflow = Workflow("guarded", env_manager="current", nodes=[Executor("a", file="a.py")])
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "scanflow.cli", "tracker", "up", "--port", str(port), "--auth", "basic"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "MLFLOW_AUTH_ADMIN_PASSWORD": "a-long-admin-secret"},
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{uri}/health", server)
+    with tracker_up("--auth", "basic", MLFLOW_AUTH_ADMIN_PASSWORD="a-long-admin-secret") as uri:
         with pytest.raises(TrackingError, match="credentials are needed. Set MLFLOW_TRACKING_USERNAME"):
             run(workflow, track=True, tracking_uri=uri)
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
@@ -272,30 +254,30 @@ def test_tracker_up_with_basic_auth_lets_in_only_its_users(write, tracking, monk
         assert step.data.metrics["m"] == 1
         page = f"MLflow: {uri}/#/experiments/{step.info.experiment_id}/runs/{result.mlflow_run_id}"
         assert page in console.file.getvalue(), "the run ends with a link to its page"
-    finally:
-        server.send_signal(signal.SIGINT)
-        output = server.communicate(timeout=60)[0].decode()
-    assert server.returncode == 0, output
     assert (Path(".scanflow") / "basic_auth.db").is_file(), "the users live in the project folder"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_tracker_up_answers_https_with_the_given_certificate(write, tracking, project, monkeypatch) -> None:
+    from typer.testing import CliRunner
 
+    from scanflow.cli import app
 
-def _wait_http(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stdout.read().decode()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer in {timeout}s")
+    cert, key = self_signed(project)
+    half = CliRunner().invoke(app, ["tracker", "up", "--tls-cert", str(cert)])
+    assert half.exit_code == 2 and "needs both --tls-cert and --tls-key" in " ".join(half.output.split())
+    missing = CliRunner().invoke(app, ["tracker", "up", "--tls-cert", str(cert), "--tls-key", "nokey.pem"])
+    assert missing.exit_code == 1 and "--tls-key nokey.pem: no such readable file" in missing.output
+    write("a.py", "import scanflow\nscanflow.log_metric('m', 2)\n")
+    workflow = Workflow("secured", env_manager="current", nodes=[Executor("a", file="a.py")])
+    with tracker_up("--tls-cert", str(cert), "--tls-key", str(key), cafile=cert) as uri:
+        assert uri.startswith("https://")
+        monkeypatch.delenv("MLFLOW_TRACKING_SERVER_CERT_PATH", raising=False)
+        with pytest.raises(TrackingError, match="certificate this machine does not trust"):
+            run(workflow, track=True, tracking_uri=uri)
+        monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", str(cert))  # how MLflow's client trusts it
+        result = run(workflow, track=True, tracking_uri=uri)
+        assert result.ok and not result.warnings
+        assert open_client(uri).get_run(result.steps["a"].mlflow_run_id).data.metrics["m"] == 2
 
 
 def test_metrics_of_a_running_step_reach_mlflow_while_it_runs(write, tracking, monkeypatch) -> None:
