@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from scanflow.deploy.errors import DeployError
 from scanflow.deploy.model_source import ModelToServe
 from scanflow.deploy.naming import deployment_labels
 from scanflow.deploy.serving_image import ServingImage
 from scanflow.home import TRACKING_URI_VARIABLE
 from scanflow.serve.config import TOKEN_VARIABLE
 from scanflow.spec.deployment import Deployment
+from scanflow.track.client_env import container_client
 
 LOG_DB_VARIABLE = "SCANFLOW_SERVE_LOG_DB"
-# How a client authenticates to an MLflow server; a following service needs the same.
-_TRACKER_CREDENTIALS = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class ServingContainer:
     env: dict[str, str]
     labels: dict[str, str]
     config: str  # hash of what is deployed (also in the labels)
+    files: dict[str, str] = field(default_factory=dict)  # host path -> read-only path inside
 
 
 def serving_container(
@@ -58,18 +59,36 @@ def serving_container(
         env[TOKEN_VARIABLE] = token
     if deployment.log_db:
         env[LOG_DB_VARIABLE] = deployment.log_db
-    if deployment.follow:
+    files: dict[str, str] = {}
+    if deployment.follow:  # it reads the registry itself, as the user who deploys
         env[TRACKING_URI_VARIABLE] = tracking_uri
-        env.update({k: os.environ[k] for k in _TRACKER_CREDENTIALS if os.environ.get(k)})
+        client = container_client()
+        env.update(client.environment)
+        files = client.read_only_files
     settings = deployment.model_dump(
         mode="json",
         include={"replicas", "port", "host", "resources", "endpoint_mode", "publish_mode", "network"},
     )
-    identity = {"image": image.tag, "args": args, "env": env, "settings": settings, "placement": placement}
+    contents = {inside: _digest(Path(host)) for host, inside in files.items()}  # a renewed certificate
+    identity = {
+        "image": image.tag,
+        "args": args,
+        "env": env,
+        "settings": settings,
+        "placement": placement,
+        "files": contents,
+    }
     config = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     version = "" if deployment.follow else model.version
     labels = deployment_labels(name, deployment.model, version, config, workflow)
-    return ServingContainer(image.tag, args, env, labels, config)
+    return ServingContainer(image.tag, args, env, labels, config, files)
+
+
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as error:
+        raise DeployError(f"cannot read {path} ({error.strerror}), named by the tracking settings") from None
 
 
 def limits(deployment: Deployment) -> tuple[int, int]:

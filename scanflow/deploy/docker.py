@@ -128,6 +128,7 @@ class DockerDeployer:
                 detach=True,
                 labels=container.labels,
                 environment=container.env,
+                volumes={host: {"bind": inside, "mode": "ro"} for host, inside in container.files.items()},
                 ports={f"{SERVICE_PORT}/tcp": (deployment.host, deployment.port or None)},
                 restart_policy={"Name": "unless-stopped"},
                 nano_cpus=nano_cpus,

@@ -24,10 +24,12 @@ here.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scanflow.deploy.container import ServingContainer, limits
@@ -126,6 +128,8 @@ class SwarmDeployer:
             elif isinstance(error, DeployError) and not isinstance(error, DeployCancelled):
                 raise DeployError(f"{error}\n{self._after_rollback(service)}") from None
             raise
+        finally:
+            self._prune_secrets(name)
         return self._status(service)
 
     def _after_rollback(self, service: Any, timeout: float = 120.0) -> str:
@@ -194,8 +198,39 @@ class SwarmDeployer:
             "resources": Resources(cpu_limit=nano_cpus, mem_limit=memory),
             "endpoint_spec": EndpointSpec(mode=endpoint, ports=[port]),
             "constraints": list(self.placement()),
+            "secrets": self._secrets(name, container),
             "stop_grace_period": 30 * _SECOND,  # the server writes out its prediction log
         }
+
+    def _secrets(self, name: str, container: ServingContainer) -> list[Any]:
+        """The files the server reads (the tracking server's certificates) as Swarm secrets.
+
+        A bind mount would need each file on every node; a secret travels with
+        the task, encrypted. Named by content, so a renewed file is a new secret.
+        """
+        from docker.types import SecretReference
+
+        references = []
+        for host, inside in container.files.items():
+            data = Path(host).read_bytes()
+            secret_name = f"{object_name(name)}-{hashlib.sha256(data).hexdigest()[:12]}"
+            found = [
+                s for s in self.client.secrets.list(filters={"name": secret_name}) if s.name == secret_name
+            ]
+            labels = deployment_labels(name, container.labels.get(LABEL_MODEL, ""), "")
+            secret = (
+                found[0] if found else self.client.secrets.create(name=secret_name, data=data, labels=labels)
+            )
+            references.append(SecretReference(secret.id, secret_name, filename=inside, mode=0o444))
+        return references
+
+    def _prune_secrets(self, name: str) -> None:
+        """Remove the deployment's secrets no task uses any more (Swarm refuses the others)."""
+        from docker.errors import APIError
+
+        for secret in self.client.secrets.list(filters=deployment_filter(name)):
+            with contextlib.suppress(APIError):
+                secret.remove()
 
     def _network(self, name: str, container: ServingContainer) -> Any:
         found = self.client.networks.list(names=[object_name(name)], filters=deployment_filter(name))
@@ -366,6 +401,7 @@ class SwarmDeployer:
         networks = self.client.networks.list(filters=deployment_filter(name))
         for network in networks:
             _remove_network(network, timeout=60)
+        self._prune_secrets(name)
         return bool(services or networks)
 
     def _wait_gone(self, service_id: str, timeout: float = 60.0) -> None:

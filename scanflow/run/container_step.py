@@ -19,6 +19,7 @@ from scanflow.run.build_context import scanflow_package
 from scanflow.run.images import CODE_DIR, DATA_DIR, NODES_DIR, PACKAGE_DIR, StepImage
 from scanflow.run.processes import script_arguments
 from scanflow.spec.executor import Executor
+from scanflow.track.client_env import container_client
 
 STEP_UID = 10001
 WORKER = f"{PACKAGE_DIR}/scanflow/run/function_worker.py"
@@ -52,9 +53,14 @@ def container_step(launch: Launch, image: StepImage, tracking_uri: str | None) -
     executor = launch.step.executor
     node_dir = f"{NODES_DIR}/{launch.node_dir.name}"
     environment = {**executor.env, **launch.env, **container_paths(node_dir)}
-    if tracking_uri is not None and "MLFLOW_TRACKING_URI" in environment:
-        environment["MLFLOW_TRACKING_URI"] = tracking_uri
     binds: dict[str, str] = {}
+    if "MLFLOW_TRACKING_URI" in environment:
+        if tracking_uri is not None:  # the workflow's own tracker, open on the run's network
+            environment["MLFLOW_TRACKING_URI"] = tracking_uri
+        else:  # the user's server, reached as it is: as the user, with the user's certificates
+            client = container_client()
+            environment.update(client.environment)
+            binds.update(client.read_only_files)
     if image.code_mounted:
         binds[str(launch.base_dir)] = CODE_DIR
         binds[str(scanflow_package())] = f"{PACKAGE_DIR}/scanflow"

@@ -12,11 +12,12 @@ from deploy.helpers import (
     DigitsRegistry,
     flat,
     left_behind,
-    log_digits_models,
     predict,
+    registry_at,
     unique_name,
     wait_for,
 )
+from tracker_server import ADMIN_PASSWORD, guarded_tracker, host_address
 from typer.testing import CliRunner
 
 from scanflow.cli import app
@@ -137,10 +138,7 @@ def test_a_following_deployment_hot_swaps_when_the_alias_moves(
     wait_for(
         lambda: httpx.get(f"{uri}/health", timeout=2).status_code == 200, timeout=120, message="the tracker"
     )
-    logged = log_digits_models(uri, "digits-follow")
-    registry = DigitsRegistry(
-        uri, logged["columns"], logged["rows"], {v: logged[v].tolist() for v in ("1", "2")}
-    )
+    registry = registry_at(uri, "digits-follow")
 
     result = _deploy(
         registry,
@@ -164,6 +162,29 @@ def test_a_following_deployment_hot_swaps_when_the_alias_moves(
     assert predict(url, registry)[0] == registry.expected["2"]
     [status], _ = deployment_statuses(name, "docker")
     assert (status.model, status.version, status.state) == ("models:/digits@champion", "2", "running")
+
+
+def test_a_following_deployment_reads_a_password_protected_https_registry(
+    docker_client, deployments: list[str], project, monkeypatch
+) -> None:
+    """The server in the container talks to the user's registry itself: as the user, trusting its CA."""
+    from mlflow import MlflowClient
+
+    name = unique_name("guarded")
+    deployments.append(name)
+    with guarded_tracker(host_address(docker_client), project, monkeypatch) as uri:
+        registry = registry_at(uri, "digits-guarded")
+        settings = ("--name", name, "--port", "0", "--follow", "--follow-every", "1")
+        result = _deploy(registry, "models:/digits@champion", *settings, uri=uri)
+        assert result.exit_code == 0, result.output
+        url = _url(result.output)
+        assert predict(url, registry) == (registry.expected["1"], "digits/1")
+        MlflowClient(uri, uri).set_registered_model_alias("digits", "champion", "2")
+        wait_for(lambda: predict(url, registry)[1] == "digits/2", timeout=60, message="the swap to version 2")
+    [container] = left_behind(docker_client, name)["containers"]
+    assert "MLFLOW_TRACKING_PASSWORD=" + ADMIN_PASSWORD in container.attrs["Config"]["Env"]
+    mounted = {m["Destination"]: m["RW"] for m in container.attrs["Mounts"]}
+    assert mounted == {"/run/scanflow/tracker-tls/server-ca.pem": False}, "the CA bundle, read-only"
 
 
 def test_a_docker_deployment_node_in_a_local_run_is_tracked_with_its_image(

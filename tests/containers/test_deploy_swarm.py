@@ -15,7 +15,8 @@ import json
 
 import httpx
 import pytest
-from deploy.helpers import DigitsRegistry, flat, left_behind, predict, unique_name
+from deploy.helpers import DigitsRegistry, flat, left_behind, predict, registry_at, unique_name, wait_for
+from tracker_server import guarded_tracker, host_address
 from typer.testing import CliRunner
 
 from scanflow.cli import app
@@ -128,6 +129,33 @@ def test_a_swarm_deployment_runs_replicas_that_each_answer_and_updates_them_roll
     removed = cli.invoke(app, ["deploy", "rm", name, "--backend", "swarm"])
     assert removed.exit_code == 0 and f"removed {name} (swarm)" in flat(removed.output)
     assert left_behind(swarm_manager, name) == {"containers": [], "services": [], "networks": []}
+
+
+def test_a_following_swarm_deployment_gets_the_registry_certificate_as_a_secret(
+    swarm_manager, deployments: list[str], project, monkeypatch
+) -> None:
+    """A bind mount would need the CA bundle on every node: a Swarm secret travels with the task."""
+    from mlflow import MlflowClient
+
+    from scanflow.deploy.naming import deployment_filter
+
+    name = unique_name("guarded")
+    deployments.append(name)
+    with guarded_tracker(host_address(swarm_manager), project, monkeypatch) as uri:
+        registry = registry_at(uri, "digits-guarded-swarm")
+        settings = ("--name", name, "--port", "0", "--follow", "--follow-every", "1")
+        result = _deploy(registry, "models:/digits@champion", *settings)
+        assert result.exit_code == 0, result.output
+        [url] = _urls(result.output)
+        assert predict(url, registry, TOKEN) == (registry.expected["1"], "digits/1")
+        MlflowClient(uri, uri).set_registered_model_alias("digits", "champion", "2")
+        wait_for(lambda: predict(url, registry, TOKEN)[1] == "digits/2", timeout=60, message="the swap")
+    [service] = left_behind(swarm_manager, name)["services"]
+    [secret] = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    assert secret["File"]["Name"] == "/run/scanflow/tracker-tls/server-ca.pem"
+    removed = cli.invoke(app, ["deploy", "rm", name, "--backend", "swarm"])
+    assert removed.exit_code == 0, removed.output
+    assert not swarm_manager.secrets.list(filters=deployment_filter(name)), "removed with the service"
 
 
 def test_more_replicas_than_nodes_on_one_host_port_is_refused_with_the_fixes(

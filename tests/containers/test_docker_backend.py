@@ -14,6 +14,7 @@ import psutil
 import pytest
 from container_helpers import left_after, lifeline_log, run_labels, start_sleeping_run, write
 from mlflow import MlflowClient
+from tracker_server import guarded_tracker, host_address
 from typer.testing import CliRunner
 
 from scanflow.cli import app
@@ -25,6 +26,7 @@ from scanflow.run.status import RunStatus, StepStatus
 from scanflow.run.workflow_tracker import remove_tracker_stores, workflow_tracker_up
 from scanflow.spec import Workflow
 from scanflow.track.pull import pull_runs
+from scanflow.track.store import open_client
 
 pytestmark = pytest.mark.docker
 
@@ -82,6 +84,17 @@ def test_workflow_runs_in_containers_and_logs_to_its_tracker(docker_client, pipe
     wiped = CliRunner().invoke(app, ["wipe", "pipe", "--yes"], env={"COLUMNS": "200"})
     assert wiped.exit_code == 0 and "scanflow-pipe-tracker" in wiped.output, wiped.output
     assert not docker_client.volumes.list(filters={"name": "scanflow-pipe-tracker"})
+
+
+def test_steps_log_to_a_shared_https_server_as_the_user(docker_client, pipeline, project, monkeypatch):
+    """A server off loopback behind a password and a company CA: steps in containers log to it
+    themselves, so they need the user's credentials and CA bundle, which only the host has."""
+    with guarded_tracker(host_address(docker_client), project, monkeypatch) as uri:
+        result = run_workflow(pipeline, backend="docker", tracking_uri=uri, stream_logs=False)
+        assert result.ok, {k: Path(r.log_path).read_text()[-600:] for k, r in result.steps.items()}
+        train = open_client(uri).get_run(result.steps["train"].mlflow_run_id)
+    assert train.data.metrics == {"total": 10, "count": 5}, "count: logged by MLflow inside the container"
+    assert not docker_client.volumes.list(filters={"name": "scanflow-pipe-tracker"}), "no tracker of its own"
 
 
 def test_pulling_a_workflow_never_run_in_containers_says_so(docker_client):

@@ -55,8 +55,12 @@ def _log_models(tracking_uri: str, experiment: str, artifacts: str | None) -> di
 
 
 def build_digits_registry(folder: Path) -> DigitsRegistry:
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    logged = log_digits_models(uri, "digits", (folder / "artifacts").as_uri())
+    return registry_at(f"sqlite:///{folder / 'mlflow.db'}", "digits", (folder / "artifacts").as_uri())
+
+
+def registry_at(uri: str, experiment: str, artifacts: str | None = None) -> DigitsRegistry:
+    """The two digits models logged and registered in the store at ``uri``."""
+    logged = log_digits_models(uri, experiment, artifacts)
     expected = {version: logged[version].tolist() for version in ("1", "2")}
     assert expected["1"] != expected["2"], "the two versions must answer differently"
     return DigitsRegistry(uri, logged["columns"], logged["rows"], expected)
