@@ -22,7 +22,7 @@ def read_dataset(path: str | Path) -> Any:
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".tsv"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+            return _read_table(pd, path, "\t" if suffix == ".tsv" else ",")
         if suffix == ".parquet":
             return pd.read_parquet(path)
         if suffix in (".json", ".jsonl"):
@@ -40,3 +40,18 @@ def read_dataset(path: str | Path) -> Any:
     except (ValueError, OSError) as error:
         raise CheckerError(f"cannot read '{path}' as {suffix[1:]}: {error}") from None
     raise CheckerError(f"cannot read '{path}': use one of {', '.join(SUFFIXES)}")
+
+
+def _read_table(pd: Any, path: Path, separator: str) -> Any:
+    """A delimited file; one with another separator (``;`` where commas are decimal points, ``|``)
+    is read with the separator its header uses, not as one column named by the whole header."""
+    frame = pd.read_csv(path, sep=separator)
+    header = str(frame.columns[0]) if frame.shape[1] == 1 else ""
+    found = [s for s in (";", "|", "\t", ",") if s != separator and s in header]
+    if not found:
+        return frame
+    if found[0] != ";":
+        return pd.read_csv(path, sep=found[0])
+    # ";" usually means commas are decimal points, but not always: keep the reading with more numbers.
+    readings = [pd.read_csv(path, sep=";", decimal=decimal) for decimal in (",", ".")]
+    return max(readings, key=lambda table: len(table.select_dtypes("number").columns))

@@ -76,3 +76,20 @@ def test_a_numpy_file_that_is_not_one_is_named_without_pickle_advice(tmp_path, n
     with pytest.raises(CheckerError, match=expected) as caught:
         read_dataset(tmp_path / name)
     assert "pickle" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "age;income;city\n41,5;5000;a\n39;4200,25;b\n",
+        "age;income;city\n41.5;5000;a\n39;4200.25;b\n",
+        "age|income|city\n41.5|5000|a\n39|4200.25|b\n",
+    ],
+)
+def test_a_table_with_another_separator_is_read_by_its_columns(tmp_path, text):
+    from scanflow.check.files import read_dataset
+
+    (tmp_path / "batch.csv").write_text(text)
+    table = read_dataset(tmp_path / "batch.csv")
+    assert list(table.columns) == ["age", "income", "city"]
+    assert table["age"].tolist() == [41.5, 39.0] and table["income"].tolist() == [5000.0, 4200.25]
