@@ -45,10 +45,20 @@ class TlsFiles:
     key: Path
 
     def check(self) -> None:
-        """Name a missing or unreadable file now; uvicorn would print a traceback and exit."""
+        """Name a missing file, or a pair that does not match, now; uvicorn would print a traceback."""
+        import ssl
+
         for option, path in (("--tls-cert", self.cert), ("--tls-key", self.key)):
             if not path.is_file() or not os.access(path, os.R_OK):
                 raise TrackerServerError(f"{option} {path}: no such readable file; give the PEM file's path")
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(self.cert, self.key)
+        except ssl.SSLError as error:
+            reason = error.reason or error.args[-1]
+            raise TrackerServerError(
+                f"cannot answer HTTPS with --tls-cert {self.cert} and --tls-key {self.key} ({reason}):"
+                " give a PEM certificate and the unencrypted PEM private key it was made for"
+            ) from None
 
     def uvicorn_options(self) -> str:
         return f"--ssl-certfile {shlex.quote(str(self.cert))} --ssl-keyfile {shlex.quote(str(self.key))}"

@@ -267,6 +267,12 @@ def test_tracker_up_answers_https_with_the_given_certificate(write, tracking, pr
     assert half.exit_code == 2 and "needs both --tls-cert and --tls-key" in " ".join(half.output.split())
     missing = CliRunner().invoke(app, ["tracker", "up", "--tls-cert", str(cert), "--tls-key", "nokey.pem"])
     assert missing.exit_code == 1 and "--tls-key nokey.pem: no such readable file" in missing.output
+    (project / "other").mkdir()
+    other_key = self_signed(project / "other")[1]  # a key, but not the certificate's
+    mismatch = CliRunner().invoke(
+        app, ["tracker", "up", "--tls-cert", str(cert), "--tls-key", str(other_key)]
+    )
+    assert mismatch.exit_code == 1 and "KEY_VALUES_MISMATCH" in mismatch.output, mismatch.output
     write("a.py", "import scanflow\nscanflow.log_metric('m', 2)\n")
     workflow = Workflow("secured", env_manager="current", nodes=[Executor("a", file="a.py")])
     with tracker_up("--tls-cert", str(cert), "--tls-key", str(key), cafile=cert) as uri:
