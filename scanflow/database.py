@@ -34,6 +34,7 @@ def make_engine(url: str, json_serializer: Callable[[Any], str] | None = None) -
     busy timeout makes writers wait for each other instead of failing.
     """
     url = normalise_url(url)
+    _check_url(url)
     if url.startswith("postgresql+psycopg://"):
         require("psycopg", "serve", "a PostgreSQL database")
     if (file := sqlite_file(url)) is not None:
@@ -45,6 +46,28 @@ def make_engine(url: str, json_serializer: Callable[[Any], str] | None = None) -
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+class DatabaseUrlError(ValueError):
+    """A URL that names no database Scanflow can open."""
+
+
+URL_FORMS = "sqlite:///path/to/file.db or postgresql://user:password@host:5432/database"
+
+
+def _check_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise DatabaseUrlError(f"'{url}' is not a database URL: use {URL_FORMS}") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseUrlError(
+            f"{describe(url)}: Scanflow keeps its tables in SQLite or PostgreSQL, not {backend}:"
+            f" use {URL_FORMS}"
+        )
 
 
 def create_tables(metadata: MetaData, engine: Engine, attempts: int = 10) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from scanflow.database import create_tables, describe, make_engine
+from scanflow.database import DatabaseUrlError, create_tables, describe, make_engine
 from scanflow.home import sqlite_file
 from scanflow.interact.schema import Status, claims, events, items, metadata, queues
 
@@ -150,7 +150,10 @@ class LabelStore:
                 f"no label store at {describe(self.url)} yet: `scanflow label --queue NAME --source DATA`"
                 " starts one (or give the store with --store)"
             )
-        self.engine = make_engine(self.url)
+        try:
+            self.engine = make_engine(self.url)
+        except DatabaseUrlError as error:
+            raise LabelStoreError(f"cannot open the label store: {error}") from None
         try:
             create_tables(metadata, self.engine)
         except Exception as error:

@@ -258,6 +258,18 @@ def test_label_an_unknown_queue_lists_the_known_ones() -> None:
     assert "no label queue 'digts'" in flat(result.output) and "queues here: digits" in flat(result.output)
 
 
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("labels.db", "'labels.db' is not a database URL: use sqlite:///path/to/file.db or postgresql://"),
+        ("mysql://me@db/labels", "SQLite or PostgreSQL, not mysql"),
+    ],
+)
+def test_a_store_url_scanflow_cannot_open_is_named_with_the_forms_it_takes(url: str, words: str) -> None:
+    result = runner.invoke(app, ["labels", "--store", url])
+    assert result.exit_code == 2 and words in flat(result.output), result.output
+
+
 def test_improve_with_an_oracle_promotes_and_says_so(
     tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, select
+from sqlalchemy import JSON, Column, DateTime, Engine, MetaData, String, Table, select
 
-from scanflow.database import create_tables, describe, make_engine
+from scanflow.database import DatabaseUrlError, create_tables, describe, make_engine
 from scanflow.interact.sources.base import Samples, SampleSource
 
 
@@ -108,7 +108,7 @@ class PredictionLogSource(SampleSource):
         return f"prediction log{which} in {describe(self.url)} (table '{self.schema.table}')"
 
     def load(self) -> Samples:
-        engine = make_engine(self.url)
+        engine = self._engine()
         table = prediction_log_table(MetaData(), self.schema)
         c = table.c
         query = select(table).order_by(c[self.schema.created_at].desc(), c[self.schema.id].desc())
@@ -129,11 +129,17 @@ class PredictionLogSource(SampleSource):
             engine.dispose()
         return self._samples(rows[::-1])  # oldest first; with a limit, the latest predictions
 
+    def _engine(self) -> Engine:
+        try:
+            return make_engine(self.url)
+        except DatabaseUrlError as error:
+            raise PredictionLogError(f"cannot read the prediction log: {error}") from None
+
     def hold(self, refs: list[str], reason: str) -> None:
         """Keep ``refs`` from the log's retention: a queued or labelled sample must stay readable."""
         if not refs:
             return
-        engine = make_engine(self.url)
+        engine = self._engine()
         metadata = MetaData()
         table = prediction_holds_table(metadata, self.schema)
         try:
