@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -105,17 +106,29 @@ def self_signed(folder: Path, *addresses: str) -> tuple[Path, Path]:
 ADMIN_PASSWORD = "a-long-admin-secret"
 
 
+@dataclass(frozen=True)
+class GuardedServer:
+    uri: str
+    cert: Path  # the CA bundle that trusts it
+
+    def client_env(self) -> dict[str, str]:
+        """What a client sets to log in as its admin, trusting its certificate."""
+        return {
+            "MLFLOW_TRACKING_USERNAME": "admin",
+            "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD,
+            "MLFLOW_TRACKING_SERVER_CERT_PATH": str(self.cert),
+        }
+
+
 @contextmanager
-def guarded_tracker(host: str, folder: Path, monkeypatch) -> Iterator[str]:  # noqa: ANN001 - pytest's
+def guarded_tracker(host: str, folder: Path) -> Iterator[GuardedServer]:
     """A shared server as companies run one: on ``host``, behind MLflow's passwords and HTTPS with a
-    certificate of its own CA. The environment is set as its admin, trusting that CA."""
+    certificate of its own CA; its store in ``folder``."""
     cert, key = self_signed(folder, host)
     options = ("--auth", "basic", "--tls-cert", str(cert), "--tls-key", str(key))
-    with tracker_up(*options, host=host, cafile=cert, MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN_PASSWORD) as uri:
-        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
-        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN_PASSWORD)
-        monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", str(cert))
-        yield uri
+    admin = {"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD, "SCANFLOW_HOME": str(folder / ".scanflow")}
+    with tracker_up(*options, host=host, cafile=cert, **admin) as uri:
+        yield GuardedServer(uri, cert)
 
 
 def host_address(docker_client) -> str:  # noqa: ANN001 - a docker.DockerClient

@@ -141,3 +141,29 @@ def _write_pipeline(project: Path) -> Path:
             depends_on: [make]
         """,
     )
+
+
+@pytest.fixture(scope="session")
+def guarded_server(docker_client, tmp_path_factory):
+    """One shared server off loopback, behind passwords and HTTPS, with the digits models registered."""
+    from unittest import mock
+
+    from deploy.helpers import registry_at
+    from tracker_server import guarded_tracker, host_address
+
+    with guarded_tracker(host_address(docker_client), tmp_path_factory.mktemp("guarded")) as server:
+        with mock.patch.dict(os.environ, server.client_env()):
+            registry = registry_at(server.uri, "digits-guarded")
+        yield server, registry
+
+
+@pytest.fixture
+def as_guarded_admin(guarded_server, monkeypatch: pytest.MonkeyPatch):
+    """The shared server and its registry, logged in as its admin, with the alias on version 1."""
+    from mlflow import MlflowClient
+
+    server, registry = guarded_server
+    for name, value in server.client_env().items():
+        monkeypatch.setenv(name, value)
+    MlflowClient(server.uri, server.uri).set_registered_model_alias("digits", "champion", "1")
+    return server, registry

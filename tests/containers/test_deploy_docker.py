@@ -17,7 +17,7 @@ from deploy.helpers import (
     unique_name,
     wait_for,
 )
-from tracker_server import ADMIN_PASSWORD, guarded_tracker, host_address
+from tracker_server import ADMIN_PASSWORD
 from typer.testing import CliRunner
 
 from scanflow.cli import app
@@ -165,22 +165,21 @@ def test_a_following_deployment_hot_swaps_when_the_alias_moves(
 
 
 def test_a_following_deployment_reads_a_password_protected_https_registry(
-    docker_client, deployments: list[str], project, monkeypatch
+    docker_client, deployments: list[str], as_guarded_admin
 ) -> None:
     """The server in the container talks to the user's registry itself: as the user, trusting its CA."""
     from mlflow import MlflowClient
 
+    server, registry = as_guarded_admin
     name = unique_name("guarded")
     deployments.append(name)
-    with guarded_tracker(host_address(docker_client), project, monkeypatch) as uri:
-        registry = registry_at(uri, "digits-guarded")
-        settings = ("--name", name, "--port", "0", "--follow", "--follow-every", "1")
-        result = _deploy(registry, "models:/digits@champion", *settings, uri=uri)
-        assert result.exit_code == 0, result.output
-        url = _url(result.output)
-        assert predict(url, registry) == (registry.expected["1"], "digits/1")
-        MlflowClient(uri, uri).set_registered_model_alias("digits", "champion", "2")
-        wait_for(lambda: predict(url, registry)[1] == "digits/2", timeout=60, message="the swap to version 2")
+    settings = ("--name", name, "--port", "0", "--follow", "--follow-every", "1")
+    result = _deploy(registry, "models:/digits@champion", *settings)
+    assert result.exit_code == 0, result.output
+    url = _url(result.output)
+    assert predict(url, registry) == (registry.expected["1"], "digits/1")
+    MlflowClient(server.uri, server.uri).set_registered_model_alias("digits", "champion", "2")
+    wait_for(lambda: predict(url, registry)[1] == "digits/2", timeout=60, message="the swap to version 2")
     [container] = left_behind(docker_client, name)["containers"]
     assert "MLFLOW_TRACKING_PASSWORD=" + ADMIN_PASSWORD in container.attrs["Config"]["Env"]
     mounted = {m["Destination"]: m["RW"] for m in container.attrs["Mounts"]}

@@ -14,7 +14,6 @@ import psutil
 import pytest
 from container_helpers import left_after, lifeline_log, run_labels, start_sleeping_run, write
 from mlflow import MlflowClient
-from tracker_server import guarded_tracker, host_address
 from typer.testing import CliRunner
 
 from scanflow.cli import app
@@ -86,13 +85,13 @@ def test_workflow_runs_in_containers_and_logs_to_its_tracker(docker_client, pipe
     assert not docker_client.volumes.list(filters={"name": "scanflow-pipe-tracker"})
 
 
-def test_steps_log_to_a_shared_https_server_as_the_user(docker_client, pipeline, project, monkeypatch):
+def test_steps_log_to_a_shared_https_server_as_the_user(docker_client, pipeline, as_guarded_admin):
     """A server off loopback behind a password and a company CA: steps in containers log to it
     themselves, so they need the user's credentials and CA bundle, which only the host has."""
-    with guarded_tracker(host_address(docker_client), project, monkeypatch) as uri:
-        result = run_workflow(pipeline, backend="docker", tracking_uri=uri, stream_logs=False)
-        assert result.ok, {k: Path(r.log_path).read_text()[-600:] for k, r in result.steps.items()}
-        train = open_client(uri).get_run(result.steps["train"].mlflow_run_id)
+    server, _ = as_guarded_admin
+    result = run_workflow(pipeline, backend="docker", tracking_uri=server.uri, stream_logs=False)
+    assert result.ok, {k: Path(r.log_path).read_text()[-600:] for k, r in result.steps.items()}
+    train = open_client(server.uri).get_run(result.steps["train"].mlflow_run_id)
     assert train.data.metrics == {"total": 10, "count": 5}, "count: logged by MLflow inside the container"
     assert not docker_client.volumes.list(filters={"name": "scanflow-pipe-tracker"}), "no tracker of its own"
 

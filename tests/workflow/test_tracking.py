@@ -222,7 +222,9 @@ def test_tracker_up_serves_the_embedded_store(write, tracking) -> None:
     assert not [p.pid for p in mlflow_server if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-def test_tracker_up_with_basic_auth_lets_in_only_its_users(write, tracking, monkeypatch) -> None:
+def test_tracker_up_with_basic_auth_over_https_lets_in_only_its_users(
+    write, tracking, project, monkeypatch
+) -> None:
     from typer.testing import CliRunner
 
     from scanflow.cli import app
@@ -236,9 +238,27 @@ def test_tracker_up_with_basic_auth_lets_in_only_its_users(write, tracking, monk
         shown = " ".join(first.output.split())
         assert "creates the admin user 'admin': set MLFLOW_AUTH_ADMIN_PASSWORD to its password (12" in shown
     monkeypatch.delenv("MLFLOW_AUTH_ADMIN_PASSWORD")
+    cert, key = self_signed(project)
+    half = CliRunner().invoke(app, ["tracker", "up", "--tls-cert", str(cert)])
+    assert half.exit_code == 2 and "needs both --tls-cert and --tls-key" in " ".join(half.output.split())
+    missing = CliRunner().invoke(app, ["tracker", "up", "--tls-cert", str(cert), "--tls-key", "nokey.pem"])
+    assert missing.exit_code == 1 and "--tls-key nokey.pem: no such readable file" in missing.output
+    (project / "other").mkdir()
+    other_key = self_signed(project / "other")[1]  # a key, but not the certificate's
+    mismatch = CliRunner().invoke(
+        app, ["tracker", "up", "--tls-cert", str(cert), "--tls-key", str(other_key)]
+    )
+    assert mismatch.exit_code == 1 and "KEY_VALUES_MISMATCH" in mismatch.output, mismatch.output
+
     write("a.py", "import scanflow\nscanflow.log_metric('m', 1)\n")
     workflow = Workflow("guarded", env_manager="current", nodes=[Executor("a", file="a.py")])
-    with tracker_up("--auth", "basic", MLFLOW_AUTH_ADMIN_PASSWORD="a-long-admin-secret") as uri:
+    options = ("--auth", "basic", "--tls-cert", str(cert), "--tls-key", str(key))
+    with tracker_up(*options, cafile=cert, MLFLOW_AUTH_ADMIN_PASSWORD="a-long-admin-secret") as uri:
+        assert uri.startswith("https://")
+        monkeypatch.delenv("MLFLOW_TRACKING_SERVER_CERT_PATH", raising=False)
+        with pytest.raises(TrackingError, match="certificate this machine does not trust"):
+            run(workflow, track=True, tracking_uri=uri)
+        monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", str(cert))  # how MLflow's client trusts it
         with pytest.raises(TrackingError, match="credentials are needed. Set MLFLOW_TRACKING_USERNAME"):
             run(workflow, track=True, tracking_uri=uri)
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
@@ -255,35 +275,6 @@ def test_tracker_up_with_basic_auth_lets_in_only_its_users(write, tracking, monk
         page = f"MLflow: {uri}/#/experiments/{step.info.experiment_id}/runs/{result.mlflow_run_id}"
         assert page in console.file.getvalue(), "the run ends with a link to its page"
     assert (Path(".scanflow") / "basic_auth.db").is_file(), "the users live in the project folder"
-
-
-def test_tracker_up_answers_https_with_the_given_certificate(write, tracking, project, monkeypatch) -> None:
-    from typer.testing import CliRunner
-
-    from scanflow.cli import app
-
-    cert, key = self_signed(project)
-    half = CliRunner().invoke(app, ["tracker", "up", "--tls-cert", str(cert)])
-    assert half.exit_code == 2 and "needs both --tls-cert and --tls-key" in " ".join(half.output.split())
-    missing = CliRunner().invoke(app, ["tracker", "up", "--tls-cert", str(cert), "--tls-key", "nokey.pem"])
-    assert missing.exit_code == 1 and "--tls-key nokey.pem: no such readable file" in missing.output
-    (project / "other").mkdir()
-    other_key = self_signed(project / "other")[1]  # a key, but not the certificate's
-    mismatch = CliRunner().invoke(
-        app, ["tracker", "up", "--tls-cert", str(cert), "--tls-key", str(other_key)]
-    )
-    assert mismatch.exit_code == 1 and "KEY_VALUES_MISMATCH" in mismatch.output, mismatch.output
-    write("a.py", "import scanflow\nscanflow.log_metric('m', 2)\n")
-    workflow = Workflow("secured", env_manager="current", nodes=[Executor("a", file="a.py")])
-    with tracker_up("--tls-cert", str(cert), "--tls-key", str(key), cafile=cert) as uri:
-        assert uri.startswith("https://")
-        monkeypatch.delenv("MLFLOW_TRACKING_SERVER_CERT_PATH", raising=False)
-        with pytest.raises(TrackingError, match="certificate this machine does not trust"):
-            run(workflow, track=True, tracking_uri=uri)
-        monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", str(cert))  # how MLflow's client trusts it
-        result = run(workflow, track=True, tracking_uri=uri)
-        assert result.ok and not result.warnings
-        assert open_client(uri).get_run(result.steps["a"].mlflow_run_id).data.metrics["m"] == 2
 
 
 def test_metrics_of_a_running_step_reach_mlflow_while_it_runs(write, tracking, monkeypatch) -> None:
