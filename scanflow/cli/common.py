@@ -35,6 +35,11 @@ HomeOption = Annotated[
     Path | None,
     typer.Option("--home", envvar="SCANFLOW_HOME", help="project folder for runs and the embedded store"),
 ]
+TlsCert = Annotated[
+    Path | None,
+    typer.Option("--tls-cert", help="PEM certificate (chain) to answer HTTPS with; needs --tls-key"),
+]
+TlsKey = Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert")]
 ServeToken = Annotated[
     str | None,
     typer.Option(

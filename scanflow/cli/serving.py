@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from scanflow.cli.common import HomeOption, ServeToken, TrackingUri, fail
+from scanflow.cli.common import HomeOption, ServeToken, TlsCert, TlsKey, TrackingUri, fail
 
 
 def serve(
@@ -66,6 +66,8 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(min=1, help="largest request body accepted")] = 10
     * 1024
     * 1024,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
     tracking_uri: TrackingUri = None,
     home: HomeOption = None,
 ) -> None:
@@ -102,6 +104,8 @@ def serve(
             log_predictions=not no_log,
             log_keep_s=keep_s,
             max_body_bytes=max_body_bytes,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
             tracking_uri=tracking_uri,
             home=home,
         )

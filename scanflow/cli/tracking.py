@@ -14,6 +14,8 @@ from rich.text import Text
 from scanflow.cli.common import (
     HomeOption,
     JsonOutput,
+    TlsCert,
+    TlsKey,
     TrackingUri,
     console,
     fail,
@@ -493,18 +495,19 @@ def tracker_up(
     jobs: Annotated[
         bool, typer.Option("--jobs", help="also run MLflow's background job runner (GenAI scorers)")
     ] = False,
-    tls_cert: Annotated[
-        Path | None, typer.Option(help="PEM certificate (chain) to answer HTTPS with; needs --tls-key")
-    ] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
     home: HomeOption = None,
 ) -> None:
     """Start an MLflow server with its UI on the project's store (needs scanflow\\[server])."""
     from scanflow.home import Home
-    from scanflow.track.server import TlsFiles, TrackerServerError, serve_tracker
+    from scanflow.tls import TlsError, TlsFiles
+    from scanflow.track.server import TrackerServerError, serve_tracker
 
-    if (tls_cert is None) != (tls_key is None):
-        raise fail("HTTPS needs both --tls-cert and --tls-key (the certificate and its private key)", code=2)
+    try:
+        tls = TlsFiles.given(tls_cert, tls_key)
+    except TlsError as error:
+        raise fail(str(error), code=2) from None
     try:
         serve_tracker(
             Home.resolve(home),
@@ -514,7 +517,7 @@ def tracker_up(
             basic_auth=auth is AuthMode.basic,
             insecure=insecure,
             jobs=jobs,
-            tls=TlsFiles(tls_cert, tls_key) if tls_cert and tls_key else None,
+            tls=tls,
         )
     except TrackerServerError as error:
         raise fail(str(error), code=1) from None

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scanflow.deploy.errors import DeployError
+from scanflow.deploy.ports import LOOPBACK
 from scanflow.deploy.status import DeploymentStatus
 from scanflow.home import Home
 from scanflow.run.backend import BackendError, Progress
@@ -22,7 +23,6 @@ from scanflow.serve.config import TOKEN_VARIABLE
 from scanflow.spec.deployment import Deployment
 
 BACKENDS = ("local", "docker", "swarm")
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def deploy(
@@ -98,7 +98,7 @@ def _check_exposure(deployment: Deployment, backend: str, token: str | None) -> 
             f" 127.0.0.1): give a token (--token or {TOKEN_VARIABLE}) that clients must send, or"
             " --insecure to expose it without one"
         )
-    if deployment.host not in _LOOPBACK:
+    if deployment.host not in LOOPBACK:
         raise DeployError(
             f"publishing on {deployment.host} exposes the service beyond this machine: give a token"
             f" (--token or {TOKEN_VARIABLE}), or --insecure to expose it without one"

@@ -1,8 +1,10 @@
-"""Ports on this host: is one taken, and which one is free."""
+"""Addresses and ports on this host: is one loopback, is a port taken, which one is free."""
 
 from __future__ import annotations
 
 import socket
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})  # a server bound here is this machine's alone
 
 
 def free_port(host: str = "127.0.0.1") -> int:

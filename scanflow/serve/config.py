@@ -14,6 +14,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from scanflow.tls import TlsFiles
+
 CONFIG_VARIABLE = "SCANFLOW_SERVE_CONFIG"
 TOKEN_VARIABLE = "SCANFLOW_SERVE_TOKEN"
 PREDICTIONS_DB = "predictions.db"
@@ -53,12 +55,23 @@ class ServeConfig(BaseModel):
     )
     log_probabilities: bool = True
     max_body_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
+    tls_cert: Path | None = Field(None, description="PEM certificate to answer HTTPS with (with tls_key)")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
 
     @model_validator(mode="after")
     def _one_model_source(self) -> ServeConfig:
         if (self.model is None) == (self.rules is None):
             raise ValueError("give a model URI or a rule file (--rules), not both and not neither")
+        TlsFiles.given(self.tls_cert, self.tls_key)  # a TlsError is a ValueError: one without the other
         return self
+
+    @property
+    def tls(self) -> TlsFiles | None:
+        return TlsFiles.given(self.tls_cert, self.tls_key)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
 
     @classmethod
     def from_environment(cls) -> ServeConfig:
@@ -79,5 +92,7 @@ class ServeConfig(BaseModel):
                 "log_db": self.log_db or f"sqlite:///{home.root / PREDICTIONS_DB}",
                 "token": self.token or os.environ.get(TOKEN_VARIABLE) or None,
                 "rules": self.rules.resolve() if self.rules else None,
+                "tls_cert": self.tls_cert.resolve() if self.tls_cert else None,
+                "tls_key": self.tls_key.resolve() if self.tls_key else None,
             }
         )

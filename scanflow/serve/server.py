@@ -36,6 +36,7 @@ def serve(config: ServeConfig | None = None, **options: Any) -> None:
     from scanflow.serve.fetch import start_fetch
 
     config = (config or ServeConfig(**options)).resolved()
+    _check_tls(config)
     if port_taken(config.host, config.port):  # else the model loads first, then uvicorn only logs it
         fix = "choose another with --port (or SCANFLOW_SERVE_PORT)"
         raise ServeSetupError(port_taken_message(config.host, config.port, fix=fix))
@@ -51,6 +52,8 @@ def serve(config: ServeConfig | None = None, **options: Any) -> None:
         "access_log": False,
         "timeout_graceful_shutdown": 30,
     }
+    if config.tls is not None:
+        settings.update(ssl_certfile=str(config.tls.cert), ssl_keyfile=str(config.tls.key))
     if config.workers == 1:
         failure: list[str] = []
         server: uvicorn.Server | None = None
@@ -167,13 +170,23 @@ def _end_with_supervisor(poll: float = 1.0) -> None:
     threading.Thread(target=watch, name="scanflow-supervisor-watch", daemon=True).start()
 
 
+def _check_tls(config: ServeConfig) -> None:
+    """Refuse a certificate or key that cannot be used, before anything loads."""
+    from scanflow.tls import TlsError
+
+    if config.tls is not None:
+        try:
+            config.tls.check()
+        except TlsError as error:
+            raise ServeSetupError(str(error)) from None
+
+
 def _announce(config: ServeConfig) -> None:
     what = config.model or f"the models of {config.rules}"
     workers = f"{config.workers} worker{'s' if config.workers > 1 else ''}"
     guard = "token required" if config.token else "no token"
-    log.warning(
-        "serving %s on http://%s:%d (%s, %s); Ctrl-C stops", what, config.host, config.port, workers, guard
-    )
+    where = f"{config.scheme}://{config.host}:{config.port}"
+    log.warning("serving %s on %s (%s, %s); Ctrl-C stops", what, where, workers, guard)
 
 
 def _one_compute_thread() -> None:

@@ -16,11 +16,11 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-from scanflow.deploy.ports import port_taken, port_taken_message
+from scanflow.deploy.ports import LOOPBACK, port_taken, port_taken_message
 from scanflow.home import Home
+from scanflow.tls import TlsError, TlsFiles
 from scanflow.track.store import prepare_store
 
 
@@ -28,40 +28,12 @@ class TrackerServerError(RuntimeError):
     """The tracking server cannot start."""
 
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 JOBS_VARIABLE = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 AUTH_CONFIG_VARIABLE = "MLFLOW_AUTH_CONFIG_PATH"
 ADMIN_PASSWORD_VARIABLE = "MLFLOW_AUTH_ADMIN_PASSWORD"
 SECRET_KEY_VARIABLE = "MLFLOW_FLASK_SERVER_SECRET_KEY"
 ADMIN = "admin"
 MIN_PASSWORD = 12  # MLflow's rule for passwords
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    """The certificate (chain) and private key the server answers HTTPS with, both PEM."""
-
-    cert: Path
-    key: Path
-
-    def check(self) -> None:
-        """Name a missing file, or a pair that does not match, now; uvicorn would print a traceback."""
-        import ssl
-
-        for option, path in (("--tls-cert", self.cert), ("--tls-key", self.key)):
-            if not path.is_file() or not os.access(path, os.R_OK):
-                raise TrackerServerError(f"{option} {path}: no such readable file; give the PEM file's path")
-        try:
-            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(self.cert, self.key)
-        except ssl.SSLError as error:
-            reason = error.reason or error.args[-1]
-            raise TrackerServerError(
-                f"cannot answer HTTPS with --tls-cert {self.cert} and --tls-key {self.key} ({reason}):"
-                " give a PEM certificate and the unencrypted PEM private key it was made for"
-            ) from None
-
-    def uvicorn_options(self) -> str:
-        return f"--ssl-certfile {shlex.quote(str(self.cert))} --ssl-keyfile {shlex.quote(str(self.key))}"
 
 
 def auth_environment(home: Home) -> dict[str, str]:
@@ -108,7 +80,7 @@ def server_command(
 ) -> list[str]:
     store = backend_store_uri or home.embedded_tracking_uri
     auth = ["--app-name", "basic-auth"] if basic_auth else []
-    https = ["--uvicorn-opts", tls.uvicorn_options()] if tls else []
+    https = ["--uvicorn-opts", _uvicorn_options(tls)] if tls else []
     return [
         *_mlflow_executable(),
         "server",
@@ -125,6 +97,10 @@ def server_command(
         *auth,
         *https,
     ]
+
+
+def _uvicorn_options(tls: TlsFiles) -> str:
+    return f"--ssl-certfile {shlex.quote(str(tls.cert))} --ssl-keyfile {shlex.quote(str(tls.key))}"
 
 
 def _mlflow_executable() -> list[str]:
@@ -167,7 +143,10 @@ def serve_tracker(
             " front and pass --insecure, or keep the default 127.0.0.1."
         )
     if tls is not None:
-        tls.check()
+        try:
+            tls.check()
+        except TlsError as error:
+            raise TrackerServerError(str(error)) from None
     elif basic_auth and host not in LOOPBACK:
         print(
             f"Note: passwords reach http://{host}:{port} unencrypted; pass --tls-cert and --tls-key"

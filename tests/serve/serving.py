@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -42,9 +43,18 @@ def free_port() -> int:
 class Server:
     """A `scanflow serve` process on a loopback port."""
 
-    def __init__(self, args: list[str], store: Store, workdir: Path, token: str | None = None):
+    def __init__(
+        self,
+        args: list[str],
+        store: Store,
+        workdir: Path,
+        token: str | None = None,
+        cafile: Path | None = None,
+    ):
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if cafile else 'http'}://127.0.0.1:{self.port}"
+        # The CA that trusts its certificate, for HTTPS.
+        self.verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=cafile) if cafile else True
         self.workdir = workdir
         self.log_path = workdir / "server.log"
         self.token = token
@@ -61,7 +71,7 @@ class Server:
 
     def client(self, **options) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **options)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=self.verify, **options)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> float:
         started = time.monotonic()
@@ -69,7 +79,7 @@ class Server:
             if self.process.poll() is not None:
                 raise AssertionError(f"the server exited with {self.process.returncode}:\n{self.logs()}")
             try:
-                if httpx.get(self.url + "/ready", timeout=2).status_code == 200:
+                if httpx.get(self.url + "/ready", timeout=2, verify=self.verify).status_code == 200:
                     return time.monotonic() - started
             except httpx.TransportError:
                 pass

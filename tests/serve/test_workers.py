@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import httpx
 import psutil
+import pytest
+from tracker_server import self_signed
 
 from .serving import SCANFLOW, Server, Store, free_port, split_body, wait_for
 
@@ -61,3 +64,31 @@ def test_workers_of_a_server_killed_outright_stop_and_free_the_port(start_server
     psutil.wait_procs(workers, timeout=10)
     assert not [w.pid for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
     assert server.logs().count("the server's main process is gone: this worker") == 2
+
+
+def test_workers_answer_https_with_the_given_certificate_and_only_https(store: Store, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    args = ["models:/digits@champion", "--workers", "2", "--tls-cert", str(cert), "--tls-key", str(key)]
+    server = Server([*args, "--no-log"], store, tmp_path / "server", token="t0ken", cafile=cert)
+    try:
+        server.wait_ready()
+        with server.client() as client:
+            answer = client.post("/invocations", json={"inputs": store.x[:3]})
+            assert answer.json()["predictions"] == store.expected_v1[:3]
+        with pytest.raises(httpx.TransportError):  # plain HTTP on the same port is not answered
+            httpx.get(server.url.replace("https://", "http://") + "/ready", timeout=5)
+        assert f"serving models:/digits@champion on {server.url}" in server.logs()
+    finally:
+        assert server.stop() == 0
+
+
+def test_a_certificate_and_key_that_do_not_match_stop_serve_before_it_binds(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cert, _ = self_signed(tmp_path / "a")
+    _, key = self_signed(tmp_path / "b")
+    base = [SCANFLOW, "serve", "models:/digits/1", "--tls-cert", str(cert)]
+    half = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    assert half.returncode != 0 and "needs both --tls-cert and --tls-key" in " ".join(half.stderr.split())
+    wrong = subprocess.run([*base, "--tls-key", str(key)], capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 1 and "KEY_VALUES_MISMATCH" in wrong.stderr, wrong.stderr
