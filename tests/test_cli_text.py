@@ -96,3 +96,38 @@ def test_the_command_starts_without_the_spec_models() -> None:
     code = f"import scanflow.cli, sys; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_steps_output_is_printed_whole_in_order_and_line_by_line(tmp_path: Path, monkeypatch) -> None:
+    """The log is read in chunks (a loud step must not fill Scanflow's memory); nothing is lost,
+    doubled or broken where a chunk ends, and a partial last line waits until it is complete."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    from scanflow.run import console as console_module
+
+    monkeypatch.setattr(console_module, "_CHUNK", 128)
+    out = io.StringIO()
+    tailer = console_module._LogTailer(Console(file=out, force_terminal=False, width=300), interval=0.01)
+    log = tmp_path / "step.log"
+    log.write_text("")
+    tailer.follow("s", log)
+    tailer.start()
+    lines = [f"line {i} " + "x" * (i % 90) for i in range(3000)]
+    with open(log, "a") as step:
+        step.write("".join(f"{line}\n" for line in lines) + "a partial")
+        step.flush()
+        deadline = time.monotonic() + 30
+        while out.getvalue().count("\n") < len(lines) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        assert "a partial" not in out.getvalue(), "held back until its end of line"
+        step.write(" line\n" + "y" * 300 + "\n")  # a line longer than a chunk: printed in pieces
+    tailer.finish("s")
+    tailer.stop()
+    printed = [line.removeprefix("s │ ") for line in out.getvalue().splitlines()]
+    assert printed[: len(lines)] == lines
+    assert printed[len(lines)] == "a partial line"
+    assert "".join(printed[len(lines) + 1 :]) == "y" * 300

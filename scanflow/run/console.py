@@ -8,6 +8,7 @@ pipes) the same facts come as plain lines.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
@@ -60,6 +61,10 @@ def format_duration(seconds: float | None) -> str:
         return f"{seconds:.1f}s"
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+_CHUNK = 1 << 20  # bytes of a log read at once
+_CHUNKS_PER_LOOK = 8
 
 
 class _LogTailer:
@@ -115,18 +120,35 @@ class _LogTailer:
                             self._files[key] = (entry[0], offset, entry[2])
 
     def _print_new(self, key: str, path: Path, offset: int, colour: str, final: bool = False) -> int:
+        """Print the complete lines written since ``offset`` (everything, when ``final``); the new offset.
+
+        The log is read a chunk at a time: a step writing faster than the console
+        prints must not make this process hold its whole output. A follow-up call
+        reads a few chunks, so one loud step does not hold back the others' lines.
+        """
         try:
-            with open(path, "rb") as handle:
-                handle.seek(offset)
-                chunk = handle.read()
+            handle = open(path, "rb")  # noqa: SIM115 - closed below, whichever way the loop ends
         except OSError:
             return offset
-        if not final:  # hold back a partial last line until it is complete
-            cut = chunk.rfind(b"\n") + 1
-            chunk = chunk[:cut]
-        lines = chunk.decode(errors="replace").splitlines()
-        if not lines:
-            return offset + len(chunk)
+        with handle:
+            handle.seek(offset)
+            for _ in itertools.count() if final else range(_CHUNKS_PER_LOOK):
+                chunk = handle.read(_CHUNK)
+                if not chunk:
+                    break
+                full = len(chunk) == _CHUNK
+                cut = chunk.rfind(b"\n") + 1
+                if (final and not full) or (cut == 0 and full):  # the end, or a line longer than a chunk
+                    cut = len(chunk)
+                if cut == 0:  # a partial last line: printed once it is complete
+                    break
+                self._print_lines(key, colour, chunk[:cut])
+                offset += cut
+                handle.seek(offset)
+        return offset
+
+    def _print_lines(self, key: str, colour: str, data: bytes) -> None:
+        lines = data.decode(errors="replace").splitlines()
         if self.console.is_terminal:  # coloured names, printed above the live table
             block = Text()
             for line in lines:
@@ -138,7 +160,6 @@ class _LogTailer:
         else:  # a file or a pipe (CI): plain text, as fast as the step writes it
             self.console.file.write("".join(f"{key} │ {line}\n" for line in lines))
             self.console.file.flush()
-        return offset + len(chunk)
 
     def stop(self) -> None:
         self._stop.set()
