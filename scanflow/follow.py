@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+CHUNK = 1 << 20
+
 
 def follow(
     path: Path,
@@ -18,6 +20,7 @@ def follow(
     """Write ``path`` from byte ``start``, then what is added to it until ``still_writing()`` is false.
 
     Bytes are decoded as a stream, so a character split between two reads is written whole.
+    With ``still_writing`` false from the start, this writes the file once, as ``cat`` does.
     """
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     offset = start
@@ -26,10 +29,10 @@ def follow(
         if path.is_file():
             with path.open("rb") as handle:
                 handle.seek(offset)
-                chunk = handle.read()
-            offset += len(chunk)
-            if text := decoder.decode(chunk):
-                write(text)
+                while chunk := handle.read(CHUNK):  # a chunk at a time: a log may be larger than memory
+                    offset += len(chunk)
+                    if text := decoder.decode(chunk):
+                        write(text)
         if not writing:
             write(decoder.decode(b"", final=True))
             return

@@ -131,3 +131,18 @@ def test_a_steps_output_is_printed_whole_in_order_and_line_by_line(tmp_path: Pat
     assert printed[: len(lines)] == lines
     assert printed[len(lines)] == "a partial line"
     assert "".join(printed[len(lines) + 1 :]) == "y" * 300
+
+
+def test_a_log_is_written_out_a_chunk_at_a_time_with_characters_kept_whole(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """`runs log` reads a log as it is written, in pieces; a character split between two is whole."""
+    from scanflow import follow
+
+    monkeypatch.setattr(follow, "CHUNK", 7)
+    text = "".join(f"étape {i} → ok ✔\n" for i in range(500))
+    log = tmp_path / "step.log"
+    log.write_text(text)
+    pieces: list[str] = []
+    follow.follow(log, lambda: False, pieces.append)
+    assert "".join(pieces) == text and len(pieces) > 100

@@ -376,8 +376,8 @@ def runs_log(
             follow_file(path or state.log_path(key), running, write)
         except KeyboardInterrupt:  # stops following; the step goes on
             raise typer.Exit(130) from None
-    elif path is not None and path.is_file():
-        write(path.read_text(errors="replace"))
+    elif path is not None:
+        follow_file(path, lambda: False, write)  # once through, a chunk at a time
 
 
 @runs_app.command("pull")
