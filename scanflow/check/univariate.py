@@ -53,6 +53,7 @@ class UnivariateChecker(Checker):
         self.numeric: list[str] = []
         self.categorical: list[str] = []
         self.reference = np.empty((0, 0))
+        self.reference_rows = 0  # rows the reference had; at most max_reference of them are kept
         self.level_counts: dict[str, dict[str, int]] = {}
 
     # ---------------------------------------------------------------- fit
@@ -64,6 +65,7 @@ class UnivariateChecker(Checker):
         limit = self.config["max_reference"]
         if len(rows) > limit:  # more reference rows add nothing to a test against a small batch
             rows = np.sort(np.random.default_rng(self.config["seed"]).choice(rows, limit, replace=False))
+        self.reference_rows = len(frame)
         self.columns = [str(c) for c in frame.columns]
         frame = frame.set_axis(self.columns, axis=1)
         self.numeric = [c for c in self.columns if is_numeric(frame[c])]
@@ -79,6 +81,7 @@ class UnivariateChecker(Checker):
             "numeric": self.numeric,
             "categorical": self.categorical,
             "level_counts": self.level_counts,
+            "reference_rows": self.reference_rows,
         }
         return values, {"reference": self.reference}
 
@@ -86,6 +89,7 @@ class UnivariateChecker(Checker):
         self.columns, self.numeric = values["columns"], values["numeric"]
         self.categorical, self.level_counts = values["categorical"], values["level_counts"]
         self.reference = arrays["reference"]
+        self.reference_rows = int(values.get("reference_rows", len(self.reference)))
 
     # -------------------------------------------------------------- check
     def check(self, batch: Any) -> CheckResult:
@@ -144,10 +148,10 @@ class UnivariateChecker(Checker):
             threshold=self.alpha,
             n=len(frame),
             features=features,
-            explanation=self._explain(features, p_value),
+            explanation=self._explain(features, p_value, len(frame)),
         )
 
-    def _explain(self, features: list[FeatureDrift], p_value: float) -> str:
+    def _explain(self, features: list[FeatureDrift], p_value: float, rows: int) -> str:
         numeric = "KS" if self.test == "ks" else "Cramér-von Mises"
         tests = "/".join(([numeric] if self.numeric else []) + (["chi-squared"] if self.categorical else []))
         method = f"{tests} tests, {self.correction} correction"
@@ -159,7 +163,17 @@ class UnivariateChecker(Checker):
             )
         return (
             f"No feature changed significantly: the smallest corrected p-value is {p_value:.2g}"
-            f" ≥ alpha {self.alpha:g} ({method})."
+            f" ≥ alpha {self.alpha:g} ({method}).{self._power_note(rows)}"
+        )
+
+    def _power_note(self, rows: int) -> str:
+        """Say so when the kept reference, not the batch, limits which shifts the tests can see."""
+        kept = len(self.reference)
+        if not self.numeric or kept >= self.reference_rows or rows <= kept:
+            return ""
+        return (
+            f" The tests compared the batch with {kept} of the reference's {self.reference_rows} rows"
+            f" (max_reference): a larger max_reference sees smaller shifts in a batch of {rows} rows."
         )
 
 

@@ -108,3 +108,17 @@ def test_bad_options_are_rejected():
         UnivariateChecker(correction="holm")
     with pytest.raises(CheckerError, match="not fitted"):
         UnivariateChecker().check(mixed_table(10, seed=0))
+
+
+def test_a_small_kept_reference_is_named_when_it_hides_a_shift_in_a_large_batch(tmp_path):
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": rng.normal(size=40_000)})
+    batch = pd.DataFrame({"x": rng.normal(0.06, 1, size=40_000)})  # a small shift, seen with enough rows
+    result = UnivariateChecker().fit(reference).check(batch)
+    assert result.verdict == "ok"
+    assert "compared the batch with 5000 of the reference's 40000 rows (max_reference)" in result.explanation
+    assert UnivariateChecker(max_reference=40_000).fit(reference).check(batch).verdict == "drift"
+    UnivariateChecker().fit(reference).save(tmp_path / "saved")
+    assert "40000 rows" in load_checker(tmp_path / "saved").check(batch).explanation, "kept when saved"
+    small = pd.DataFrame({"x": rng.normal(0.06, 1, size=500)})
+    assert "max_reference" not in UnivariateChecker().fit(reference).check(small).explanation
