@@ -17,11 +17,27 @@ from scipy import special, stats
 EXACT_BELOW = 25
 
 
+BLOCK_VALUES = 1_000_000  # pooled values sorted at once: some 8 arrays of this size are alive together
+
+
 def ks_columns(reference: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """KS statistic and p-value of every column; NaNs are ignored per column.
 
     A column with no values on either side gets statistic 0 and p-value 1.
+    Columns go through in blocks, so memory stays bounded for large batches.
     """
+    rows = len(reference) + len(batch)
+    width = max(1, BLOCK_VALUES // max(rows, 1))
+    if reference.shape[1] <= width:
+        return _ks_block(reference, batch)
+    parts = [
+        _ks_block(reference[:, start : start + width], batch[:, start : start + width])
+        for start in range(0, reference.shape[1], width)
+    ]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _ks_block(reference: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m_counts = np.sum(~np.isnan(reference), axis=0).astype(float)
     n_counts = np.sum(~np.isnan(batch), axis=0).astype(float)
     pooled = np.ascontiguousarray(np.concatenate([reference, batch], axis=0).T)  # one row per column

@@ -122,3 +122,19 @@ def test_a_small_kept_reference_is_named_when_it_hides_a_shift_in_a_large_batch(
     assert "40000 rows" in load_checker(tmp_path / "saved").check(batch).explanation, "kept when saved"
     small = pd.DataFrame({"x": rng.normal(0.06, 1, size=500)})
     assert "max_reference" not in UnivariateChecker().fit(reference).check(small).explanation
+
+
+def test_columns_tested_in_blocks_get_the_same_statistics_as_scipy(monkeypatch):
+    """Large batches go through in blocks of columns (bounded memory): same answers as one at a time."""
+    from scipy import stats
+
+    from scanflow.check import ks
+
+    rng = np.random.default_rng(3)
+    reference, batch = rng.normal(size=(300, 7)), rng.normal(0.2, 1, size=(400, 7))
+    batch[::5, 2] = np.nan
+    monkeypatch.setattr(ks, "BLOCK_VALUES", 1500)  # two columns per block
+    statistic, _ = ks.ks_columns(reference, batch)
+    for j in range(7):
+        column = batch[:, j][~np.isnan(batch[:, j])]
+        assert statistic[j] == pytest.approx(stats.ks_2samp(reference[:, j], column).statistic)
