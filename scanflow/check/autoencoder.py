@@ -36,13 +36,16 @@ class AutoencoderChecker(Checker):
         holdout: float = 0.3,
         fpr: float = 0.01,
         alpha: float = 0.05,
+        max_reference: int = 20_000,
         seed: int = 0,
     ) -> None:
         if not 0 < holdout < 1:
             raise CheckerError(f"holdout must be a share between 0 and 1, got {holdout}")
         if not 0 < fpr < 1 or not 0 < alpha < 1:
             raise CheckerError("fpr and alpha must be between 0 and 1")
-        require_at_least(1, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size)
+        require_at_least(
+            1, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, max_reference=max_reference
+        )
         require_at_least(0, noise=noise)
         if learning_rate <= 0:
             raise CheckerError(f"option 'learning_rate' must be above 0, got {learning_rate!r}")
@@ -55,6 +58,7 @@ class AutoencoderChecker(Checker):
             holdout=holdout,
             fpr=fpr,
             alpha=alpha,
+            max_reference=max_reference,
             seed=seed,
         )
         self.alpha = alpha
@@ -99,8 +103,9 @@ class AutoencoderChecker(Checker):
         if len(data) < 10:
             raise CheckerError("the autoencoder needs at least 10 reference rows (100s are better)")
         rng = np.random.default_rng(self.config["seed"])
-        order = rng.permutation(len(data))
-        held = max(5, int(round(self.config["holdout"] * len(data))))
+        # Rows beyond max_reference teach a network this small little more, and cost minutes per 100k.
+        order = rng.permutation(len(data))[: self.config["max_reference"]]
+        held = max(5, int(round(self.config["holdout"] * len(order))))
         train_rows, held_rows = order[held:], order[:held]
         shape = self.image_shape or [data.shape[1]]
         self._model = net.build(shape, self.config["latent_dim"])

@@ -54,7 +54,8 @@ def check(
             raise fail(f"--option takes KEY=VALUE, got {item!r}")
         options[key.strip()] = yaml.safe_load(value)
     try:
-        outcome = check_files(current, reference, detector, options, json_path, report, save_checker)
+        with console.status(f"checking {escape(str(current))} with {escape(str(detector))}…"):
+            outcome = check_files(current, reference, detector, options, json_path, report, save_checker)
     except (CheckerError, ImportError) as error:
         raise fail(str(error)) from None
     console.print(result_table(outcome.result))

@@ -85,3 +85,13 @@ def test_mmd_on_the_autoencoder_latent_space_round_trips(tmp_path):
     checker.save(tmp_path / "mmd-ae")
     loaded = load_checker(tmp_path / "mmd-ae")
     assert loaded.check(noisy).to_dict() == checker.check(noisy).to_dict()
+
+
+def test_a_large_reference_trains_on_max_reference_rows_and_still_finds_drift():
+    """Fitting cost is bounded: beyond max_reference rows the network learns little more."""
+    reference, rest = breast_cancer_split()
+    large = np.concatenate([reference] * 20)  # 6000+ rows
+    checker = AutoencoderChecker(epochs=20, max_reference=300).fit(large)
+    assert len(checker.reference_errors) == 90, "held out: 30% of the 300 rows used"
+    noisy = rest[:100] + np.random.default_rng(0).normal(size=(100, 30)) * reference.std(axis=0) * 0.5
+    assert checker.check(noisy).drifted and not checker.check(rest[:100]).drifted
