@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections import deque
 from pathlib import Path
 
 from rich.console import Console, Group
@@ -21,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scanflow.graph import Graph, Step
+from scanflow.run.failure import tail_lines
 from scanflow.run.listener import RunListener
 from scanflow.run.state import RunState
 from scanflow.run.status import RunStatus, StepRecord, StepStatus
@@ -36,19 +36,6 @@ STYLES = {
 }
 _PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta", "bright_green"]
 _LIVE_ROWS = 20
-FAILURE_TAIL = 20
-
-
-def tail_lines(path: str | Path | None, count: int = FAILURE_TAIL, start: int = 0) -> list[str]:
-    """The last ``count`` lines of a text file from byte ``start`` on (empty when it does not exist)."""
-    if path is None:
-        return []
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(start)
-            return [line.decode(errors="replace").rstrip("\r\n") for line in deque(handle, maxlen=count)]
-    except OSError:
-        return []
 
 
 def format_duration(seconds: float | None) -> str:
@@ -292,8 +279,13 @@ def run_summary(state: RunState, keys: list[str] | None = None) -> Group:
     table.add_column("tries", justify="right", no_wrap=True)
     table.add_column("note", overflow="fold")
     records = [state.step(k) for k in (keys if keys is not None else list(state.steps))]
+    left_out = ""
     if len(records) > 40:  # a large DAG: list only what needs attention
-        records = [r for r in records if not r.status.succeeded]
+        attention = [r for r in records if not r.status.succeeded]
+        succeeded = len(records) - len(attention)
+        if not attention:
+            return Group(title, Text(f"all {succeeded} steps succeeded", style="green"))
+        records, left_out = attention, f"and {succeeded} more steps that succeeded"
     for record in records:
         icon, style = STYLES[record.status]
         table.add_row(
@@ -303,4 +295,4 @@ def run_summary(state: RunState, keys: list[str] | None = None) -> Group:
             str(record.attempts or ""),
             Text(record.reason or ""),
         )
-    return Group(title, table)
+    return Group(title, table, Text(left_out, style="dim")) if left_out else Group(title, table)

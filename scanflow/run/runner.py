@@ -220,11 +220,20 @@ def _run_page(server: str, state: RunState) -> str:
 
 
 def _flush(recorder, console: Console) -> None:  # noqa: ANN001 - MlflowRecorder, imported lazily
-    if recorder.pending():
-        with console.status(f"Saving the run to MLflow ({recorder.tracking_uri})…"):
-            recorder.close()
-    else:
+    """Wait for the recorder, saying how much is left while a large run's steps are written."""
+    if not recorder.pending():
         recorder.close()
+    else:
+        closing = threading.Thread(target=recorder.close, name="recorder-close", daemon=True)
+
+        def left() -> str:
+            return f"Saving the run to MLflow ({recorder.tracking_uri}): {recorder.pending()} step(s) to go…"
+
+        with console.status(left()) as status:
+            closing.start()
+            while closing.is_alive():
+                closing.join(0.2)
+                status.update(left())
     for warning in recorder.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
 

@@ -17,6 +17,7 @@ from scanflow.graph import Graph, Step
 from scanflow.run.backend import Backend, Exit, ExitKind, Handle, Launch
 from scanflow.run.cache import StepCache, missing_files
 from scanflow.run.capacity import Budget, Capacity
+from scanflow.run.failure import failure_reason
 from scanflow.run.leftovers import process_ref
 from scanflow.run.lifeline import Lifeline
 from scanflow.run.listener import RunListener
@@ -236,6 +237,8 @@ class Scheduler:
             self._notify_finished(step, record)
             return
         record.reason = exit_.describe()
+        if exit_.kind is ExitKind.EXITED:
+            record.reason = failure_reason(record.reason, record.log_path, record.log_offset)
         if exit_.kind is ExitKind.TIMEOUT:
             record.reason = f"timed out after {_seconds(step.executor.timeout)}"
         if exit_.kind is ExitKind.CANCELLED:

@@ -386,3 +386,33 @@ def test_a_chatty_step_streams_every_line_exactly_once(write, terminal: bool) ->
     streamed = [line for line in console.file.getvalue().splitlines() if line.startswith("talk │ line ")]
     assert streamed == [f"talk │ line {i}" for i in range(30000)], "in order, none lost, none twice"
     assert time.time() - started < 60
+
+
+def test_a_large_runs_summary_lists_what_needs_attention_and_counts_the_rest(write) -> None:
+    write("steps.py", "def ok():\n    return {}\n\ndef bad():\n    raise ValueError('no')\n")
+    nodes = [Executor(f"s{i}", function="steps:ok") for i in range(44)]
+    console = quiet_console()
+    assert run(Workflow("many", env_manager="current", nodes=nodes), console=console).ok
+    assert "all 44 steps succeeded" in console.file.getvalue(), "not an empty table"
+    console = quiet_console()
+    nodes.append(Executor("broken", function="steps:bad"))
+    assert not run(Workflow("many", env_manager="current", nodes=nodes), console=console).ok
+    end = console.file.getvalue().split("many run ")[-1]
+    assert "broken" in end and "ValueError" in end and "and 44 more steps that succeeded" in end
+    assert "s3 " not in end
+
+
+def test_a_step_that_dies_of_an_exception_is_reported_with_its_error_line(write) -> None:
+    write("boom.py", "raise KeyError('customer_id')\n")
+    write("quits.py", "import sys\nprint('ValueError: only printed')\nsys.exit(2)\n")
+    write("steps.py", "def bad():\n    raise ValueError('the input has no rows')\n")
+    nodes = [
+        Executor("script", file="boom.py"),
+        Executor("function", function="steps:bad"),
+        Executor("quits", file="quits.py"),
+    ]
+    result = run(Workflow("errors", env_manager="current", parallel=True, nodes=nodes))
+    steps = result.steps
+    assert steps["script"].reason == "exit code 1: KeyError: 'customer_id'"
+    assert steps["function"].reason == "exit code 1: ValueError: the input has no rows"
+    assert steps["quits"].reason == "exit code 2", "no traceback: nothing to quote"

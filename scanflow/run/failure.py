@@ -1,0 +1,46 @@
+"""What a failed step's log says went wrong.
+
+A step that dies of a Python exception ends its log with a traceback whose
+last line names the error (``ValueError: the input has no rows``). That line
+says more than "exit code 1", so it joins the reason a run's summary,
+``RunFailed`` and the step's MLflow tags give.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from pathlib import Path
+
+FAILURE_TAIL = 20  # log lines shown under a failed step
+REASON_LIMIT = 200  # characters of an error line kept in a reason
+_ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure|Warning)\b(: .*)?$")
+
+
+def tail_lines(path: str | Path | None, count: int = FAILURE_TAIL, start: int = 0) -> list[str]:
+    """The last ``count`` lines of a text file from byte ``start`` on (empty when it does not exist)."""
+    if path is None:
+        return []
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            return [line.decode(errors="replace").rstrip("\r\n") for line in deque(handle, maxlen=count)]
+    except OSError:
+        return []
+
+
+def python_error(lines: list[str]) -> str | None:
+    """The exception line of the last traceback in ``lines``, if they end with one."""
+    text = [line for line in lines if line.strip()]
+    if not text or not any(line.startswith("Traceback (most recent call last)") for line in text):
+        return None
+    last = text[-1].strip()
+    if not _ERROR_LINE.match(last):
+        return None
+    return last if len(last) <= REASON_LIMIT else last[: REASON_LIMIT - 1] + "…"
+
+
+def failure_reason(described: str, log_path: str | Path | None, start: int = 0) -> str:
+    """``described`` (how the attempt ended), with the error its log ends with."""
+    error = python_error(tail_lines(log_path, start=start))
+    return f"{described}: {error}" if error else described
