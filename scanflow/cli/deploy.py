@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.text import Text
 from typer.core import TyperGroup
 
 from scanflow.cli.common import (
@@ -184,16 +185,22 @@ def deploy_status(
     if not rows:
         console.print("No deployments" + (f" named '{name}'." if name else "."))
         return
-    table = Table(title="Deployments")
-    for column in ("name", "backend", "state", "replicas"):
-        table.add_column(column, no_wrap=True)
-    for column in ("model", "version"):
-        table.add_column(column, overflow="fold")
+    backends = sorted({row.backend for row in rows})
+    one_backend = len(backends) == 1  # named in the title, and the columns keep their room
+    table = Table(title=f"Deployments ({backends[0]})" if one_backend else "Deployments")
+    table.add_column("name", no_wrap=True)  # whole, to be copied into `deploy rm`
+    if not one_backend:
+        table.add_column("backend", no_wrap=True)
+    table.add_column("state", no_wrap=True)  # and the replicas that answer, of those wanted
+    table.add_column("model", overflow="fold")  # and the version it serves, when the URI does not say
     table.add_column("url", no_wrap=True, min_width=len("http://127.0.0.1:65535"))  # whole, to be copied
     for row in rows:
-        state = status_text(row.state if row.state != "stopped" else "failed")
-        urls = "\n".join(row.urls)
-        table.add_row(row.name, row.backend, state, row.replicas, row.model, row.version, urls)
+        state = f"{status_text(row.state if row.state != 'stopped' else 'failed')} {row.replicas}"
+        model = Text(row.model)
+        if row.version and not row.model.endswith(f"/{row.version}"):
+            model.append(f" (v{row.version})", style="dim")
+        backend = [] if one_backend else [row.backend]
+        table.add_row(Text(row.name), *backend, state, model, "\n".join(row.urls))
     console.print(table)
 
 

@@ -56,6 +56,7 @@ def test_a_local_deployment_serves_follows_its_alias_and_is_removed(
     status = cli.invoke(app, ["deploy", "status", name], env={"COLUMNS": "80"})
     assert status.exit_code == 0 and name in flat(status.output) and "running" in flat(status.output)
     assert url in status.output, "the URL is whole on one line, to be copied, in a terminal of 80 columns"
+    assert "models:/digits@" in status.output and "(v2)" in status.output, "the alias and its version now"
     [listed] = json.loads(cli.invoke(app, ["deploy", "status", name, "--json"]).stdout)
     assert (listed["name"], listed["backend"], listed["state"], listed["urls"]) == (
         name,
