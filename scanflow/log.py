@@ -28,6 +28,24 @@ def _node_dir() -> Path | None:
     return Path(value) if value else None
 
 
+def _mlflow() -> Any:
+    """MLflow for logging outside a step: at the project's store, where `scanflow runs` and
+    `scanflow tracker up` look, unless the user pointed MLflow elsewhere.
+
+    Left alone, MLflow would start an ``mlflow.db`` of its own in the working directory.
+    """
+    import mlflow
+
+    if not mlflow.is_tracking_uri_set():
+        from scanflow.home import Home
+        from scanflow.track.store import prepare_store
+
+        uri = Home.resolve().tracking_uri()
+        prepare_store(uri)
+        mlflow.set_tracking_uri(uri)
+    return mlflow
+
+
 def _append(record: dict[str, Any]) -> None:
     node_dir = _node_dir()
     assert node_dir is not None
@@ -38,9 +56,7 @@ def _append(record: dict[str, Any]) -> None:
 def log_metric(key: str, value: float, step: int | None = None) -> None:
     """Record a metric of the current step (or of the active MLflow run outside a step)."""
     if _node_dir() is None:
-        import mlflow
-
-        mlflow.log_metric(key, value, step=step)
+        _mlflow().log_metric(key, value, step=step)
         return
     _append(
         {
@@ -61,9 +77,7 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
 def log_param(key: str, value: Any) -> None:
     """Record a parameter of the current step."""
     if _node_dir() is None:
-        import mlflow
-
-        mlflow.log_param(key, value)
+        _mlflow().log_param(key, value)
         return
     _append({"type": "param", "key": key, "value": str(value)})
 
@@ -76,9 +90,7 @@ def log_params(params: dict[str, Any]) -> None:
 def set_tag(key: str, value: Any) -> None:
     """Tag the current step's run."""
     if _node_dir() is None:
-        import mlflow
-
-        mlflow.set_tag(key, value)
+        _mlflow().set_tag(key, value)
         return
     _append({"type": "tag", "key": key, "value": str(value)})
 
@@ -87,9 +99,7 @@ def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None =
     """Attach a file or folder to the current step's run (copied now, uploaded at the end)."""
     node_dir = _node_dir()
     if node_dir is None:
-        import mlflow
-
-        mlflow.log_artifact(str(local_path), artifact_path)
+        _mlflow().log_artifact(str(local_path), artifact_path)
         return
     source = Path(local_path)
     if not source.exists():

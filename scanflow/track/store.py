@@ -90,15 +90,12 @@ def _create_tables_once(path: Path) -> None:
         with sqlite3.connect(path, timeout=30) as connection:
             _finish_interrupted_batch(connection)
         quiet_mlflow()
-        import sqlalchemy
-        from mlflow.store.db.utils import _all_tables_exist, _initialize_tables
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-        engine = sqlalchemy.create_engine(f"sqlite:///{path}")
-        try:
-            if not _all_tables_exist(engine):
-                _initialize_tables(engine)
-        finally:
-            engine.dispose()
+        # Makes the tables, and the Default experiment with its artifacts beside the store: left to
+        # MLflow, a first mlflow.log_artifact would choose ./mlruns of whatever folder it ran in.
+        store = SqlAlchemyStore(f"sqlite:///{path}", (path.parent / "artifacts").as_uri())
+        store.engine.dispose()
         with sqlite3.connect(path, timeout=30) as connection:
             connection.execute(f"PRAGMA user_version = {mark}")
 

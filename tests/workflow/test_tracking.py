@@ -448,3 +448,25 @@ def test_a_resumed_step_logs_to_a_run_of_its_own_not_on_top_of_the_failed_one(wr
     }
     assert history == {failed_run: [5, 4], resumed_run: [3, 2, 1]}
     assert client.get_run(resumed_run).data.params["attempt"] == "resumed"
+
+
+def test_logging_outside_a_step_goes_to_the_projects_store(write, project) -> None:
+    """In a notebook or script of the project: where `scanflow runs` and `tracker up` look, not into
+    an mlflow.db and mlruns/ of MLflow's own in the working directory."""
+    write("plot.txt", "a plot\n")
+    code = (
+        "import scanflow, mlflow\n"
+        "scanflow.log_metric('accuracy', 0.9)\n"
+        "scanflow.log_artifact('plot.txt')\n"
+        "print(mlflow.active_run().info.run_id)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    logged = open_client(Home.resolve(project / ".scanflow").embedded_tracking_uri).get_run(
+        done.stdout.split()[-1]
+    )
+    assert logged.data.metrics == {"accuracy": 0.9}
+    assert not (project / "mlflow.db").exists() and not (project / "mlruns").exists()
+    assert list((project / ".scanflow" / "artifacts").glob("*/*/artifacts/plot.txt"))
