@@ -46,14 +46,21 @@ def apply_overrides(workflow: Workflow, settings: Iterable[str]) -> Workflow:
                 )
             )
         else:
-            node.parameters = {**node.parameters, name: _value(text)}
+            try:
+                node.parameters = {**node.parameters, name: _value(text)}
+            except ValueError as error:
+                problems.append(Problem(f"--set {setting!r}: {error}", hint="quote it to pass it as text"))
     if problems:
         raise SpecError(problems)
     return workflow
 
 
 def _value(text: str) -> Any:
+    """The YAML value of ``text``; text that is not YAML stays text, unless it opens a list or a mapping."""
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError:
+    except yaml.YAMLError as error:
+        if text.lstrip().startswith(("[", "{")):  # meant as a list or mapping: a typo, not a string
+            problem = getattr(error, "problem", None) or "not valid YAML"
+            raise ValueError(f"the value {text!r} is not a valid YAML list or mapping ({problem})") from None
         return text

@@ -148,6 +148,10 @@ def test_set_gives_a_run_its_own_parameters_and_names_wrong_ones(demo, tracking)
     ran = cli.invoke(app, ["run", str(demo), "--set", "make.value=9", "--set", "inner/left.unused=x", "-q"])
     assert ran.exit_code == 2, ran.output
     assert "step 'inner/left' has no parameter 'unused' (it has: none)" in " ".join(ran.output.split())
+    typo = cli.invoke(app, ["run", str(demo), "--set", "make.value=[1, 2", "-q"])
+    assert typo.exit_code == 2 and "'[1, 2' is not a valid YAML list or mapping" in " ".join(
+        typo.output.split()
+    )
 
     ran = cli.invoke(app, ["run", str(demo), "--set", "make.value=9", "-q"])
     assert ran.exit_code == 0, ran.output
