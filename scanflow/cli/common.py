@@ -12,6 +12,7 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from scanflow.run.state import RunState
     from scanflow.spec import Workflow
+    from scanflow.tls import TlsFiles
 
 console = Console()
 _err = Console(stderr=True)
@@ -108,3 +109,19 @@ def status_text(status: str) -> str:
         "running": "cyan",
     }.get(status, "white")
     return f"[{colour}]{status}[/]"
+
+
+def https_files(cert: Path | None, key: Path | None) -> TlsFiles | None:
+    """The ``--tls-cert``/``--tls-key`` pair, checked now, or None for plain HTTP."""
+    from scanflow.tls import TlsError, TlsFiles
+
+    try:
+        tls = TlsFiles.given(cert, key)
+    except TlsError as error:
+        raise fail(str(error), code=2) from None
+    try:
+        if tls is not None:
+            tls.check()
+    except TlsError as error:
+        raise fail(str(error), code=1) from None
+    return tls

@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from scanflow.cli.common import HomeOption, TrackingUri, console, fail, load_workflow
+from scanflow.cli.common import (
+    HomeOption,
+    TlsCert,
+    TlsKey,
+    TrackingUri,
+    console,
+    fail,
+    https_files,
+    load_workflow,
+)
 
 if TYPE_CHECKING:
     from scanflow.interact.promotion import Comparison
@@ -92,6 +101,8 @@ def label(
     ] = False,
     host: Annotated[str, typer.Option(help="address to serve the page on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port of the labelling page")] = 8765,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
     who: Annotated[str | None, typer.Option("--who", help="your name in the label store")] = None,
     browser: Annotated[
         bool, typer.Option("--browser/--no-browser", help="open the page in a browser")
@@ -103,6 +114,7 @@ def label(
     """Label a queue's samples in the browser (or the terminal): digits label, s skips, u undoes."""
     errors = interact_errors()
     shape = parse_image_shape(image_shape)
+    tls = https_files(tls_cert, tls_key)
     if not terminal:
         from scanflow.deploy.ports import port_taken, port_taken_message
 
@@ -164,7 +176,7 @@ def label(
             webbrowser.open(url)
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops labelling
-        serve(session, host=host, port=port, on_ready=ready)
+        serve(session, host=host, port=port, tls=tls, on_ready=ready)
 
 
 def improve(

@@ -19,6 +19,7 @@ from scanflow.cli.common import (
     TrackingUri,
     console,
     fail,
+    https_files,
     load_run,
     print_json,
     status_text,
@@ -501,13 +502,9 @@ def tracker_up(
 ) -> None:
     """Start an MLflow server with its UI on the project's store (needs scanflow\\[server])."""
     from scanflow.home import Home
-    from scanflow.tls import TlsError, TlsFiles
     from scanflow.track.server import TrackerServerError, serve_tracker
 
-    try:
-        tls = TlsFiles.given(tls_cert, tls_key)
-    except TlsError as error:
-        raise fail(str(error), code=2) from None
+    tls = https_files(tls_cert, tls_key)
     try:
         serve_tracker(
             Home.resolve(home),

@@ -319,3 +319,34 @@ def test_the_terminal_labeller_labels_skips_and_undoes(digits_queue) -> None:  #
     assert store.labels("q") == [("d0", 3), ("d1", 8)]
     assert done == 2
     assert store.next_item("q", who="cy").sample_ref == "d2"  # bo quit: the sample bo saw is free at once
+
+
+def test_label_serves_the_page_over_https_with_the_given_certificate(digits_queue, tmp_path: Path) -> None:  # noqa: ANN001
+    """A team labelling across a network: the page, its token and the labels travel encrypted."""
+    import ssl
+    import subprocess
+    import sys
+    import time
+
+    from tracker_server import free_port, self_signed
+
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    store, _ = digits_queue
+    command = [sys.executable, "-m", "scanflow.cli", "label", "--queue", "q", "--store", store.url]
+    command += ["--no-browser", "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while "Labelling" not in line and time.monotonic() < deadline and process.poll() is None:
+            line = process.stdout.readline()
+        assert f"at https://127.0.0.1:{port}/" in line, line
+        trusted = ssl.create_default_context(cafile=cert)
+        page = httpx.get(f"https://127.0.0.1:{port}/", verify=trusted, timeout=10)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -15,9 +15,11 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel
 
+from scanflow.deploy.ports import LOOPBACK
 from scanflow.extras import require
 from scanflow.interact.session import LabellingSession
 from scanflow.interact.store import LabelStoreError
+from scanflow.tls import TlsFiles
 
 TOKEN_COOKIE = "scanflow_label_token"
 LABELLER_HEADER = "X-Scanflow-Labeller"
@@ -160,17 +162,24 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8765,
     token: str | None = None,
+    tls: TlsFiles | None = None,
     on_ready: Any = None,
 ) -> None:
-    """Serve the labelling page until interrupted; ``on_ready(url)`` is called once it listens."""
+    """Serve the labelling page until interrupted; ``on_ready(url)`` is called once it listens.
+
+    With ``tls`` (checked by the caller) the page is HTTPS only, so the token a
+    team shares does not cross the network in clear.
+    """
     uvicorn = require("uvicorn", "interact", "the labelling UI")
-    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+    if host not in LOOPBACK and token is None:
         token = secrets.token_urlsafe(16)
-    config = uvicorn.Config(create_app(session, token), host=host, port=port, log_level="warning")
+    https = {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)} if tls else {}
+    config = uvicorn.Config(create_app(session, token), host=host, port=port, log_level="warning", **https)
     server = uvicorn.Server(config)
     if on_ready is not None:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+        scheme = "https" if tls else "http"
+        url = f"{scheme}://{shown}:{port}/" + (f"?token={token}" if token else "")
         original = server.startup
 
         async def startup(sockets: Any = None) -> None:
