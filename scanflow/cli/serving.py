@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from scanflow.cli.common import HomeOption, ServeToken, TlsCert, TlsKey, TrackingUri, fail
+from scanflow.cli.common import HomeOption, ServeToken, TlsCert, TlsKey, TrackingUri, fail, https_files
 
 
 def serve(
@@ -82,6 +82,7 @@ def serve(
         raise fail(
             f"serving needs the serve extra ({error.name} is missing): pip install 'scanflow[serve]'"
         ) from None
+    https_files(tls_cert, tls_key)  # checked before anything loads
     try:
         keep_s = parse_duration(log_keep) if log_keep is not None else None
     except ValueError as error:
