@@ -231,6 +231,8 @@ def runs_show(
         parts = [f"{kind}[bold]{node.name}[/]", status_text(node.status), duration]
         if metrics:
             parts.append(f"[dim]{metrics}[/]")
+        if node.reason:
+            parts.append(escape(node.reason))
         if node.earlier:
             parts.append(f"[dim](+{len(node.earlier)} earlier attempt(s))[/]")
         return "  ".join(p for p in parts if p)

@@ -6,7 +6,15 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanflow.track.store import PARENT_TAG, TAG_KIND, TAG_NODE, TAG_RUN_ID, TAG_STATUS, TAG_WORKFLOW
+from scanflow.track.store import (
+    PARENT_TAG,
+    TAG_KIND,
+    TAG_NODE,
+    TAG_REASON,
+    TAG_RUN_ID,
+    TAG_STATUS,
+    TAG_WORKFLOW,
+)
 
 _LISTED = f"tags.`{TAG_KIND}` = 'workflow'"
 
@@ -31,6 +39,11 @@ class RunNode:
     @property
     def status(self) -> str:
         return self.known_status or self.run.data.tags.get(TAG_STATUS) or self.run.info.status.lower()
+
+    @property
+    def reason(self) -> str | None:
+        """Why a step failed, was skipped or cancelled (None when it succeeded)."""
+        return self.run.data.tags.get(TAG_REASON) or None
 
     @property
     def duration(self) -> float | None:
@@ -73,6 +86,7 @@ class RunNode:
             "name": self.name,
             "kind": self.kind,
             "node": self.run.data.tags.get(TAG_NODE),
+            "reason": self.reason,
             "params": self.params,
             "metrics": self.metrics,
             "earlier_attempts": [earlier.run.info.run_id for earlier in self.earlier],

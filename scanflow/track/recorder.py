@@ -39,6 +39,7 @@ from scanflow.track.store import (
     PARENT_TAG,
     TAG_KIND,
     TAG_NODE,
+    TAG_REASON,
     TAG_RUN_ID,
     TAG_STATUS,
     TAG_WORKFLOW,
@@ -404,7 +405,7 @@ class MlflowRecorder(RunListener):
             "scanflow.backend": self._state.backend,
         }
         if record.reason:
-            tags["scanflow.reason"] = record.reason[:_PARAM_LIMIT]
+            tags[TAG_REASON] = record.reason[:_PARAM_LIMIT]
         return tags
 
     def _upload_files(self, run_id: str, step: Step, record: StepRecord, node_dir: Path) -> None:

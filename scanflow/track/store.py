@@ -29,6 +29,7 @@ TAG_RUN_ID = "scanflow.run_id"
 TAG_WORKFLOW = "scanflow.workflow"
 TAG_NODE = "scanflow.node"
 TAG_STATUS = "scanflow.status"
+TAG_REASON = "scanflow.reason"  # why a step failed, was skipped or cancelled
 PARENT_TAG = "mlflow.parentRunId"
 
 

@@ -133,6 +133,18 @@ def test_failed_and_skipped_steps_are_recorded(tracked) -> None:
     assert "oops" in next(Path(log_dir).iterdir()).read_text()
     assert runs["after"].info.status == "KILLED" and runs["after"].data.tags["scanflow.status"] == "skipped"
 
+    from typer.testing import CliRunner
+
+    from scanflow.cli import app
+
+    uri = str(client.tracking_uri)
+    shown = CliRunner().invoke(
+        app, ["runs", "show", result.run_id, "--tracking-uri", uri], env={"COLUMNS": "200"}
+    )
+    lines = {line.split()[1]: line for line in shown.output.splitlines() if "──" in line}
+    assert "failed" in lines["broken"] and "exit code 4" in lines["broken"], "why, beside the step"
+    assert "upstream step 'broken' failed" in lines["after"]
+
 
 def test_a_run_result_reads_its_metrics_and_logs_and_raises_for_failures(tracked) -> None:
     result, _client = tracked
