@@ -413,13 +413,19 @@ def wipe(
         str | None, typer.Argument(help="workflow name; every workflow when left out")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    models: Annotated[
+        bool, typer.Option("--models", help="also delete the registered model versions these runs logged")
+    ] = False,
     tracking_uri: TrackingUri = None,
     home: HomeOption = None,
 ) -> None:
     """Delete tracked runs, metrics and artifacts (of one workflow, or all)."""
+    from mlflow.exceptions import MlflowException
+
     from scanflow.home import Home
     from scanflow.run.leftovers import RunInProgress
     from scanflow.track.store import TrackingError
+    from scanflow.track.wipe import ModelsWouldBreak
     from scanflow.track.wipe import wipe as wipe_tracked
 
     project = Home.resolve(home)
@@ -432,11 +438,13 @@ def wipe(
     if not yes and not typer.confirm(f"Delete {what} in {uri}?", default=False):
         raise fail("nothing deleted", code=1)
     try:
-        report = wipe_tracked(project, uri, workflow)
+        report = wipe_tracked(project, uri, workflow, models=models)
     except TrackingError as error:
         raise fail(f"{error} Nothing was deleted.", code=1) from None
-    except RunInProgress as error:
+    except (RunInProgress, ModelsWouldBreak) as error:
         raise fail(str(error), code=1) from None
+    except MlflowException as error:  # the store refused a delete (a user without the permission, say)
+        raise fail(f"the store refused: {error.message} (what was deleted before stays deleted)", 1) from None
     if workflow and not report.experiments and not report.local_runs:
         console.print(f"Nothing tracked for workflow '{workflow}' in {uri}.")
     else:
@@ -444,6 +452,10 @@ def wipe(
         console.print(
             f"[green]✔[/] {kind} {report.runs or 'all'} MLflow run(s)"
             f" in {len(report.experiments)} experiment(s); removed {report.local_runs} local run folder(s)"
+        )
+    if report.model_versions:
+        console.print(
+            f"[green]✔[/] deleted registered model version(s) {escape(', '.join(report.model_versions))}"
         )
     for note in report.notes:
         console.print(f"[dim]{escape(note)}[/]")

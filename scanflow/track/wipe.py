@@ -24,12 +24,22 @@ class WipeReport:
     local_runs: int = 0
     permanent: bool = True
     notes: list[str] = field(default_factory=list)
+    model_versions: list[str] = field(default_factory=list)  # "name/version" deleted with the runs
 
 
-def wipe(home: Home, tracking_uri: str, workflow: str | None = None) -> WipeReport:
+class ModelsWouldBreak(RuntimeError):
+    """Registered model versions keep their files in the runs a wipe would delete."""
+
+
+def wipe(home: Home, tracking_uri: str, workflow: str | None = None, models: bool = False) -> WipeReport:
     """Delete the tracked runs of ``workflow`` (every workflow when None).
 
-    Raises ``RunInProgress``, deleting nothing, while a Scanflow process still runs one of them.
+    A registered model version logged by one of those runs keeps its files
+    there: deleting them would leave the registry naming a model nobody can
+    load (serving it, or a deployment following its alias, would fail). So
+    such versions are deleted too when ``models`` is set; otherwise
+    ``ModelsWouldBreak`` names them and nothing is deleted. Raises
+    ``RunInProgress``, deleting nothing, while a Scanflow process still runs one of them.
     """
     _refuse_runs_in_progress(home, workflow)
     report = WipeReport()
@@ -41,13 +51,24 @@ def wipe(home: Home, tracking_uri: str, workflow: str | None = None) -> WipeRepo
         return report
     prepare_store(tracking_uri)  # a dead server is named now, not after MLflow's minutes of retries
     client = open_client(tracking_uri)
-    experiments = _experiments(client, workflow)
+    plan = [
+        (experiment, _all_runs(client, experiment.experiment_id))
+        for experiment in _experiments(client, workflow)
+    ]
+    versions = _registered_versions(client, {run.info.run_id for _, runs in plan for run in runs})
+    if versions and not models:
+        raise ModelsWouldBreak(
+            f"registered model version(s) {_describe(versions)} keep their files in these runs: without"
+            " them the registry would name models nobody can load. Pass --models to delete those versions"
+            " too (a registered model left without versions goes as well); nothing was deleted"
+        )
+    report.model_versions = _delete_versions(client, versions)
     store = client._tracking_client.store  # hard deletes exist only on SQL stores
     hard = hasattr(store, "_hard_delete_run") and embedded is not None
     report.permanent = hard
-    for experiment in experiments:
+    for experiment, runs in plan:
         report.experiments.append(experiment.name)
-        for run in _all_runs(client, experiment.experiment_id):
+        for run in runs:
             _delete_artifacts(run.info.artifact_uri)
             if hard:
                 store._hard_delete_run(run.info.run_id)
@@ -101,6 +122,41 @@ def _all_runs(client: Any, experiment_id: str) -> list[Any]:
         token = page.token
         if not token:
             return runs
+
+
+def _registered_versions(client: Any, run_ids: set[str]) -> list[Any]:
+    """The registered model versions that runs ``run_ids`` logged."""
+    if not run_ids:
+        return []
+    versions: list[Any] = []
+    token = None
+    while True:
+        page = client.search_model_versions(max_results=1000, page_token=token)
+        # Read one by one: a search leaves out the aliases, which say what serves the version.
+        versions += [client.get_model_version(v.name, v.version) for v in page if v.run_id in run_ids]
+        token = page.token
+        if not token:
+            return versions
+
+
+def _describe(versions: list[Any]) -> str:
+    def one(version: Any) -> str:
+        aliases = list(getattr(version, "aliases", None) or [])
+        return f"{version.name}/{version.version}" + (f" (alias {', '.join(aliases)})" if aliases else "")
+
+    return ", ".join(one(v) for v in versions)
+
+
+def _delete_versions(client: Any, versions: list[Any]) -> list[str]:
+    """Delete ``versions``, and each registered model they leave empty; the versions deleted."""
+    deleted = []
+    for version in versions:
+        client.delete_model_version(version.name, version.version)
+        deleted.append(f"{version.name}/{version.version}")
+    for name in sorted({v.name for v in versions}):
+        if not client.search_model_versions(f"name='{name}'", max_results=1):
+            client.delete_registered_model(name)
+    return deleted
 
 
 def _delete_artifacts(uri: str | None) -> None:

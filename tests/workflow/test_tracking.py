@@ -16,7 +16,7 @@ from scanflow import Executor, RunFailed, Workflow
 from scanflow.home import Home
 from scanflow.track.query import find_workflow_run, list_workflow_runs, run_tree
 from scanflow.track.store import TrackingError, open_client
-from scanflow.track.wipe import wipe
+from scanflow.track.wipe import ModelsWouldBreak, wipe
 
 from .runs import quiet_console, resume, run
 
@@ -482,3 +482,28 @@ def test_logging_outside_a_step_goes_to_the_projects_store(write, project) -> No
     assert logged.data.metrics == {"accuracy": 0.9}
     assert not (project / "mlflow.db").exists() and not (project / "mlruns").exists()
     assert list((project / ".scanflow" / "artifacts").glob("*/*/artifacts/plot.txt"))
+
+
+def test_wiping_runs_that_registered_a_model_deletes_its_versions_only_when_asked(write, tracking) -> None:
+    write(
+        "train.py",
+        "import mlflow, os\n"
+        "from mlflow import MlflowClient\n"
+        "from sklearn.dummy import DummyClassifier\n"
+        "model = DummyClassifier().fit([[0], [1]], [0, 1])\n"
+        "with mlflow.start_run(run_id=os.environ['MLFLOW_RUN_ID']):\n"
+        "    mlflow.sklearn.log_model(model, name='model', registered_model_name='tiny')\n"
+        "MlflowClient().set_registered_model_alias('tiny', 'champion', '1')\n",
+    )
+    result = run(
+        Workflow("registers", env_manager="current", nodes=[Executor("train", file="train.py")]), track=True
+    )
+    assert result.ok, result.log("train")
+    home, client = Home.resolve(), open_client(tracking)
+    with pytest.raises(ModelsWouldBreak, match=r"tiny/1 \(alias champion\) keep their files in these runs"):
+        wipe(home, tracking, "registers")
+    assert client.get_model_version("tiny", "1").run_id == result.steps["train"].mlflow_run_id, "all kept"
+    assert list_workflow_runs(client, "registers")
+    report = wipe(home, tracking, "registers", models=True)
+    assert report.model_versions == ["tiny/1"] and report.runs == 2
+    assert client.search_registered_models() == [], "a registered model left without versions goes too"
