@@ -146,3 +146,24 @@ def test_a_log_is_written_out_a_chunk_at_a_time_with_characters_kept_whole(
     pieces: list[str] = []
     follow.follow(log, lambda: False, pieces.append)
     assert "".join(pieces) == text and len(pieces) > 100
+
+
+def test_the_last_lines_of_a_large_log_are_read_from_its_end(tmp_path: Path) -> None:
+    """A failed step's last lines (and its exception) come from the log's end, not a read of all of it."""
+    from scanflow.run.failure import failure_reason, tail_lines
+
+    log = tmp_path / "step.log"
+    with open(log, "w") as out:
+        out.write("older attempt\n")
+        start = out.tell()
+        out.writelines(f"line {i}\n" for i in range(200_000))
+        out.write("Traceback (most recent call last):\n  File 'x.py', line 1\nOSError: disk full\n")
+    assert tail_lines(log, count=3) == [
+        "Traceback (most recent call last):",
+        "  File 'x.py', line 1",
+        "OSError: disk full",
+    ]
+    assert failure_reason("exit code 1", log, start) == "exit code 1: OSError: disk full"
+    short = tmp_path / "short.log"
+    short.write_text("older attempt\nthis attempt\n")
+    assert tail_lines(short, start=len("older attempt\n")) == ["this attempt"], "from the attempt's start"

@@ -9,24 +9,35 @@ says more than "exit code 1", so it joins the reason a run's summary,
 from __future__ import annotations
 
 import re
-from collections import deque
 from pathlib import Path
 
 FAILURE_TAIL = 20  # log lines shown under a failed step
 REASON_LIMIT = 200  # characters of an error line kept in a reason
+TRACEBACK_LINES = 400  # lines searched for the traceback the error line ends
+_WINDOW = 1 << 18
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure|Warning)\b(: .*)?$")
 
 
 def tail_lines(path: str | Path | None, count: int = FAILURE_TAIL, start: int = 0) -> list[str]:
-    """The last ``count`` lines of a text file from byte ``start`` on (empty when it does not exist)."""
+    """The last ``count`` lines of a text file from byte ``start`` on (empty when it does not exist).
+
+    Only the file's last ``_WINDOW`` bytes are read: a step's log may be gigabytes.
+    """
     if path is None:
         return []
     try:
         with open(path, "rb") as handle:
-            handle.seek(start)
-            return [line.decode(errors="replace").rstrip("\r\n") for line in deque(handle, maxlen=count)]
+            size = handle.seek(0, 2)
+            begin = max(start, size - _WINDOW)
+            handle.seek(begin)
+            lines = handle.read().split(b"\n")
     except OSError:
         return []
+    if begin > start:
+        lines = lines[1:]  # most likely a line cut where the window starts
+    if lines and not lines[-1]:
+        lines.pop()  # the text after the last newline: nothing
+    return [line.decode(errors="replace").rstrip("\r") for line in lines[-count:]]
 
 
 def python_error(lines: list[str]) -> str | None:
@@ -42,5 +53,5 @@ def python_error(lines: list[str]) -> str | None:
 
 def failure_reason(described: str, log_path: str | Path | None, start: int = 0) -> str:
     """``described`` (how the attempt ended), with the error its log ends with."""
-    error = python_error(tail_lines(log_path, start=start))
+    error = python_error(tail_lines(log_path, count=TRACEBACK_LINES, start=start))
     return f"{described}: {error}" if error else described
