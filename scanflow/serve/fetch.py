@@ -194,12 +194,25 @@ def fetch(tracking_uri: str, uris: list[str], folder: Path) -> dict[str, Fetched
         try:
             ref = registry.resolve(ModelSource.parse(uri))
             path = local_folder(ref.uri) or _download(ref.uri, folder / str(number))
+            _require_model_files(uri, ref, Path(path))
         except ServeSetupError:
             raise
         except Exception as error:
             raise ServeSetupError(f"cannot load the model {uri}: {first_line(error)}") from None
         models[uri] = Fetched(ref, path)
     return models
+
+
+def _require_model_files(uri: str, ref: ModelVersionRef, path: Path) -> None:
+    """A model whose files are gone is named as such (MLflow only says it has no MLmodel file)."""
+    if (path / "MLmodel").is_file():
+        return
+    what = f"{ref.name}/{ref.version}" if ref.version else ref.name
+    raise ServeSetupError(
+        f"cannot load the model {uri}: the files of {what} are missing from its artifact store (no MLmodel"
+        " file). The run that logged it may have been deleted or its artifacts moved: register the model"
+        " again, or point the alias at a version whose files exist"
+    )
 
 
 def _download(uri: str, destination: Path) -> str:

@@ -120,3 +120,23 @@ def test_serving_on_a_taken_port_says_so_before_loading_anything(project) -> Non
     message = " ".join(result.stderr.split())
     assert f"port {port} on 127.0.0.1 is taken: choose another with --port" in message
     assert "serving" not in message and "Errno" not in message
+
+
+def test_a_version_whose_files_are_gone_is_named_as_such(tmp_path) -> None:
+    import shutil
+
+    import mlflow
+    from sklearn.dummy import DummyClassifier
+
+    from scanflow.deploy.model_source import mlflow_pointed_at
+    from scanflow.serve.fetch import fetch
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with mlflow_pointed_at(uri):
+        experiment = mlflow.create_experiment("gone", artifact_location=(tmp_path / "artifacts").as_uri())
+        with mlflow.start_run(experiment_id=experiment):
+            model = DummyClassifier().fit([[0], [1]], [0, 1])
+            mlflow.sklearn.log_model(model, name="model", registered_model_name="gone", pip_requirements=[])
+    shutil.rmtree(tmp_path / "artifacts")  # as a wipe of the run, or a moved bucket, leaves it
+    with pytest.raises(ServeSetupError, match="the files of gone/1 are missing from its artifact store"):
+        fetch(uri, ["models:/gone/1"], tmp_path / "downloads")

@@ -492,7 +492,9 @@ def test_wiping_runs_that_registered_a_model_deletes_its_versions_only_when_aske
         "from sklearn.dummy import DummyClassifier\n"
         "model = DummyClassifier().fit([[0], [1]], [0, 1])\n"
         "with mlflow.start_run(run_id=os.environ['MLFLOW_RUN_ID']):\n"
-        "    mlflow.sklearn.log_model(model, name='model', registered_model_name='tiny')\n"
+        "    mlflow.sklearn.log_model(\n"
+        "        model, name='model', registered_model_name='tiny', pip_requirements=[]\n"
+        "    )\n"
         "MlflowClient().set_registered_model_alias('tiny', 'champion', '1')\n",
     )
     result = run(
