@@ -85,7 +85,7 @@ def mlflow_pointed_at(uri: str) -> Iterator[None]:
 
 def fetch_model(uri: str, tracking_uri: str, into: Path) -> ModelToServe:
     """Resolve ``uri`` in the registry at ``tracking_uri`` and download its files into ``into``."""
-    from scanflow.serve.registry import registered_identity
+    from scanflow.serve.registry import missing_model_files, registered_identity
 
     ref = resolve_model(uri, tracking_uri)
     folder = into / "model"
@@ -96,10 +96,7 @@ def fetch_model(uri: str, tracking_uri: str, into: Path) -> ModelToServe:
         with mlflow_pointed_at(tracking_uri):
             _download(ref.uri, tracking_uri, folder)
     if not (folder / "MLmodel").is_file():
-        raise DeployError(
-            f"{uri} is not an MLflow model (no MLmodel file in it); give the URI of a logged model,"
-            " e.g. models:/NAME@ALIAS or runs:/RUN_ID/model"
-        )
+        raise DeployError(f"cannot deploy {uri}: {missing_model_files(ref)}")
     name, version = ref.name, ref.version
     if not version:
         name, version = registered_identity(str(folder)) or (name, version)

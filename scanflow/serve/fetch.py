@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from scanflow.errors import first_line
 from scanflow.serve.errors import ServeSetupError
-from scanflow.serve.registry import ModelSource, ModelVersionRef, Registry
+from scanflow.serve.registry import ModelSource, ModelVersionRef, Registry, missing_model_files
 
 if TYPE_CHECKING:
     from scanflow.serve.config import ServeConfig
@@ -204,15 +204,8 @@ def fetch(tracking_uri: str, uris: list[str], folder: Path) -> dict[str, Fetched
 
 
 def _require_model_files(uri: str, ref: ModelVersionRef, path: Path) -> None:
-    """A model whose files are gone is named as such (MLflow only says it has no MLmodel file)."""
-    if (path / "MLmodel").is_file():
-        return
-    what = f"{ref.name}/{ref.version}" if ref.version else ref.name
-    raise ServeSetupError(
-        f"cannot load the model {uri}: the files of {what} are missing from its artifact store (no MLmodel"
-        " file). The run that logged it may have been deleted or its artifacts moved: register the model"
-        " again, or point the alias at a version whose files exist"
-    )
+    if not (path / "MLmodel").is_file():
+        raise ServeSetupError(f"cannot load the model {uri}: {missing_model_files(ref)}")
 
 
 def _download(uri: str, destination: Path) -> str:

@@ -64,6 +64,23 @@ class ModelVersionRef:
     run_id: str | None = None
 
 
+def missing_model_files(ref: ModelVersionRef) -> str:
+    """Why a model without an MLmodel file cannot be loaded, in the words that fit where it came from.
+
+    MLflow itself only names an MLmodel path in a temporary download folder.
+    """
+    if ref.version and ref.uri.startswith("models:/"):
+        return (
+            f"the files of {ref.name}/{ref.version} are missing from its artifact store (no MLmodel file)."
+            " The run that logged it may have been deleted or its artifacts moved: register the model"
+            " again, or point the alias at a version whose files exist"
+        )
+    return (
+        f"{ref.uri} is not an MLflow model (no MLmodel file in it); give the URI of a logged model,"
+        " e.g. models:/NAME@ALIAS or runs:/RUN_ID/model"
+    )
+
+
 class Registry:
     """The MLflow registry (and tracking store) the service reads models from."""
 
