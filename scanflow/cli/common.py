@@ -125,3 +125,14 @@ def https_files(cert: Path | None, key: Path | None) -> TlsFiles | None:
     except TlsError as error:
         raise fail(str(error), code=1) from None
     return tls
+
+
+def shown_path(text: str) -> str:
+    """A path under the working directory as a relative one (a table's column stays narrow); else as is."""
+    path = Path(text.removeprefix("file://"))
+    if not path.is_absolute():
+        return text
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return text

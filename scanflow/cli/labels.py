@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
-from scanflow.cli.common import HomeOption, JsonOutput, TrackingUri, console, fail, print_json
+from scanflow.cli.common import HomeOption, JsonOutput, TrackingUri, console, fail, print_json, shown_path
 from scanflow.cli.interact import LabelStoreUrl, interact_errors
 
 if TYPE_CHECKING:
@@ -56,9 +56,10 @@ def labels_list(
     table.add_column("queue", no_wrap=True)
     for status in STATUSES:
         table.add_column(status, justify="right", no_wrap=True)
-    table.add_column("samples from", overflow="fold")
+    table.add_column("source", overflow="fold")
     for row in rows:
-        table.add_row(Text(row["queue"]), *(str(row[status]) for status in STATUSES), Text(row["source"]))
+        source = Text(shown_path(row["source"]))
+        table.add_row(Text(row["queue"]), *(str(row[status]) for status in STATUSES), source)
     console.print(table)
 
 
