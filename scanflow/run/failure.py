@@ -14,7 +14,7 @@ from pathlib import Path
 FAILURE_TAIL = 20  # log lines shown under a failed step
 REASON_LIMIT = 200  # characters of an error line kept in a reason
 TRACEBACK_LINES = 400  # lines searched for the traceback the error line ends
-_WINDOW = 1 << 18
+_WINDOW = 1 << 18  # bytes read from the end of a log: some thousands of lines
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure|Warning)\b(: .*)?$")
 
 
