@@ -14,6 +14,7 @@ from deploy.helpers import (
     left_behind,
     predict,
     registry_at,
+    swaps_when_the_alias_moves,
     unique_name,
     wait_for,
 )
@@ -116,8 +117,6 @@ def test_a_following_deployment_hot_swaps_when_the_alias_moves(
     docker_client, deployments: list[str], project
 ) -> None:
     """The service reads the model from a tracking server on a network it joins, and follows its alias."""
-    from mlflow import MlflowClient
-
     from scanflow.run.images import ImageBuilder
     from scanflow.run.workflow_tracker import TRACKER_PORT, server_command, server_environment, tracker_image
 
@@ -155,11 +154,7 @@ def test_a_following_deployment_hot_swaps_when_the_alias_moves(
         uri=uri,
     )
     assert result.exit_code == 0, result.output
-    url = _url(result.output)
-    assert predict(url, registry) == (registry.expected["1"], "digits/1")
-    MlflowClient(uri, uri).set_registered_model_alias("digits", "champion", "2")
-    wait_for(lambda: predict(url, registry)[1] == "digits/2", timeout=60, message="the hot swap to version 2")
-    assert predict(url, registry)[0] == registry.expected["2"]
+    swaps_when_the_alias_moves(_url(result.output), registry)
     [status], _ = deployment_statuses(name, "docker")
     assert (status.model, status.version, status.state) == ("models:/digits@champion", "2", "running")
 
@@ -168,18 +163,13 @@ def test_a_following_deployment_reads_a_password_protected_https_registry(
     docker_client, deployments: list[str], as_guarded_admin
 ) -> None:
     """The server in the container talks to the user's registry itself: as the user, trusting its CA."""
-    from mlflow import MlflowClient
-
-    server, registry = as_guarded_admin
+    _, registry = as_guarded_admin
     name = unique_name("guarded")
     deployments.append(name)
     settings = ("--name", name, "--port", "0", "--follow", "--follow-every", "1")
     result = _deploy(registry, "models:/digits@champion", *settings)
     assert result.exit_code == 0, result.output
-    url = _url(result.output)
-    assert predict(url, registry) == (registry.expected["1"], "digits/1")
-    MlflowClient(server.uri, server.uri).set_registered_model_alias("digits", "champion", "2")
-    wait_for(lambda: predict(url, registry)[1] == "digits/2", timeout=60, message="the swap to version 2")
+    swaps_when_the_alias_moves(_url(result.output), registry)
     [container] = left_behind(docker_client, name)["containers"]
     assert "MLFLOW_TRACKING_PASSWORD=" + ADMIN_PASSWORD in container.attrs["Config"]["Env"]
     mounted = {m["Destination"]: m["RW"] for m in container.attrs["Mounts"]}

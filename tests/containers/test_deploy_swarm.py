@@ -15,7 +15,7 @@ import json
 
 import httpx
 import pytest
-from deploy.helpers import DigitsRegistry, flat, left_behind, predict, unique_name, wait_for
+from deploy.helpers import DigitsRegistry, flat, left_behind, predict, swaps_when_the_alias_moves, unique_name
 from typer.testing import CliRunner
 
 from scanflow.cli import app
@@ -134,20 +134,16 @@ def test_a_following_swarm_deployment_gets_the_registry_certificate_as_a_secret(
     swarm_manager, deployments: list[str], as_guarded_admin
 ) -> None:
     """A bind mount would need the CA bundle on every node: a Swarm secret travels with the task."""
-    from mlflow import MlflowClient
-
     from scanflow.deploy.naming import deployment_filter
 
-    server, registry = as_guarded_admin
+    _, registry = as_guarded_admin
     name = unique_name("guarded")
     deployments.append(name)
     settings = ("--name", name, "--port", "0", "--follow", "--follow-every", "1")
     result = _deploy(registry, "models:/digits@champion", *settings)
     assert result.exit_code == 0, result.output
     [url] = _urls(result.output)
-    assert predict(url, registry, TOKEN) == (registry.expected["1"], "digits/1")
-    MlflowClient(server.uri, server.uri).set_registered_model_alias("digits", "champion", "2")
-    wait_for(lambda: predict(url, registry, TOKEN)[1] == "digits/2", timeout=60, message="the swap")
+    swaps_when_the_alias_moves(url, registry, TOKEN)
     [service] = left_behind(swarm_manager, name)["services"]
     [secret] = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
     assert secret["File"]["Name"] == "/run/scanflow/tracker-tls/server-ca.pem"

@@ -114,6 +114,21 @@ def left_behind(client, name: str) -> dict[str, list]:
     }
 
 
+def swaps_when_the_alias_moves(url: str, registry: DigitsRegistry, token: str | None = None) -> None:
+    """The service at ``url`` follows digits@champion: version 1 now, version 2 once the alias moves."""
+    from mlflow import MlflowClient
+
+    assert predict(url, registry, token) == (registry.expected["1"], "digits/1")
+    client = MlflowClient(registry.tracking_uri, registry.tracking_uri)
+    client.set_registered_model_alias("digits", "champion", "2")
+
+    def swapped() -> bool:
+        return predict(url, registry, token)[1] == "digits/2"
+
+    wait_for(swapped, timeout=60, message="the swap to version 2")
+    assert predict(url, registry, token)[0] == registry.expected["2"]
+
+
 def wait_for(condition, timeout: float = 30, interval: float = 0.3, message: str = "condition"):
     """Poll until ``condition()`` returns something truthy; return it."""
     import time
