@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # bytes of a log read at once: a log may be larger than memory
 
 
 def follow(
@@ -29,7 +29,7 @@ def follow(
         if path.is_file():
             with path.open("rb") as handle:
                 handle.seek(offset)
-                while chunk := handle.read(CHUNK):  # a chunk at a time: a log may be larger than memory
+                while chunk := handle.read(CHUNK):
                     offset += len(chunk)
                     if text := decoder.decode(chunk):
                         write(text)

@@ -1,7 +1,7 @@
 """Answering HTTPS: the certificate and private key a server of ours is given (`--tls-cert`, `--tls-key`).
 
-The tracking server and the prediction service take the same two files and
-check them the same way before they start, so a wrong path or a key that is
+The tracking server, the prediction service and the labelling page take the
+same two files and check them the same way before they start, so a wrong path or a key that is
 not the certificate's is one clear error instead of a traceback from uvicorn.
 """
 

@@ -106,9 +106,10 @@ def test_a_steps_output_is_printed_whole_in_order_and_line_by_line(tmp_path: Pat
 
     from rich.console import Console
 
+    from scanflow import follow
     from scanflow.run import console as console_module
 
-    monkeypatch.setattr(console_module, "_CHUNK", 128)
+    monkeypatch.setattr(follow, "CHUNK", 128)
     out = io.StringIO()
     tailer = console_module._LogTailer(Console(file=out, force_terminal=False, width=300), interval=0.01)
     log = tmp_path / "step.log"

@@ -214,13 +214,11 @@ class SwarmDeployer:
         for host, inside in container.files.items():
             data = Path(host).read_bytes()
             secret_name = f"{object_name(name)}-{hashlib.sha256(data).hexdigest()[:12]}"
-            found = [
-                s for s in self.client.secrets.list(filters={"name": secret_name}) if s.name == secret_name
-            ]
-            labels = deployment_labels(name, container.labels.get(LABEL_MODEL, ""), "")
-            secret = (
-                found[0] if found else self.client.secrets.create(name=secret_name, data=data, labels=labels)
-            )
+            listed = self.client.secrets.list(filters={"name": secret_name})  # matches name prefixes
+            secret = next((s for s in listed if s.name == secret_name), None)
+            if secret is None:
+                labels = deployment_labels(name, container.labels.get(LABEL_MODEL, ""), "")
+                secret = self.client.secrets.create(name=secret_name, data=data, labels=labels)
             references.append(SecretReference(secret.id, secret_name, filename=inside, mode=0o444))
         return references
 

@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from scanflow import follow
 from scanflow.graph import Graph, Step
 from scanflow.run.failure import tail_lines
 from scanflow.run.listener import RunListener
@@ -50,7 +51,6 @@ def format_duration(seconds: float | None) -> str:
     return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
-_CHUNK = 1 << 20  # bytes of a log read at once
 _CHUNKS_PER_LOOK = 8
 
 
@@ -120,10 +120,10 @@ class _LogTailer:
         with handle:
             handle.seek(offset)
             for _ in itertools.count() if final else range(_CHUNKS_PER_LOOK):
-                chunk = handle.read(_CHUNK)
+                chunk = handle.read(follow.CHUNK)
                 if not chunk:
                     break
-                full = len(chunk) == _CHUNK
+                full = len(chunk) == follow.CHUNK
                 cut = chunk.rfind(b"\n") + 1
                 if (final and not full) or (cut == 0 and full):  # the end, or a line longer than a chunk
                     cut = len(chunk)

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from scanflow.home import Home
-from scanflow.track.store import PARENT_TAG, artifact_location, ensure_experiment, open_client, prepare_store
+from scanflow.track.store import (
+    PARENT_TAG,
+    artifact_location,
+    ensure_experiment,
+    every_page,
+    open_client,
+    prepare_store,
+)
 
 PULLED_FROM = "scanflow.pulled_from"
 
@@ -73,14 +80,10 @@ def pull_runs(source_uri: str, home: Home, experiment: str, target_uri: str | No
 def _runs(client: Any, experiment_id: str) -> list[Any]:
     from mlflow.entities import ViewType
 
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = client.search_runs([experiment_id], run_view_type=ViewType.ACTIVE_ONLY, page_token=token)
-        runs += list(page)
-        token = page.token
-        if not token:
-            return runs
+    def search(token: str | None) -> Any:
+        return client.search_runs([experiment_id], run_view_type=ViewType.ACTIVE_ONLY, page_token=token)
+
+    return list(every_page(search))
 
 
 def _copy_artifacts(source: Any, target: Any, run_id: str, new_id: str) -> None:

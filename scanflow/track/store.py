@@ -12,10 +12,10 @@ import ssl
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scanflow.home import Home, sqlite_file
 from scanflow.track import client_env
@@ -231,6 +231,17 @@ def open_client(uri: str) -> MlflowClient:
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def every_page(search: Callable[[str | None], Any]) -> Iterator[Any]:
+    """Every result of an MLflow search, page after page: ``search(page_token)`` asks for one page."""
+    token = None
+    while True:
+        page = search(token)
+        yield from page
+        token = page.token
+        if not token:
+            return
 
 
 def artifact_location(home: Home, uri: str, experiment: str) -> str | None:

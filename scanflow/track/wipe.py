@@ -14,7 +14,7 @@ from typing import Any
 
 from scanflow.home import Home, sqlite_file
 from scanflow.run.state import RunState, RunStore
-from scanflow.track.store import open_client, prepare_store
+from scanflow.track.store import every_page, open_client, prepare_store
 
 
 @dataclass
@@ -112,31 +112,21 @@ def _experiments(client: Any, workflow: str | None) -> list[Any]:
 def _all_runs(client: Any, experiment_id: str) -> list[Any]:
     from mlflow.entities import ViewType
 
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = client.search_runs(
+    def search(token: str | None) -> Any:
+        return client.search_runs(
             [experiment_id], run_view_type=ViewType.ALL, max_results=1000, page_token=token
         )
-        runs += list(page)
-        token = page.token
-        if not token:
-            return runs
+
+    return list(every_page(search))
 
 
 def _registered_versions(client: Any, run_ids: set[str]) -> list[Any]:
     """The registered model versions that runs ``run_ids`` logged."""
     if not run_ids:
         return []
-    versions: list[Any] = []
-    token = None
-    while True:
-        page = client.search_model_versions(max_results=1000, page_token=token)
-        # Read one by one: a search leaves out the aliases, which say what serves the version.
-        versions += [client.get_model_version(v.name, v.version) for v in page if v.run_id in run_ids]
-        token = page.token
-        if not token:
-            return versions
+    found = every_page(lambda token: client.search_model_versions(max_results=1000, page_token=token))
+    # Read one by one: a search leaves out the aliases, which say what serves the version.
+    return [client.get_model_version(v.name, v.version) for v in found if v.run_id in run_ids]
 
 
 def _describe(versions: list[Any]) -> str:
