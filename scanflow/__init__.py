@@ -6,11 +6,16 @@ so step code can ``import scanflow`` for its logging helpers in any environment.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from scanflow.lazy import lazy_attributes
 
 __version__ = "0.1.0"
+
+# Runs, models and data stay where the user put them: MLflow's usage reports to its makers are off in
+# Scanflow's processes and the steps, servers and containers they start, unless the user set the variable.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 _LAZY = {
     "Deployment": "scanflow.spec",

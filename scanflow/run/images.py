@@ -67,7 +67,7 @@ image with Python {python} (base_image= or {base_variable}) or run Scanflow unde
  && chown 10001:10001 {data_dir} {nodes_dir} /mlflow /home/scanflow
 COPY --from=wheels /opt/scanflow/venv /opt/scanflow/venv
 ENV PATH=/opt/scanflow/venv/bin:$PATH VIRTUAL_ENV=/opt/scanflow/venv HOME=/home/scanflow \\
-    PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+    PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MLFLOW_DISABLE_TELEMETRY=true
 WORKDIR {data_dir}
 USER {user}
 """
