@@ -14,7 +14,18 @@ from typing import Annotated
 
 import typer
 
-from scanflow.cli import checks, containers, deploy, disk, interact, labels, serving, tracking, workflows
+from scanflow.cli import (
+    checks,
+    containers,
+    deploy,
+    disk,
+    interact,
+    labels,
+    optimize,
+    serving,
+    tracking,
+    workflows,
+)
 from scanflow.cli.common import console, fail
 
 __all__ = ["app", "main"]
@@ -57,6 +68,7 @@ for command in (
     interact.label,
     interact.improve,
     containers.build,
+    optimize.optimize,
     serving.serve,
     checks.check,
 ):

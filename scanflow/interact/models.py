@@ -2,7 +2,8 @@
 
 The improve loop needs class probabilities (for uncertainty strategies) and
 plain predictions (for evaluation), so models load through their scikit-learn
-flavour when they have one, and through pyfunc otherwise (predictions only).
+flavour when they have one, as the ONNX model `scanflow optimize` made when
+they are one, and through pyfunc otherwise (predictions only).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from scanflow.errors import first_line
+from scanflow.optimize.unwrap import onnx_model_of
 
 
 class ModelError(LookupError):
@@ -95,7 +97,8 @@ def load_version(
 
             model = mlflow.sklearn.load_model(local)
         else:
-            model = mlflow.pyfunc.load_model(local)
+            pyfunc = mlflow.pyfunc.load_model(local)
+            model = onnx_model_of(pyfunc) or pyfunc  # an optimized model gives probabilities too
     return LoadedModel(name, str(found.version), found.run_id, model)
 
 

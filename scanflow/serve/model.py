@@ -2,7 +2,8 @@
 
 For scikit-learn models the service calls the estimator itself on input the
 `signature` module already checked, skipping MLflow's second schema check
-(most of the time of a one-row prediction); any other flavor goes through
+(most of the time of a one-row prediction), and so for ONNX models that
+`scanflow optimize` made; any other flavor goes through
 ``PyFuncModel.predict``. Probabilities, when the estimator gives them, are
 computed later and in batches by the prediction log, off the request path.
 """
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from scanflow.errors import first_line
+from scanflow.optimize.unwrap import onnx_model_of
 from scanflow.serve.direct import load_estimator
 from scanflow.serve.errors import ServeSetupError
 from scanflow.serve.registry import ModelVersionRef
@@ -151,6 +153,9 @@ def _predict_function(pyfunc: Any) -> tuple[Callable[..., Any], bool, Any]:
         function = getattr(raw, flavor.get("predict_fn") or "predict", None)
         if function is not None:
             return function, False, raw
+    onnx = onnx_model_of(pyfunc)  # an optimized model answers like an estimator: call it so
+    if onnx is not None:
+        return onnx.predict_values, False, onnx
     takes_params = "params" in inspect.signature(pyfunc.predict).parameters
     return pyfunc.predict, takes_params, None
 

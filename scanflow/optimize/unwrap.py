@@ -1,0 +1,24 @@
+"""Reach the ONNX model inside a loaded pyfunc, to call it the way scikit-learn models are called.
+
+The prediction service and the improve loop call a scikit-learn estimator
+directly (labels, probabilities, classes); an optimized model offers the same
+three, so they call it directly too instead of going through MLflow's checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def onnx_model_of(pyfunc: Any) -> Any | None:
+    """The `OnnxModel` a pyfunc wraps, or None for any other model."""
+    flavor = pyfunc.metadata.flavors.get("python_function", {})
+    if flavor.get("loader_module") != "mlflow.pyfunc.model":
+        return None
+    try:
+        inner = pyfunc.unwrap_python_model()
+    except Exception:
+        return None
+    if type(inner).__name__ == "OnnxModel" and callable(getattr(inner, "predict_values", None)):
+        return inner
+    return None

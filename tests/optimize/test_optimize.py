@@ -1,0 +1,182 @@
+"""`scanflow optimize`: a registered model becomes an ONNX version that answers the same, or nothing changes.
+
+Every test runs the real command against a real MLflow registry, and loads
+what it registered back through MLflow, as a server or a notebook would.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from serve.serving import Server, Store
+
+from .conftest import Registry
+
+
+def scanflow(registry: Registry, *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scanflow.cli",
+            "optimize",
+            *arguments,
+            "--tracking-uri",
+            registry.tracking_uri,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def said(result: subprocess.CompletedProcess) -> str:
+    return " ".join((result.stdout + result.stderr).split())  # the console wraps long lines
+
+
+def load(registry: Registry, uri: str):
+    import mlflow.pyfunc
+
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    mlflow.set_registry_uri(registry.tracking_uri)
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+
+
+def versions(registry: Registry, name: str) -> list[str]:
+    client = MlflowClient(registry.tracking_uri, registry.tracking_uri)
+    return sorted((str(v.version) for v in client.search_model_versions(f"name='{name}'")), key=int)
+
+
+def test_a_scikit_learn_table_model_becomes_an_onnx_version_that_answers_the_same(registry: Registry) -> None:
+    client = MlflowClient(registry.tracking_uri, registry.tracking_uri)
+    result = scanflow(registry, "models:/digits@champion", "--data", str(registry.test_npz))
+    assert result.returncode == 0, said(result)
+    text = said(result)
+    assert "predictions agree on 397/397 rows (100.00%)" in text
+    assert "LogisticRegression" in text and "one row" in text and "speed-up" in text
+
+    version = versions(registry, "digits")[-1]
+    assert f"registered digits/{version}" in text
+    assert (
+        str(client.get_model_version_by_alias("digits", "champion").version) == "1"
+    )  # no --alias: not moved
+    tags = client.get_model_version("digits", version).tags
+    assert tags["scanflow.optimized_from"] == "digits/1" and tags["scanflow.runtime"] == "onnxruntime"
+
+    data = np.load(registry.test_npz)
+    original, optimized = load(registry, "models:/digits/1"), load(registry, f"models:/digits/{version}")
+    columns = original.metadata.get_input_schema().input_names()
+    rows = pd.DataFrame(data["X"], columns=columns)
+    assert np.array_equal(np.asarray(optimized.predict(rows)), np.asarray(original.predict(rows)))
+    inner = optimized.unwrap_python_model()
+    assert inner.classes_.tolist() == list(range(10))
+    assert np.allclose(inner.predict_proba(data["X"]).sum(axis=1), 1, atol=1e-5)
+
+    run = client.get_run(client.get_model_version("digits", version).run_id)
+    assert run.data.tags["scanflow.kind"] == "optimize" and run.info.status == "FINISHED"
+    assert run.data.metrics["agreement"] == 1.0 and run.data.metrics["one_row_speedup"] > 0
+    assert run.data.params["rows_checked"] == "397"
+
+
+def test_moving_the_alias_to_the_optimized_version_switches_a_server_that_follows_it(
+    registry: Registry, tmp_path: Path
+) -> None:
+    data = np.load(registry.test_npz)
+    client = MlflowClient(registry.tracking_uri, registry.tracking_uri)
+    client.set_registered_model_alias("forest", "champion", "1")
+    store = Store(registry.tracking_uri, registry.root, [], [], [], [], [])
+    server = Server(["models:/forest@champion", "--follow-every", "0.5"], store, tmp_path / "server")
+    try:
+        server.wait_ready()
+        rows = data["X"][:50].tolist()
+        with server.client() as http:
+            before = http.post("/invocations", json={"inputs": rows}).json()["predictions"]
+            result = scanflow(
+                registry, "models:/forest/1", "--data", str(registry.test_npz), "--alias", "champion"
+            )
+            assert result.returncode == 0, said(result)
+            optimized = str(client.get_model_version_by_alias("forest", "champion").version)
+            assert optimized != "1" and "forest@champion now names it" in said(result)
+            for _ in range(100):
+                if http.get("/version").json()["models"]["forest"] == f"forest/{optimized}":
+                    break
+                time.sleep(0.2)
+            assert http.get("/version").json()["models"]["forest"] == f"forest/{optimized}"
+            after = http.post("/invocations", json={"inputs": rows}).json()["predictions"]
+        assert after == before
+    finally:
+        server.stop()
+
+
+def test_a_pytorch_network_runs_on_onnx_runtime_and_on_openvino(registry: Registry) -> None:
+    data = np.load(registry.test_npz)
+    rows = (data["X"] / 16).astype(np.float32)
+    np.savez(registry.root / "net-rows.npz", X=rows)
+    original = load(registry, "models:/net/1")
+    for runtime in ("onnxruntime", "openvino"):
+        result = scanflow(
+            registry, "models:/net/1", "--data", str(registry.root / "net-rows.npz"), "--runtime", runtime
+        )
+        assert result.returncode == 0, said(result)
+        assert "outputs match on 397/397 rows (100.00%)" in said(result) and f"run by {runtime}" in said(
+            result
+        )
+        version = versions(registry, "net")[-1]
+        optimized = load(registry, f"models:/net/{version}")
+        assert optimized.unwrap_python_model().runtime == runtime
+        assert np.allclose(np.asarray(optimized.predict(rows)), np.asarray(original.predict(rows)), atol=1e-4)
+
+
+def test_a_conversion_that_loses_precision_is_refused_and_registers_nothing(registry: Registry) -> None:
+    before = versions(registry, "rounding")
+    result = scanflow(registry, "models:/rounding/1", "--data", str(registry.rounding_npz))
+    assert result.returncode == 1
+    text = said(result)
+    assert "the ONNX model does not answer like models:/rounding/1" in text
+    assert "below the 99.90% required; nothing was registered" in text
+    assert versions(registry, "rounding") == before
+    client = MlflowClient(registry.tracking_uri, registry.tracking_uri)
+    runs = client.search_runs(
+        [client.get_run(client.get_model_version("rounding", "1").run_id).info.experiment_id],
+        "tags.`scanflow.kind` = 'optimize' and tags.`scanflow.source` = 'models:/rounding/1'",
+    )
+    assert runs and runs[0].info.status == "FAILED" and runs[0].data.metrics["agreement"] < 0.9
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["models:/forest/1", "--runtime", "openvino"],
+            "OpenVINO runs neural networks; classic scikit-learn models need --runtime onnxruntime",
+        ),
+        (["models:/forest/1", "--data", "missing.npz"], "dataset file missing.npz does not exist"),
+        (["models:/net/1", "--data", "{rounding}"], "are rows of 2 values, but the model takes 64 values"),
+        (["models:/forest/7"], "cannot find version 7 of registered model 'forest'"),
+        (
+            ["models:/forest/1", "--runtime", "tensorrt"],
+            "unknown runtime 'tensorrt'; use one of onnxruntime, openvino",
+        ),
+        (["runs:/0123456789abcdef/model", "--alias", "champion"], "--alias needs a registered model"),
+    ],
+)
+def test_what_cannot_be_optimized_is_named_and_registers_nothing(
+    registry: Registry, arguments: list[str], message: str
+) -> None:
+    before = {name: versions(registry, name) for name in ("forest", "net")}
+    result = scanflow(registry, *(a.replace("{rounding}", str(registry.rounding_npz)) for a in arguments))
+    assert result.returncode == 1, said(result)
+    assert message in said(result) and "Traceback" not in result.stderr
+    assert {name: versions(registry, name) for name in ("forest", "net")} == before
