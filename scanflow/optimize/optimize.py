@@ -13,6 +13,7 @@ import contextlib
 import json
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -121,6 +122,12 @@ def optimize_model(
         import mlflow.models
 
         original = mlflow.models.Model.load(str(folder))
+        example = _input_example(original, folder)
+        if given is None and example is None:
+            raise OptimizeError(
+                "the model has no logged input example to check the optimized model on:"
+                " give --data FILE (.npz, .csv or .parquet) with rows the model takes"
+            )
         say(f"converting {ref.uri} to ONNX")
         try:
             converted = convert(folder, original.flavors, _input_width(original))
@@ -130,13 +137,10 @@ def optimize_model(
         onnx_path = Path(scratch) / "model.onnx"
         onnx_path.write_bytes(converted.onnx)
         optimized = _load_optimized(onnx_path, converted.config, runtime)
-        example = _input_example(original, folder)
         features, described = _rows(given, example, converted)
         say(f"checking it on {described}")
         try:
-            checked = agreement(converted, optimized, features, min_agreement=min_agreement)
-            say("timing both")
-            before, after = measure(converted.predict, features), measure(optimized.predict_values, features)
+            checked, before, after = _check_and_time(converted, optimized, features, min_agreement, say)
         except Exception as error:
             raise OptimizeError(
                 f"the models cannot predict on {described}: {first_line(error)}. Give rows the model takes"
@@ -145,6 +149,21 @@ def optimize_model(
         saved = _Saved(original.signature, example, onnx_path, Path(scratch) / "optimized")
         _track(registry, project, result, saved, target, alias, min_agreement)
     return result
+
+
+def _check_and_time(
+    converted: Converted,
+    optimized: Any,
+    features: np.ndarray,
+    min_agreement: float,
+    say: Callable[[str], None],
+) -> tuple[Agreement, Latency, Latency]:
+    with warnings.catch_warnings():
+        # Rows go in as arrays, as `scanflow serve` gives them, even to an estimator fitted on a table.
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        checked = agreement(converted, optimized, features, min_agreement=min_agreement)
+        say("timing both")
+        return checked, measure(converted.predict, features), measure(optimized.predict_values, features)
 
 
 def _download(ref: ModelVersionRef, tracking_uri: str, destination: Path) -> Path:
@@ -231,11 +250,6 @@ def _rows(given: tuple[np.ndarray, str] | None, example: Any, converted: Convert
     the check is to catch.
     """
     if given is None:
-        if example is None:
-            raise OptimizeError(
-                "the model has no logged input example to check the optimized model on:"
-                " give --data FILE (.npz, .csv or .parquet) with rows the model takes"
-            )
         rows = example.to_numpy() if hasattr(example, "to_numpy") else example
         given = np.asarray(rows), f"the model's input example ({len(rows)} rows; --data checks more)"
     rows, described = given
@@ -353,15 +367,17 @@ def _save(result: OptimizeResult, saved: _Saved) -> None:
         f"{package}=={version(package)}",
         f"numpy=={np.__version__}",
     ]
-    mlflow.pyfunc.save_model(
-        str(saved.folder),
-        python_model=str(MODEL_CODE),
-        artifacts={"onnx_model": str(saved.onnx_path)},
-        model_config=json.loads(json.dumps(result.converted.config)),
-        signature=saved.signature,
-        input_example=saved.input_example,
-        pip_requirements=requirements,
-    )
+    with warnings.catch_warnings():  # MLflow asks for an input example; the original may have none to pass on
+        warnings.filterwarnings("ignore", message=".*An input example was not provided")
+        mlflow.pyfunc.save_model(
+            str(saved.folder),
+            python_model=str(MODEL_CODE),
+            artifacts={"onnx_model": str(saved.onnx_path)},
+            model_config=json.loads(json.dumps(result.converted.config)),
+            signature=saved.signature,
+            input_example=saved.input_example,
+            pip_requirements=requirements,
+        )
 
 
 def _register(client: Any, result: OptimizeResult, name: str, alias: str | None, run_id: str) -> None:

@@ -7,6 +7,7 @@ import tarfile
 import time
 
 import httpx
+import numpy as np
 import pytest
 from deploy.helpers import (
     DigitsRegistry,
@@ -240,3 +241,26 @@ def test_a_port_in_use_and_a_failing_build_are_explained(
     text = flat(failed.output)
     assert "failed at:" in text and "RUN python3 -m venv /opt/scanflow/venv" in text
     assert left_behind(docker_client, name)["containers"] == []
+
+
+def test_an_optimized_model_deploys_with_its_runtime_and_answers_like_the_original(
+    docker_client, deployments: list[str], tmp_path
+) -> None:
+    from deploy.helpers import build_digits_registry
+
+    registry = build_digits_registry(tmp_path / "registry")
+    np.savez(tmp_path / "rows.npz", X=np.asarray(registry.rows, dtype=float))
+    optimized = cli.invoke(
+        app,
+        ["optimize", "models:/digits/1", "--data", str(tmp_path / "rows.npz")]
+        + ["--tracking-uri", registry.tracking_uri],
+        env={"COLUMNS": "250"},
+    )
+    assert optimized.exit_code == 0, optimized.output
+    assert "registered digits/3" in flat(optimized.output)
+    name = unique_name("onnx")
+    deployments.append(name)
+    deployed = _deploy(registry, "models:/digits/3", "--name", name, "--port", "0")
+    assert deployed.exit_code == 0, deployed.output
+    # The image holds ONNX Runtime from the model's requirements; its predictions are the original's.
+    assert predict(_url(deployed.output), registry) == (registry.expected["1"], "digits/3")
