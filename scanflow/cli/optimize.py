@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,6 +14,13 @@ from scanflow.cli.common import HomeOption, TrackingUri, console, fail
 
 if TYPE_CHECKING:
     from scanflow.optimize import OptimizeResult
+
+
+class Runtime(enum.StrEnum):
+    """What runs the ONNX graph (the names of `scanflow.optimize.RUNTIMES`)."""
+
+    onnxruntime = "onnxruntime"
+    openvino = "openvino"
 
 
 def optimize(
@@ -30,8 +38,8 @@ def optimize(
         ),
     ] = None,
     runtime: Annotated[
-        str, typer.Option(help="onnxruntime (any model), or openvino (neural networks)")
-    ] = "onnxruntime",
+        Runtime, typer.Option(help="onnxruntime (any model), or openvino (neural networks)")
+    ] = Runtime.onnxruntime,
     threads: Annotated[
         int, typer.Option(min=0, help="threads per prediction (0: the runtime decides; 1 suits many workers)")
     ] = 0,
@@ -59,7 +67,7 @@ def optimize(
             result = optimize_model(
                 model,
                 data=data,
-                runtime=runtime,
+                runtime=runtime.value,
                 threads=threads,
                 min_agreement=min_agreement,
                 register=register,

@@ -95,8 +95,8 @@ def optimize_model(
     """
     if runtime not in RUNTIMES:
         raise OptimizeError(f"unknown runtime '{runtime}'; use one of {', '.join(RUNTIMES)}")
-    if not 0 < min_agreement <= 1:
-        raise OptimizeError(f"min_agreement is a fraction in (0, 1], got {min_agreement}")
+    if not 0 <= min_agreement <= 1:
+        raise OptimizeError(f"min_agreement is a fraction between 0 and 1, got {min_agreement}")
     if threads < 0:
         raise OptimizeError(f"threads must be 0 (the runtime decides) or more, got {threads}")
     require(RUNTIMES[runtime], "optimize" if runtime == "onnxruntime" else "openvino", f"running {runtime}")

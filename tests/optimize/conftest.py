@@ -15,6 +15,7 @@ URI is restored, so other tests' stores are untouched):
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
         torch.nn.functional.cross_entropy(net(features), labels).backward()
         optimizer.step()
 
-    with _tracking(uri):
+    with _tracking(uri), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")  # the labels
         experiment = mlflow.create_experiment("digits", artifact_location=(root / "artifacts").as_uri())
         with mlflow.start_run(experiment_id=experiment):
             mlflow.sklearn.log_model(
