@@ -12,6 +12,7 @@ _LAZY = {
     "OptimizeError": "scanflow.optimize.optimize",
     "OptimizeResult": "scanflow.optimize.optimize",
     "optimize_model": "scanflow.optimize.optimize",
+    "optimize_step": "scanflow.optimize.step",
 }
 __all__ = sorted(_LAZY)
 __getattr__ = lazy_attributes(__name__, _LAZY, globals())
