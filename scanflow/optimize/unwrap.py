@@ -12,11 +12,8 @@ from typing import Any
 
 def onnx_model_of(pyfunc: Any) -> Any | None:
     """The `OnnxModel` a pyfunc wraps, or None for any other model."""
-    flavor = pyfunc.metadata.flavors.get("python_function", {})
-    if flavor.get("loader_module") != "mlflow.pyfunc.model":
-        return None
     try:
-        inner = pyfunc.unwrap_python_model()
+        inner = pyfunc.unwrap_python_model()  # raises for models of other flavors
     except Exception:
         return None
     if type(inner).__name__ == "OnnxModel" and callable(getattr(inner, "predict_values", None)):

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from serve.serving import Server, Store
+from serve.serving import Server, Store, wait_for
+
+from scanflow.serve.prediction_log import read_predictions
 
 from .conftest import Registry
 
@@ -61,6 +63,7 @@ def versions(registry: Registry, name: str) -> list[str]:
     return sorted((str(v.version) for v in client.search_model_versions(f"name='{name}'")), key=int)
 
 
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")  # the original, given arrays
 def test_a_scikit_learn_table_model_becomes_an_onnx_version_that_answers_the_same(registry: Registry) -> None:
     client = MlflowClient(registry.tracking_uri, registry.tracking_uri)
     result = scanflow(registry, "models:/digits@champion", "--data", str(registry.test_npz))
@@ -82,9 +85,12 @@ def test_a_scikit_learn_table_model_becomes_an_onnx_version_that_answers_the_sam
     columns = original.metadata.get_input_schema().input_names()
     rows = pd.DataFrame(data["X"], columns=columns)
     assert np.array_equal(np.asarray(optimized.predict(rows)), np.asarray(original.predict(rows)))
-    inner = optimized.unwrap_python_model()
-    assert inner.classes_.tolist() == list(range(10))
-    assert np.allclose(inner.predict_proba(data["X"]).sum(axis=1), 1, atol=1e-5)
+    # The improve loop gets labels, probabilities and classes from it, as from the original estimator.
+    from scanflow.interact.models import load_version
+
+    champion, challenger = (load_version(client, "digits", version=v) for v in ("1", version))
+    assert challenger.classes == champion.classes == list(range(10))
+    assert np.allclose(challenger.predict_proba(data["X"]), champion.predict_proba(data["X"]), atol=1e-5)
 
     run = client.get_run(client.get_model_version("digits", version).run_id)
     assert run.data.tags["scanflow.kind"] == "optimize" and run.info.status == "FINISHED"
@@ -99,7 +105,9 @@ def test_moving_the_alias_to_the_optimized_version_switches_a_server_that_follow
     client = MlflowClient(registry.tracking_uri, registry.tracking_uri)
     client.set_registered_model_alias("forest", "champion", "1")
     store = Store(registry.tracking_uri, registry.root, [], [], [], [], [])
-    server = Server(["models:/forest@champion", "--follow-every", "0.5"], store, tmp_path / "server")
+    log = f"sqlite:///{tmp_path / 'predictions.db'}"
+    arguments = ["models:/forest@champion", "--follow-every", "0.5", "--log-db", log, "--report-every", "0"]
+    server = Server(arguments, store, tmp_path / "server")
     try:
         server.wait_ready()
         rows = data["X"][:50].tolist()
@@ -118,6 +126,16 @@ def test_moving_the_alias_to_the_optimized_version_switches_a_server_that_follow
             assert http.get("/version").json()["models"]["forest"] == f"forest/{optimized}"
             after = http.post("/invocations", json={"inputs": rows}).json()["predictions"]
         assert after == before
+        # The server calls the ONNX model directly, so its probabilities reach the prediction log.
+        logged = wait_for(
+            lambda: [r for r in read_predictions(log) if r["model_version"] == optimized][:50] or None,
+            message="the optimized model's logged rows",
+        )
+        assert len(logged) == 50
+        for row in logged:
+            probabilities = row["probabilities"]
+            assert sorted(probabilities, key=int) == [str(c) for c in range(10)]
+            assert max(probabilities, key=probabilities.get) == str(row["output"])
     finally:
         server.stop()
 
