@@ -93,20 +93,14 @@ def optimize_model(
     registered model to add a version to (default: the original's).
     ``alias``: move this alias to the new version once it passed the check.
     """
-    if runtime not in RUNTIMES:
-        raise OptimizeError(f"unknown runtime '{runtime}'; use one of {', '.join(RUNTIMES)}")
-    if not 0 <= min_agreement <= 1:
-        raise OptimizeError(f"min_agreement is a fraction between 0 and 1, got {min_agreement}")
-    if threads < 0:
-        raise OptimizeError(f"threads must be 0 (the runtime decides) or more, got {threads}")
-    require(RUNTIMES[runtime], "optimize" if runtime == "onnxruntime" else "openvino", f"running {runtime}")
+    _check_options(runtime, min_agreement, threads)
     from scanflow.track.store import TrackingError, prepare_store
 
     say = report or (lambda message: None)
     given = _read_rows(data)
     project = Home.resolve(home)
     uri = project.tracking_uri(tracking_uri)
-    with contextlib.suppress(TrackingError):
+    with contextlib.suppress(TrackingError):  # a server that is down is named by the registry's first call
         prepare_store(uri)
     registry = Registry(uri)
     try:
@@ -129,14 +123,8 @@ def optimize_model(
                 " give --data FILE (.npz, .csv or .parquet) with rows the model takes"
             )
         say(f"converting {ref.uri} to ONNX")
-        try:
-            converted = convert(folder, original.flavors, _input_width(original))
-        except ConversionError as error:
-            raise OptimizeError(str(error)) from None
-        converted.config.update(runtime=runtime, threads=threads)
         onnx_path = Path(scratch) / "model.onnx"
-        onnx_path.write_bytes(converted.onnx)
-        optimized = _load_optimized(onnx_path, converted.config, runtime)
+        converted, optimized = _convert(folder, original, onnx_path, runtime, threads)
         features, described = _rows(given, example, converted)
         say(f"checking it on {described}")
         try:
@@ -149,6 +137,29 @@ def optimize_model(
         saved = _Saved(original.signature, example, onnx_path, Path(scratch) / "optimized")
         _track(registry, project, result, saved, target, alias, min_agreement)
     return result
+
+
+def _check_options(runtime: str, min_agreement: float, threads: int) -> None:
+    if runtime not in RUNTIMES:
+        raise OptimizeError(f"unknown runtime '{runtime}'; use one of {', '.join(RUNTIMES)}")
+    if not 0 <= min_agreement <= 1:
+        raise OptimizeError(f"min_agreement is a fraction between 0 and 1, got {min_agreement}")
+    if threads < 0:
+        raise OptimizeError(f"threads must be 0 (the runtime decides) or more, got {threads}")
+    require(RUNTIMES[runtime], "optimize" if runtime == "onnxruntime" else "openvino", f"running {runtime}")
+
+
+def _convert(
+    folder: Path, original: Any, onnx_path: Path, runtime: str, threads: int
+) -> tuple[Converted, Any]:
+    """The ONNX graph (written to ``onnx_path``) and the optimized model loaded from it."""
+    try:
+        converted = convert(folder, original.flavors, _input_width(original))
+    except ConversionError as error:
+        raise OptimizeError(str(error)) from None
+    converted.config.update(runtime=runtime, threads=threads)
+    onnx_path.write_bytes(converted.onnx)
+    return converted, _load_optimized(onnx_path, converted.config, runtime)
 
 
 def _check_and_time(
