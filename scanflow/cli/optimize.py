@@ -23,6 +23,13 @@ class Runtime(enum.StrEnum):
     openvino = "openvino"
 
 
+class Comparison(enum.StrEnum):
+    """How a regressor's or network's outputs are compared (`scanflow.optimize.COMPARISONS`)."""
+
+    values = "values"
+    top_class = "top-class"
+
+
 def optimize(
     model: Annotated[
         str,
@@ -47,6 +54,19 @@ def optimize(
         float,
         typer.Option(min=0.0, max=1.0, help="least fraction of rows where both models answer the same"),
     ] = 0.999,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="relative difference accepted in a regressor's or network's outputs"
+        ),
+    ] = 1e-3,
+    compare: Annotated[
+        Comparison,
+        typer.Option(help="a network's outputs: values, or top-class for class scores (classifiers: labels)"),
+    ] = Comparison.values,
+    quantize: Annotated[
+        bool, typer.Option("--quantize", help="int8 weights in a network's matrix products (onnxruntime)")
+    ] = False,
     register: Annotated[
         str | None,
         typer.Option(help="registered model to add the optimized version to \\[default: the original's]"),
@@ -70,6 +90,9 @@ def optimize(
                 runtime=runtime.value,
                 threads=threads,
                 min_agreement=min_agreement,
+                tolerance=tolerance,
+                quantize=quantize,
+                compare=compare.value,
                 register=register,
                 alias=alias,
                 tracking_uri=tracking_uri,
@@ -85,7 +108,7 @@ def _print(result: OptimizeResult) -> None:
     converted = result.converted
     console.print(
         f"[bold]{escape(result.source.uri)}[/] ({escape(converted.estimator)}, {escape(converted.framework)})"
-        f" → ONNX, run by {result.runtime}"
+        f" → ONNX{' with int8 weights' if result.options.quantize else ''}, run by {result.runtime}"
     )
     console.print(f"checked on {escape(result.data)}: {escape(result.agreement.summary())}", highlight=False)
     table = Table(box=None, pad_edge=False)

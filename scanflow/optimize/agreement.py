@@ -16,11 +16,15 @@ import numpy as np
 from scanflow.optimize.convert import Converted
 
 
+class ComparisonError(ValueError):
+    """The outputs cannot be compared the way asked."""
+
+
 @dataclass(frozen=True)
 class Agreement:
     """How closely the optimized model matched the original on ``rows`` rows."""
 
-    kind: str  # classifier, regressor, tensor
+    kind: str  # what was compared: labels (classifiers), values, or top-class (of a network's scores)
     rows: int
     matching: int  # same label (classifiers), or every value within tolerance
     max_difference: float  # largest absolute difference of probabilities or values; nan if none
@@ -36,14 +40,16 @@ class Agreement:
         return self.rows > 0 and self.fraction >= self.required
 
     def summary(self) -> str:
-        what = "predictions agree" if self.kind == "classifier" else "outputs match"
+        what = {"labels": "predictions agree", "top-class": "top classes agree"}.get(
+            self.kind, "outputs match"
+        )
         text = f"{what} on {self.matching}/{self.rows} rows ({100 * self.fraction:.2f}%)"
         if self.ties:
             text += (
                 f" ({self.ties} {'tie' if self.ties == 1 else 'ties'} between two classes went the other way)"
             )
         if not np.isnan(self.max_difference):
-            about = "probabilities" if self.kind == "classifier" else "values"
+            about = {"labels": "probabilities", "top-class": "scores"}.get(self.kind, "values")
             text += f", {about} within {self.max_difference:.1e}"
         return text
 
@@ -55,27 +61,51 @@ def agreement(
     *,
     min_agreement: float,
     rtol: float = 1e-3,
-    atol: float = 1e-4,
+    atol: float | None = None,
+    top_class: bool = False,
 ) -> Agreement:
-    """Compare ``optimized`` (an `OnnxModel`) with the original on ``features``."""
+    """Compare ``optimized`` (an `OnnxModel`) with the original on ``features``.
+
+    Classifiers are compared by label. Other outputs match within ``rtol`` of
+    the original's, or ``atol`` (``rtol / 10``) for values near zero; with
+    ``top_class``, a network's rows of class scores are compared by their
+    highest score instead.
+    """
     if converted.kind == "classifier":
         expected = np.asarray(converted.predict(features)).ravel()
         given = np.asarray(optimized.predict_values(features)).ravel()
         same = expected == given.astype(expected.dtype, copy=False)
-        difference, ties = float("nan"), 0
-        if converted.predict_proba is not None:
-            probabilities = np.asarray(converted.predict_proba(features), dtype=float)
-            difference = _max_difference(probabilities, optimized.predict_proba(features))
-            tied = ~same & _tied(probabilities)
-            ties, same = int(tied.sum()), same | tied
-        return Agreement("classifier", len(expected), int(same.sum()), difference, min_agreement, ties)
+        if converted.predict_proba is None:
+            return _by_class("labels", same, None, None, min_agreement)
+        probabilities = np.asarray(converted.predict_proba(features), dtype=float)
+        return _by_class("labels", same, probabilities, optimized.predict_proba(features), min_agreement)
     expected = np.asarray(converted.predict(features), dtype=float)
     given = np.asarray(optimized.predict_values(features), dtype=float).reshape(expected.shape)
-    close = np.isclose(given, expected, rtol=rtol, atol=atol)
+    if top_class:
+        if expected.ndim != 2 or expected.shape[1] < 2:
+            raise ComparisonError(
+                f"--compare top-class needs one score per class, but the model's rows of output have"
+                f" shape {expected.shape[1:]}: compare its values"
+            )
+        same = expected.argmax(axis=1) == given.argmax(axis=1)
+        return _by_class("top-class", same, expected, given, min_agreement)
+    close = np.isclose(given, expected, rtol=rtol, atol=rtol / 10 if atol is None else atol)
     per_row = close.reshape(len(close), -1).all(axis=1) if close.ndim else np.array([bool(close)])
     return Agreement(
-        converted.kind, len(per_row), int(per_row.sum()), _max_difference(expected, given), min_agreement
+        "values", len(per_row), int(per_row.sum()), _max_difference(expected, given), min_agreement
     )
+
+
+def _by_class(
+    kind: str, same: np.ndarray, expected: np.ndarray | None, given: Any, min_agreement: float
+) -> Agreement:
+    """Rows answered with the same class; a tie in the original's scores counts as agreeing."""
+    difference, ties = float("nan"), 0
+    if expected is not None:
+        difference = _max_difference(expected, given)
+        tied = ~same & _tied(expected)
+        ties, same = int(tied.sum()), same | tied
+    return Agreement(kind, len(same), int(same.sum()), difference, min_agreement, ties)
 
 
 def _tied(probabilities: np.ndarray, within: float = 1e-6) -> np.ndarray:

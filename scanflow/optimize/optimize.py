@@ -25,13 +25,15 @@ import numpy as np
 from scanflow.errors import first_line
 from scanflow.extras import require
 from scanflow.home import Home
-from scanflow.optimize.agreement import Agreement, agreement
+from scanflow.optimize.agreement import Agreement, ComparisonError, agreement
 from scanflow.optimize.convert import ConversionError, Converted, convert
+from scanflow.optimize.quantize import QuantizeError, quantize_int8
 from scanflow.optimize.timing import Latency, measure, speedup
 from scanflow.serve.errors import ServeSetupError
 from scanflow.serve.registry import ModelSource, ModelVersionRef, Registry, missing_model_files
 
 RUNTIMES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # runtime -> its package
+COMPARISONS = ("values", "top-class")  # of a regressor's or network's outputs; classifiers by label
 EXPERIMENT = "scanflow-optimize"
 MODEL_CODE = Path(__file__).with_name("onnx_model.py")
 
@@ -40,12 +42,42 @@ class OptimizeError(ValueError):
     """The model cannot be optimized, or the optimized model does not answer like the original."""
 
 
+@dataclass(frozen=True)
+class OptimizeOptions:
+    """How to optimize, and how close the result must stay to the original."""
+
+    runtime: str = "onnxruntime"
+    threads: int = 0  # per prediction; 0: the runtime decides
+    min_agreement: float = 0.999  # least fraction of rows answered the same
+    tolerance: float = 1e-3  # relative difference accepted in a value (regressors, networks)
+    quantize: bool = False  # int8 weights in MatMul/Gemm layers (ONNX Runtime)
+    compare: str = "values"  # how a network's outputs are compared: values, or top-class (class scores)
+
+    def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise OptimizeError(f"unknown runtime '{self.runtime}'; use one of {', '.join(RUNTIMES)}")
+        if not 0 <= self.min_agreement <= 1:
+            raise OptimizeError(f"min_agreement is a fraction between 0 and 1, got {self.min_agreement}")
+        if self.threads < 0:
+            raise OptimizeError(f"threads must be 0 (the runtime decides) or more, got {self.threads}")
+        if not 0 < self.tolerance < 1:
+            raise OptimizeError(f"tolerance is a relative difference between 0 and 1, got {self.tolerance}")
+        if self.compare not in COMPARISONS:
+            raise OptimizeError(f"unknown comparison '{self.compare}'; use one of {', '.join(COMPARISONS)}")
+        if self.quantize and self.runtime != "onnxruntime":
+            raise OptimizeError("--quantize makes int8 weights for ONNX Runtime: use --runtime onnxruntime")
+
+    def require_runtime(self) -> None:
+        extra = "optimize" if self.runtime == "onnxruntime" else "openvino"
+        require(RUNTIMES[self.runtime], extra, f"running {self.runtime}")
+
+
 @dataclass
 class OptimizeResult:
     """What `optimize_model` made, measured and registered."""
 
     source: ModelVersionRef
-    runtime: str
+    options: OptimizeOptions
     converted: Converted
     agreement: Agreement
     data: str  # where the rows checked came from
@@ -56,6 +88,10 @@ class OptimizeResult:
     registered_name: str | None = None
     registered_version: str | None = None
     alias: str | None = None
+
+    @property
+    def runtime(self) -> str:
+        return self.options.runtime
 
     @property
     def served_uri(self) -> str:
@@ -80,6 +116,9 @@ def optimize_model(
     runtime: str = "onnxruntime",
     threads: int = 0,
     min_agreement: float = 0.999,
+    tolerance: float = 1e-3,
+    quantize: bool = False,
+    compare: str = "values",
     register: str | None = None,
     alias: str | None = None,
     tracking_uri: str | None = None,
@@ -92,8 +131,12 @@ def optimize_model(
     array); by default the model's logged input example. ``register``: the
     registered model to add a version to (default: the original's).
     ``alias``: move this alias to the new version once it passed the check.
+    ``quantize``: int8 weights for networks; ``tolerance``: the relative
+    difference accepted in a regressor's or network's outputs; ``compare``:
+    ``top-class`` compares a network's class scores by their highest.
     """
-    _check_options(runtime, min_agreement, threads)
+    options = OptimizeOptions(runtime, threads, min_agreement, tolerance, quantize, compare)
+    options.require_runtime()
     from scanflow.track.store import TrackingError, prepare_store
 
     say = report or (lambda message: None)
@@ -124,55 +167,54 @@ def optimize_model(
             )
         say(f"converting {ref.uri} to ONNX")
         onnx_path = Path(scratch) / "model.onnx"
-        converted, optimized = _convert(folder, original, onnx_path, runtime, threads)
+        converted, optimized = _convert(folder, original, onnx_path, options)
         features, described = _rows(given, example, converted)
         say(f"checking it on {described}")
         try:
-            checked, before, after = _check_and_time(converted, optimized, features, min_agreement, say)
+            checked, before, after = _check_and_time(converted, optimized, features, options, say)
+        except ComparisonError as error:
+            raise OptimizeError(str(error)) from None
         except Exception as error:
             raise OptimizeError(
                 f"the models cannot predict on {described}: {first_line(error)}. Give rows the model takes"
             ) from None
-        result = OptimizeResult(ref, runtime, converted, checked, described, before, after, "", "")
+        result = OptimizeResult(ref, options, converted, checked, described, before, after, "", "")
         saved = _Saved(original.signature, example, onnx_path, Path(scratch) / "optimized")
-        _track(registry, project, result, saved, target, alias, min_agreement)
+        _track(registry, project, result, saved, target, alias)
     return result
 
 
-def _check_options(runtime: str, min_agreement: float, threads: int) -> None:
-    if runtime not in RUNTIMES:
-        raise OptimizeError(f"unknown runtime '{runtime}'; use one of {', '.join(RUNTIMES)}")
-    if not 0 <= min_agreement <= 1:
-        raise OptimizeError(f"min_agreement is a fraction between 0 and 1, got {min_agreement}")
-    if threads < 0:
-        raise OptimizeError(f"threads must be 0 (the runtime decides) or more, got {threads}")
-    require(RUNTIMES[runtime], "optimize" if runtime == "onnxruntime" else "openvino", f"running {runtime}")
-
-
-def _convert(
-    folder: Path, original: Any, onnx_path: Path, runtime: str, threads: int
-) -> tuple[Converted, Any]:
+def _convert(folder: Path, original: Any, onnx_path: Path, options: OptimizeOptions) -> tuple[Converted, Any]:
     """The ONNX graph (written to ``onnx_path``) and the optimized model loaded from it."""
     try:
         converted = convert(folder, original.flavors, _input_width(original))
-    except ConversionError as error:
+        if options.quantize:
+            converted.onnx = quantize_int8(converted.onnx)
+    except (ConversionError, QuantizeError) as error:
         raise OptimizeError(str(error)) from None
-    converted.config.update(runtime=runtime, threads=threads)
+    converted.config.update(runtime=options.runtime, threads=options.threads)
     onnx_path.write_bytes(converted.onnx)
-    return converted, _load_optimized(onnx_path, converted.config, runtime)
+    return converted, _load_optimized(onnx_path, converted.config, options.runtime)
 
 
 def _check_and_time(
     converted: Converted,
     optimized: Any,
     features: np.ndarray,
-    min_agreement: float,
+    options: OptimizeOptions,
     say: Callable[[str], None],
 ) -> tuple[Agreement, Latency, Latency]:
     with warnings.catch_warnings():
         # Rows go in as arrays, as `scanflow serve` gives them, even to an estimator fitted on a table.
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        checked = agreement(converted, optimized, features, min_agreement=min_agreement)
+        checked = agreement(
+            converted,
+            optimized,
+            features,
+            min_agreement=options.min_agreement,
+            rtol=options.tolerance,
+            top_class=options.compare == "top-class",
+        )
         say("timing both")
         return checked, measure(converted.predict, features), measure(optimized.predict_values, features)
 
@@ -302,7 +344,6 @@ def _track(
     saved: _Saved,
     target: str | None,
     alias: str | None,
-    min_agreement: float,
 ) -> None:
     """Log the run (and the model, when it passed), register it and move the alias."""
     from scanflow.track.store import TAG_KIND, artifact_location, ensure_experiment, tracked_run
@@ -317,12 +358,15 @@ def _track(
     name = f"optimize-{result.source.name}" + (f"-v{result.source.version}" if result.source.version else "")
     with tracked_run(client, experiment, name, tags) as run_id:
         result.run_id = run_id
-        _log(client, run_id, result, min_agreement)
+        _log(client, run_id, result)
         if not checked.ok:
+            looser = {
+                "values": "--tolerance or --min-agreement (or --compare top-class for class scores)"
+            }.get(checked.kind, "--min-agreement")
             message = (
                 f"the ONNX model does not answer like {result.source.uri}: {checked.summary()}, below the"
-                f" {100 * min_agreement:.2f}% required; nothing was registered (run {run_id})."
-                " Check on more representative rows, or accept it with a lower --min-agreement"
+                f" {100 * result.options.min_agreement:.2f}% required; nothing was registered (run {run_id})."
+                f" Check on more representative rows, or accept it with a looser {looser}"
             )
             client.set_tag(run_id, "mlflow.note.content", message)
             raise OptimizeError(message)
@@ -333,7 +377,7 @@ def _track(
             _register(client, result, target, alias, run_id)
 
 
-def _log(client: Any, run_id: str, result: OptimizeResult, min_agreement: float) -> None:
+def _log(client: Any, run_id: str, result: OptimizeResult) -> None:
     from mlflow.entities import Metric, Param
 
     converted, checked = result.converted, result.agreement
@@ -345,8 +389,11 @@ def _log(client: Any, run_id: str, result: OptimizeResult, min_agreement: float)
         "estimator": converted.estimator,
         "rows_checked": checked.rows,
         "data": result.data,
-        "min_agreement": min_agreement,
-        "threads": converted.config.get("threads", 0),
+        "min_agreement": result.options.min_agreement,
+        "tolerance": result.options.tolerance,
+        "quantize": "int8" if result.options.quantize else "none",
+        "compare": checked.kind,
+        "threads": result.options.threads,
     }
     metrics = {
         "agreement": checked.fraction,
@@ -402,7 +449,7 @@ def _register(client: Any, result: OptimizeResult, name: str, alias: str | None,
     origin = f"{result.source.name}/{result.source.version}" if result.source.version else result.source.uri
     for key, value in {
         "scanflow.optimized_from": origin,
-        "scanflow.runtime": result.runtime,
+        "scanflow.runtime": result.runtime + (" int8" if result.options.quantize else ""),
         "scanflow.agreement": f"{result.agreement.fraction:.6f}",
     }.items():
         client.set_model_version_tag(name, created.version, key, value)

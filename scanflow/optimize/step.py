@@ -27,6 +27,9 @@ def optimize_step(
     runtime: str = "onnxruntime",
     threads: int = 0,
     min_agreement: float = 0.999,
+    tolerance: float = 1e-3,
+    quantize: bool = False,
+    compare: str = "values",
     register: str | None = None,
     alias: str | None = None,
 ) -> dict[str, Any]:
@@ -40,6 +43,9 @@ def optimize_step(
             runtime=runtime,
             threads=threads,
             min_agreement=min_agreement,
+            tolerance=tolerance,
+            quantize=quantize,
+            compare=compare,
             register=register,
             alias=alias,
             tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),  # the run's store, where the model is

@@ -9,7 +9,8 @@ URI is restored, so other tests' stores are untouched):
 - ``net``: a small PyTorch network on the digits (MLflow saves it as a
   ``torch.export`` graph);
 - ``rounding``: a classifier whose features differ only past float32's
-  precision, so its ONNX conversion cannot agree with it.
+  precision, so its ONNX conversion cannot agree with it;
+- ``ridge``: a regression on the digits' labels, as numbers.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     from mlflow import MlflowClient
     from sklearn.datasets import load_digits
     from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -116,6 +117,14 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
                 name="model",
                 input_example=rounding_x[:2],
                 registered_model_name="rounding",
+                pip_requirements=["scikit-learn"],
+            )
+        with mlflow.start_run(experiment_id=experiment):
+            mlflow.sklearn.log_model(
+                Ridge().fit(x[train], y[train].astype(float)),
+                name="model",
+                input_example=x[:2],
+                registered_model_name="ridge",
                 pip_requirements=["scikit-learn"],
             )
         MlflowClient(uri, uri).set_registered_model_alias("digits", "champion", "1")

@@ -159,6 +159,36 @@ def test_a_pytorch_network_runs_on_onnx_runtime_and_on_openvino(registry: Regist
         assert np.allclose(np.asarray(optimized.predict(rows)), np.asarray(original.predict(rows)), atol=1e-4)
 
 
+def test_a_regression_answers_the_same_values(registry: Registry) -> None:
+    result = scanflow(registry, "models:/ridge/1", "--data", str(registry.test_npz))
+    assert result.returncode == 0, said(result)
+    assert "outputs match on 397/397 rows (100.00%)" in said(result)
+    data = np.load(registry.test_npz)
+    original, optimized = (
+        load(registry, "models:/ridge/1"),
+        load(registry, f"models:/ridge/{versions(registry, 'ridge')[-1]}"),
+    )
+    expected, given = np.asarray(original.predict(data["X"])), np.asarray(optimized.predict(data["X"]))
+    assert given.shape == expected.shape and np.allclose(given, expected, rtol=1e-3, atol=1e-4)
+
+
+def test_int8_weights_keep_a_networks_top_class_and_are_told_apart(registry: Registry) -> None:
+    data = np.load(registry.test_npz)
+    rows = (data["X"] / 16).astype(np.float32)
+    np.savez(registry.root / "net-rows.npz", X=rows)
+    arguments = ["models:/net/1", "--data", str(registry.root / "net-rows.npz"), "--quantize"]
+    result = scanflow(registry, *arguments, "--compare", "top-class")
+    assert result.returncode == 0, said(result)
+    assert "ONNX with int8 weights" in said(result) and "top classes agree on 397/397 rows" in said(result)
+    version = versions(registry, "net")[-1]
+    client = MlflowClient(registry.tracking_uri, registry.tracking_uri)
+    assert client.get_model_version("net", version).tags["scanflow.runtime"] == "onnxruntime int8"
+    original, quantized = load(registry, "models:/net/1"), load(registry, f"models:/net/{version}")
+    scores, approximated = np.asarray(original.predict(rows)), np.asarray(quantized.predict(rows))
+    assert np.array_equal(scores.argmax(axis=1), approximated.argmax(axis=1))
+    assert not np.allclose(scores, approximated, rtol=1e-6, atol=1e-7)  # the weights did change
+
+
 def test_a_conversion_that_loses_precision_is_refused_and_registers_nothing(registry: Registry) -> None:
     before = versions(registry, "rounding")
     result = scanflow(registry, "models:/rounding/1", "--data", str(registry.rounding_npz))
@@ -188,6 +218,15 @@ def test_a_conversion_that_loses_precision_is_refused_and_registers_nothing(regi
         (["models:/forest/1", "--runtime", "tensorrt"], "'tensorrt' is not one of 'onnxruntime', 'openvino'"),
         (["runs:/0123456789abcdef/model", "--alias", "champion"], "--alias needs a registered model"),
         (["models:/forest/1", "--min-agreement", "1.5"], "1.5 is not in the range 0.0<=x<=1.0"),
+        (
+            ["models:/forest/1", "--quantize"],
+            "--quantize has nothing to do: the model's ONNX graph has no MatMul",
+        ),
+        (
+            ["models:/net/1", "--quantize", "--runtime", "openvino"],
+            "--quantize makes int8 weights for ONNX Runtime",
+        ),
+        (["models:/ridge/1", "--compare", "top-class"], "--compare top-class needs one score per class"),
     ],
 )
 def test_what_cannot_be_optimized_is_named_and_registers_nothing(
