@@ -34,7 +34,7 @@ class Registry:
 
 
 @contextlib.contextmanager
-def _tracking(uri: str) -> Iterator[None]:
+def tracking_at(uri: str) -> Iterator[None]:
     import mlflow
 
     before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
@@ -83,7 +83,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
         torch.nn.functional.cross_entropy(net(features), labels).backward()
         optimizer.step()
 
-    with _tracking(uri), warnings.catch_warnings():
+    with tracking_at(uri), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")  # the labels
         experiment = mlflow.create_experiment("digits", artifact_location=(root / "artifacts").as_uri())
         with mlflow.start_run(experiment_id=experiment):
