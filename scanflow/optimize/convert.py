@@ -150,7 +150,7 @@ def _from_pytorch(folder: Path) -> Converted:
             graph = program.model_proto.SerializeToString()
     except Exception as error:
         raise ConversionError(
-            f"torch.onnx.export cannot export {type(network).__name__}: {first_line(error)}"
+            f"torch.onnx.export cannot export {_network_name(network)}: {first_line(error)}"
         ) from None
 
     def predict(values: np.ndarray) -> np.ndarray:
@@ -164,8 +164,14 @@ def _from_pytorch(folder: Path) -> Converted:
         None,
         f"PyTorch {torch.__version__.split('+')[0]}",
         f"torch.onnx {torch.__version__.split('+')[0]}",
-        type(network).__name__,
+        _network_name(network),
     )
+
+
+def _network_name(network: Any) -> str:
+    """The network's class, or what it is when MLflow saved it as a graph (its class is then gone)."""
+    name = type(network).__name__
+    return "torch.export graph" if "GraphModule" in name else name
 
 
 @contextlib.contextmanager
