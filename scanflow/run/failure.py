@@ -1,9 +1,10 @@
 """What a failed step's log says went wrong.
 
 A step that dies of a Python exception ends its log with a traceback whose
-last line names the error (``ValueError: the input has no rows``). That line
-says more than "exit code 1", so it joins the reason a run's summary,
-``RunFailed`` and the step's MLflow tags give.
+last line names the error (``ValueError: the input has no rows``); one that
+stops on purpose often ends it with ``error: ...``. Either line says more
+than "exit code 1", so it joins the reason a run's summary, ``RunFailed``
+and the step's MLflow tags give.
 """
 
 from __future__ import annotations
@@ -51,7 +52,21 @@ def python_error(lines: list[str]) -> str | None:
     return last if len(last) <= REASON_LIMIT else last[: REASON_LIMIT - 1] + "…"
 
 
+def stated_error(lines: list[str]) -> str | None:
+    """The message of a log that ends with ``error: ...``: what ``sys.exit("error: ...")`` leaves.
+
+    Function steps that fail on purpose end so (the worker prints the
+    ``SystemExit`` message), as do scripts and tools that say why they stop.
+    """
+    text = [line.strip() for line in lines if line.strip()]
+    if not text or not text[-1].lower().startswith("error: "):
+        return None
+    message = text[-1][len("error: ") :].strip()
+    return message if len(message) <= REASON_LIMIT else message[: REASON_LIMIT - 1] + "…"
+
+
 def failure_reason(described: str, log_path: str | Path | None, start: int = 0) -> str:
     """``described`` (how the attempt ended), with the error its log ends with."""
-    error = python_error(tail_lines(log_path, count=TRACEBACK_LINES, start=start))
+    lines = tail_lines(log_path, count=TRACEBACK_LINES, start=start)
+    error = python_error(lines) or stated_error(lines)
     return f"{described}: {error}" if error else described

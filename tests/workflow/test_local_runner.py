@@ -406,13 +406,16 @@ def test_a_step_that_dies_of_an_exception_is_reported_with_its_error_line(write)
     write("boom.py", "raise KeyError('customer_id')\n")
     write("quits.py", "import sys\nprint('ValueError: only printed')\nsys.exit(2)\n")
     write("steps.py", "def bad():\n    raise ValueError('the input has no rows')\n")
+    write("stops.py", "import sys\nprint('checking')\nsys.exit('error: the table has no id column')\n")
     nodes = [
         Executor("script", file="boom.py"),
         Executor("function", function="steps:bad"),
         Executor("quits", file="quits.py"),
+        Executor("stops", file="stops.py"),
     ]
     result = run(Workflow("errors", env_manager="current", parallel=True, nodes=nodes))
     steps = result.steps
     assert steps["script"].reason == "exit code 1: KeyError: 'customer_id'"
     assert steps["function"].reason == "exit code 1: ValueError: the input has no rows"
     assert steps["quits"].reason == "exit code 2", "no traceback: nothing to quote"
+    assert steps["stops"].reason == "exit code 1: the table has no id column"
