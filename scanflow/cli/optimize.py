@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -10,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from scanflow.cli.common import HomeOption, TrackingUri, console, fail
+from scanflow.cli.common import HomeOption, JsonOutput, TrackingUri, console, fail, print_json
 
 if TYPE_CHECKING:
     from scanflow.optimize import OptimizeResult
@@ -77,13 +78,14 @@ def optimize(
     ] = None,
     tracking_uri: TrackingUri = None,
     home: HomeOption = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Convert a model to ONNX, check it answers like the original, time both, and register it."""
     from scanflow.extras import MissingExtraError
     from scanflow.optimize import OptimizeError, optimize_model
 
     try:
-        with console.status("optimizing…") as status:
+        with console.status("optimizing…") if not as_json else contextlib.nullcontext() as status:
             result = optimize_model(
                 model,
                 data=data,
@@ -97,11 +99,14 @@ def optimize(
                 alias=alias,
                 tracking_uri=tracking_uri,
                 home=home,
-                report=lambda message: status.update(escape(message) + "…"),
+                report=(lambda message: status.update(escape(message) + "…")) if status else None,
             )
     except (OptimizeError, MissingExtraError) as error:
         raise fail(str(error), 1) from None
-    _print(result)
+    if as_json:
+        print_json(result.describe())
+    else:
+        _print(result)
 
 
 def _print(result: OptimizeResult) -> None:

@@ -108,6 +108,37 @@ class OptimizeResult:
     def batch_speedup(self) -> float:
         return speedup(self.before.batch, self.after.batch)
 
+    def describe(self) -> dict[str, Any]:
+        """The result as plain data, for ``--json`` and scripts."""
+        checked = self.agreement
+        return {
+            "source": self.source.uri,
+            "estimator": self.converted.estimator,
+            "framework": self.converted.framework,
+            "runtime": self.runtime,
+            "quantized": self.options.quantize,
+            "data": self.data,
+            "agreement": {
+                "compared": checked.kind,
+                "rows": checked.rows,
+                "matching": checked.matching,
+                "fraction": checked.fraction,
+                "ties": checked.ties,
+                "max_difference": None if np.isnan(checked.max_difference) else checked.max_difference,
+            },
+            "one_row_ms": {"original": 1000 * self.before.one_row, "optimized": 1000 * self.after.one_row},
+            "batch_ms": {"original": 1000 * self.before.batch, "optimized": 1000 * self.after.batch},
+            "batch_rows": self.before.batch_rows,
+            "one_row_speedup": self.one_row_speedup,
+            "batch_speedup": self.batch_speedup,
+            "run_id": self.run_id,
+            "model_uri": self.served_uri,
+            "registered": {"name": self.registered_name, "version": self.registered_version}
+            if self.registered_version
+            else None,
+            "alias": self.alias,
+        }
+
 
 def optimize_model(
     model: str,

@@ -6,6 +6,7 @@ it registered back through MLflow, as a server or a notebook would.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,15 +155,17 @@ def test_a_pytorch_network_runs_on_onnx_runtime_and_on_openvino(registry: Regist
         assert np.allclose(np.asarray(optimized.predict(rows)), np.asarray(original.predict(rows)), atol=1e-4)
 
 
-def test_a_regression_answers_the_same_values(registry: Registry) -> None:
-    result = scanflow(registry, "models:/ridge/1", "--data", str(registry.test_npz))
+def test_a_regression_answers_the_same_values_and_scripts_read_the_result(registry: Registry) -> None:
+    result = scanflow(registry, "models:/ridge/1", "--data", str(registry.test_npz), "--json")
     assert result.returncode == 0, said(result)
-    assert "outputs match on 397/397 rows (100.00%)" in said(result)
+    described = json.loads(result.output)  # nothing but the document on stdout
+    assert described["agreement"]["compared"] == "values"
+    assert described["agreement"]["rows"] == described["agreement"]["matching"] == 397
+    assert described["registered"] == {"name": "ridge", "version": versions(registry, "ridge")[-1]}
+    assert described["model_uri"] == f"models:/ridge/{described['registered']['version']}"
+    assert described["one_row_ms"]["optimized"] > 0 and described["batch_rows"] == 397
     data = np.load(registry.test_npz)
-    original, optimized = (
-        load(registry, "models:/ridge/1"),
-        load(registry, f"models:/ridge/{versions(registry, 'ridge')[-1]}"),
-    )
+    original, optimized = load(registry, "models:/ridge/1"), load(registry, described["model_uri"])
     expected, given = np.asarray(original.predict(data["X"])), np.asarray(optimized.predict(data["X"]))
     assert given.shape == expected.shape and np.allclose(given, expected, rtol=1e-3, atol=1e-4)
 
