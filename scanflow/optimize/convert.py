@@ -48,12 +48,13 @@ class Converted:
         return str(self.config["kind"])
 
 
-def convert(folder: Path, flavors: dict[str, Any], input_width: int | None) -> Converted:
-    """Convert the model in ``folder``; ``input_width`` is the signature's feature count, if known."""
+def convert(folder: Path, model: Any) -> Converted:
+    """Convert the model in ``folder``; ``model`` is its MLmodel (`mlflow.models.Model`), read once."""
+    flavors = model.flavors
     if "sklearn" in flavors:
-        return _from_sklearn(folder, input_width)
+        return _from_sklearn(folder, _input_width(model))
     if "pytorch" in flavors:
-        return _from_pytorch(folder)
+        return _from_pytorch(folder, model)
     named = ", ".join(sorted(name for name in flavors if name != "python_function")) or "python_function"
     raise ConversionError(
         f"cannot convert a model of flavor {named} to ONNX: Scanflow converts scikit-learn and PyTorch"
@@ -122,12 +123,23 @@ def _load_sklearn(folder: Path) -> Any:
         raise ConversionError(f"cannot load the scikit-learn model: {first_line(error)}") from None
 
 
-def _from_pytorch(folder: Path) -> Converted:
+def _input_width(model: Any) -> int | None:
+    """The feature count the model's signature names: one tensor's second axis, or its columns."""
+    schema = model.get_input_schema()
+    if schema is None:
+        return None
+    inputs = schema.inputs
+    if len(inputs) == 1 and hasattr(inputs[0], "shape") and len(inputs[0].shape) == 2:
+        width = int(inputs[0].shape[1])
+        return width if width > 0 else None
+    return len(inputs) or None
+
+
+def _from_pytorch(folder: Path, model: Any) -> Converted:
     torch = require("torch", "deep", "converting PyTorch models to ONNX")
-    import mlflow.models
     import mlflow.pytorch
 
-    shape, dtype = _tensor_input(mlflow.models.Model.load(str(folder)))
+    shape, dtype = _tensor_input(model)
     try:
         network = mlflow.pytorch.load_model(str(folder), map_location="cpu")
     except Exception as error:

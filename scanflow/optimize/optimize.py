@@ -218,7 +218,7 @@ def optimize_model(
 def _convert(folder: Path, original: Any, onnx_path: Path, options: OptimizeOptions) -> tuple[Converted, Any]:
     """The ONNX graph (written to ``onnx_path``) and the optimized model loaded from it."""
     try:
-        converted = convert(folder, original.flavors, _input_width(original))
+        converted = convert(folder, original)
         if options.quantize:
             converted.onnx = quantize_int8(converted.onnx)
     except (ConversionError, QuantizeError) as error:
@@ -268,17 +268,6 @@ def _download(ref: ModelVersionRef, tracking_uri: str, destination: Path) -> Pat
     if not (Path(found) / "MLmodel").is_file():
         raise OptimizeError(missing_model_files(ref))
     return Path(found)
-
-
-def _input_width(model: Any) -> int | None:
-    schema = model.get_input_schema()
-    if schema is None:
-        return None
-    inputs = schema.inputs
-    if len(inputs) == 1 and hasattr(inputs[0], "shape") and len(inputs[0].shape) == 2:
-        width = int(inputs[0].shape[1])
-        return width if width > 0 else None
-    return len(inputs) or None
 
 
 def _load_optimized(path: Path, config: dict[str, Any], runtime: str) -> Any:
