@@ -68,13 +68,7 @@ class OnnxModel(mlflow.pyfunc.PythonModel):
         return np.asarray(self._run(self._as_input(values))[int(self.config["proba_output"])])
 
     def _labels(self, outputs: list[np.ndarray]) -> np.ndarray:
-        position = self.config.get("label_output")
-        if position is not None:
-            labels = np.asarray(outputs[int(position)]).ravel()
-        else:
-            labels = np.argmax(outputs[int(self.config["proba_output"])], axis=1)
-            if self.classes_ is not None:
-                labels = self.classes_[labels]
+        labels = np.asarray(outputs[int(self.config["label_output"])]).ravel()
         if self.classes_ is not None and labels.dtype != self.classes_.dtype:
             labels = labels.astype(self.classes_.dtype, copy=False)
         return labels

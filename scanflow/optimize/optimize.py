@@ -32,7 +32,7 @@ from scanflow.optimize.timing import Latency, measure, speedup
 from scanflow.serve.errors import ServeSetupError
 from scanflow.serve.registry import ModelSource, ModelVersionRef, Registry, missing_model_files
 
-RUNTIMES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # runtime -> its package
+RUNTIMES = ("onnxruntime", "openvino")  # each the name of its package
 COMPARISONS = ("values", "top-class")  # of a regressor's or network's outputs; classifiers by label
 EXPERIMENT = "scanflow-optimize"
 MODEL_CODE = Path(__file__).with_name("onnx_model.py")
@@ -69,7 +69,7 @@ class OptimizeOptions:
 
     def require_runtime(self) -> None:
         extra = "optimize" if self.runtime == "onnxruntime" else "openvino"
-        require(RUNTIMES[self.runtime], extra, f"running {self.runtime}")
+        require(self.runtime, extra, f"running {self.runtime}")
 
 
 @dataclass
@@ -403,7 +403,7 @@ def _log(client: Any, run_id: str, result: OptimizeResult) -> None:
     converted, checked = result.converted, result.agreement
     params = {
         "source": result.source.uri,
-        "runtime": f"{result.runtime} {version(RUNTIMES[result.runtime])}",
+        "runtime": f"{result.runtime} {version(result.runtime)}",
         "converter": converted.converter,
         "framework": converted.framework,
         "estimator": converted.estimator,
@@ -439,10 +439,9 @@ def _save(result: OptimizeResult, saved: _Saved) -> None:
     import mlflow
     import mlflow.pyfunc
 
-    package = RUNTIMES[result.runtime]
     requirements = [
         f"mlflow=={mlflow.__version__}",
-        f"{package}=={version(package)}",
+        f"{result.runtime}=={version(result.runtime)}",  # each runtime is named after its package
         f"numpy=={np.__version__}",
     ]
     with warnings.catch_warnings():  # MLflow asks for an input example; the original may have none to pass on

@@ -15,7 +15,6 @@ answer like the original, so the steps after it do not deploy it.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from scanflow.optimize.optimize import OptimizeError, optimize_model
@@ -39,7 +38,7 @@ def optimize_step(
     try:
         result = optimize_model(
             model,
-            data=Path(data) if data else None,
+            data=data,
             runtime=runtime,
             threads=threads,
             min_agreement=min_agreement,

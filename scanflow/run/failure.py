@@ -47,9 +47,7 @@ def python_error(lines: list[str]) -> str | None:
     if not text or not any(line.startswith("Traceback (most recent call last)") for line in text):
         return None
     last = text[-1].strip()
-    if not _ERROR_LINE.match(last):
-        return None
-    return last if len(last) <= REASON_LIMIT else last[: REASON_LIMIT - 1] + "…"
+    return _clipped(last) if _ERROR_LINE.match(last) else None
 
 
 def stated_error(lines: list[str]) -> str | None:
@@ -61,8 +59,11 @@ def stated_error(lines: list[str]) -> str | None:
     text = [line.strip() for line in lines if line.strip()]
     if not text or not text[-1].lower().startswith("error: "):
         return None
-    message = text[-1][len("error: ") :].strip()
-    return message if len(message) <= REASON_LIMIT else message[: REASON_LIMIT - 1] + "…"
+    return _clipped(text[-1][len("error: ") :].strip())
+
+
+def _clipped(line: str) -> str:
+    return line if len(line) <= REASON_LIMIT else line[: REASON_LIMIT - 1] + "…"
 
 
 def failure_reason(described: str, log_path: str | Path | None, start: int = 0) -> str:
