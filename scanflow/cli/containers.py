@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -60,6 +60,93 @@ def export_compose(
     console.print(f"[green]✔[/] wrote {compose_file} and {contexts} build contexts")
     console.print(f"[dim]build: scanflow build {escape(str(workflow))}[/]")
     console.print(f"[dim]deploy: docker stack deploy -c {compose_file} NAME[/]")
+
+
+NamespaceOption = Annotated[
+    str | None, typer.Option(help="namespace of every object (default: the one kubectl is set to)")
+]
+RegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        help="registry prefix of the image names, e.g. registry.example.com/team (pushed by the script)"
+    ),
+]
+StorageClassOption = Annotated[
+    str | None, typer.Option(help="storage class of the volume claims (default: the cluster's)")
+]
+AccessModeOption = Annotated[
+    str, typer.Option(help="access mode of the run's volumes; ReadWriteMany lets steps run on several nodes")
+]
+DataSizeOption = Annotated[str, typer.Option(help="size of the run's data volume")]
+TrackerSizeOption = Annotated[str, typer.Option(help="size of the tracker's store")]
+
+
+@export_app.command("kubernetes")
+def export_kubernetes(
+    workflow: WorkflowFile = Path("."),
+    output: Annotated[Path, typer.Option("--output", "-o", help="folder to write")] = Path("kubernetes"),
+    namespace: NamespaceOption = None,
+    registry: RegistryOption = None,
+    storage_class: StorageClassOption = None,
+    access_mode: AccessModeOption = "ReadWriteOnce",
+    data_size: DataSizeOption = "1Gi",
+    tracker_size: TrackerSizeOption = "1Gi",
+) -> None:
+    """Write Kubernetes manifests (tracker, one Job per step) and build contexts; run with `kubectl apply`."""
+    from scanflow.deploy.kubernetes import JOBS_FILE, TRACKER_FILE
+    from scanflow.deploy.kubernetes import export_kubernetes as write_kubernetes
+
+    settings = (namespace, registry, storage_class, access_mode, data_size, tracker_size)
+    exported = _export_to_cluster(workflow, output, write_kubernetes, settings)
+    folder = escape(str(exported.folder))
+    console.print(
+        f"[dim]run: kubectl apply -f {folder}/{TRACKER_FILE} && kubectl apply -f {folder}/{JOBS_FILE}[/]"
+    )
+    console.print(f"[dim]run again: kubectl delete -f {folder}/{JOBS_FILE}, then apply it again[/]")
+
+
+@export_app.command("argo")
+def export_argo(
+    workflow: WorkflowFile = Path("."),
+    output: Annotated[Path, typer.Option("--output", "-o", help="folder to write")] = Path("argo"),
+    namespace: NamespaceOption = None,
+    registry: RegistryOption = None,
+    storage_class: StorageClassOption = None,
+    access_mode: AccessModeOption = "ReadWriteOnce",
+    data_size: DataSizeOption = "1Gi",
+    tracker_size: TrackerSizeOption = "1Gi",
+) -> None:
+    """Write an Argo Workflow (a DAG of the steps), the tracker's manifests and build contexts."""
+    from scanflow.deploy.argo import WORKFLOW_FILE
+    from scanflow.deploy.argo import export_argo as write_argo
+    from scanflow.deploy.kubernetes import TRACKER_FILE
+
+    settings = (namespace, registry, storage_class, access_mode, data_size, tracker_size)
+    exported = _export_to_cluster(workflow, output, write_argo, settings)
+    folder = escape(str(exported.folder))
+    console.print(
+        f"[dim]run: kubectl apply -f {folder}/{TRACKER_FILE} && argo submit {folder}/{WORKFLOW_FILE}[/]"
+    )
+
+
+def _export_to_cluster(workflow: Path, output: Path, write: Any, settings: tuple[Any, ...]) -> Any:
+    """Run a Kubernetes or Argo export and report what it wrote; a bad setting is named first."""
+    spec = load_workflow(workflow)
+    from scanflow.deploy.kubernetes import BUILD_SCRIPT, KubernetesOptions
+    from scanflow.extras import MissingExtraError
+    from scanflow.run.backend import BackendError
+    from scanflow.run.images import ImageBuilder
+
+    try:
+        options = KubernetesOptions(*settings)
+        with console.status("Preparing wheels and build contexts…"):
+            exported = write(spec, output, ImageBuilder(None, console.print), options)
+    except (BackendError, ValueError, MissingExtraError) as error:
+        raise fail(str(error), code=1) from None
+    files = ", ".join(escape(str(path)) for path in exported.files)
+    console.print(f"[green]✔[/] wrote {files} and {len(exported.images)} build contexts")
+    console.print(f"[dim]build: {escape(str(output / BUILD_SCRIPT))}[/]")
+    return exported
 
 
 @swarm_app.command("status")

@@ -148,7 +148,7 @@ def _step_service(exported: ExportedStep, workflow: str) -> dict[str, Any]:
         deploy["placement"] = {"constraints": list(executor.placement)}
     return {
         "image": exported.image,
-        "entrypoint": ["/bin/sh", "-c", exported.script],
+        "entrypoint": ["/bin/sh", "-c", exported.script()],
         "working_dir": DATA_DIR,
         "environment": {key: escape_dollars(value) for key, value in exported.environment.items()},
         "volumes": [f"data:{DATA_DIR}", f"nodes:{NODES_DIR}"],

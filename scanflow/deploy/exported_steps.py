@@ -36,18 +36,47 @@ IMAGES_DIR = "images"  # one build context per image
 
 @dataclass(frozen=True)
 class ExportedStep:
-    """One step as an export writes it; ``script`` is what its container runs under ``/bin/sh -c``."""
+    """One step as an export writes it: its image, its environment and the command it runs."""
 
     step: Step
     name: str  # DNS-safe and unique in the workflow
     image: str
     environment: dict[str, str]
     upstream: list[str]  # names of the steps it waits for
-    script: str  # ``$`` written ``$$``: Compose and Kubernetes both read ``$$`` as ``$``
+    command: list[str]
 
     @property
     def executor(self) -> Executor:
         return self.step.executor
+
+    def script(self, wait_for_upstream: bool = True) -> str:
+        """What the container runs under ``/bin/sh -c``, ``$`` written ``$$`` (see ``escape_dollars``).
+
+        Swarm and plain Kubernetes start every step at once, so each waits for
+        the ``.done`` markers its upstream steps leave in the shared ``nodes``
+        volume; Argo orders steps itself and needs no wait.
+        """
+        me = self.name
+        lines = ["set -u"]
+        for up in self.upstream if wait_for_upstream else []:
+            marker = f"{NODES_DIR}/{up}"
+            lines.append(
+                f"until [ -f {marker}/.done ]; do if [ -f {marker}/.failed ];"
+                f" then echo 'upstream step {up} failed'; exit 1; fi; sleep 1; done"
+            )
+        lines.append(f"mkdir -p {NODES_DIR}/{me} && rm -f {NODES_DIR}/{me}/.done {NODES_DIR}/{me}/.failed")
+        if self.executor.function:
+            lines.append(f"printf '%s' \"$SCANFLOW_TASK\" > {NODES_DIR}/{me}/task.json")
+        command = self.command
+        timeout = self.executor.timeout_seconds
+        if timeout is not None:  # the step's own limit, not counting the wait for upstream steps
+            command = ["timeout", f"{timeout:g}", *command]
+        run = " ".join(shlex.quote(part) for part in command)
+        lines.append(
+            f"if {run}; then touch {NODES_DIR}/{me}/.done;"
+            f" else code=$?; touch {NODES_DIR}/{me}/.failed; exit $code; fi"
+        )
+        return escape_dollars("\n".join(lines))
 
 
 class ImageContexts:
@@ -116,43 +145,13 @@ def exported_steps(
             command = [PYTHON, f"{CODE_DIR}/{code_path(graph.base_dir, executor.file or '')}"]
             command += script_arguments(executor.parameters)
         upstream = sorted(step_name(graph.steps[key]) for key in step.upstream)
-        script = _step_script(name, upstream, command, executor)
-        steps.append(
-            ExportedStep(step, name, contexts.step(step, graph.base_dir), environment, upstream, script)
-        )
+        image = contexts.step(step, graph.base_dir)
+        steps.append(ExportedStep(step, name, image, environment, upstream, command))
     return steps
 
 
 def step_name(step: Step) -> str:
     return slug(step.key)
-
-
-def _step_script(me: str, upstream: list[str], command: list[str], executor: Executor) -> str:
-    """Wait for upstream markers, run the step, leave this step's marker.
-
-    Swarm and plain Kubernetes start every step at once, so each waits for the
-    ``.done`` markers its upstream steps leave in the shared ``nodes`` volume;
-    Argo orders steps itself and the wait finds nothing to wait for.
-    """
-    lines = ["set -u"]
-    for up in upstream:
-        marker = f"{NODES_DIR}/{up}"
-        lines.append(
-            f"until [ -f {marker}/.done ]; do"
-            f" if [ -f {marker}/.failed ]; then echo 'upstream step {up} failed'; exit 1; fi; sleep 1; done"
-        )
-    lines.append(f"mkdir -p {NODES_DIR}/{me} && rm -f {NODES_DIR}/{me}/.done {NODES_DIR}/{me}/.failed")
-    if executor.function:
-        lines.append(f"printf '%s' \"$SCANFLOW_TASK\" > {NODES_DIR}/{me}/task.json")
-    timeout = executor.timeout_seconds
-    if timeout is not None:  # the step's own limit, not counting the wait for upstream steps
-        command = ["timeout", f"{timeout:g}", *command]
-    run = " ".join(shlex.quote(part) for part in command)
-    lines.append(
-        f"if {run}; then touch {NODES_DIR}/{me}/.done;"
-        f" else code=$?; touch {NODES_DIR}/{me}/.failed; exit $code; fi"
-    )
-    return escape_dollars("\n".join(lines))
 
 
 def escape_dollars(text: str) -> str:

@@ -82,7 +82,7 @@ def server_command() -> list[str]:
 def server_environment(workflow: str) -> dict[str, str]:
     """MLflow refuses unknown Host headers; allow the tracker's names and loopback."""
     alias = tracker_alias(workflow)
-    hosts = [alias, f"{alias}:*", "localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*"]
+    hosts = [alias, f"{alias}:*", f"{alias}.*", "localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*"]
     return {
         "MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(hosts),
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # no GenAI job runner: it doubles the start time

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from container_helpers import write
+from container_helpers import write_pipeline
 
 REQUIRED = os.environ.get("SCANFLOW_REQUIRE_DOCKER") == "1"
 SESSION_WHEELS = Path(os.environ.get("SCANFLOW_TEST_WHEEL_CACHE", "/tmp/scanflow-test-wheels"))
@@ -75,72 +75,8 @@ def pipeline(project: Path, docker_client):
     from scanflow.run.workflow_tracker import remove_tracker_stores
 
     remove_tracker_stores(docker_client, "pipe")
-    yield _write_pipeline(project)
+    yield write_pipeline(project)
     remove_tracker_stores(docker_client, "pipe")
-
-
-def _write_pipeline(project: Path) -> Path:
-    write(
-        project,
-        "make.py",
-        """\
-        import argparse
-        parser = argparse.ArgumentParser()
-        parser.add_argument("--count", type=int)
-        args = parser.parse_args()
-        with open("numbers.txt", "w") as out:
-            out.write(" ".join(str(i) for i in range(args.count)))
-        print("made", args.count, "numbers")
-        """,
-    )
-    write(
-        project,
-        "train.py",
-        """\
-        import os
-        import mlflow
-        import scanflow
-        numbers = [int(n) for n in open("numbers.txt").read().split()]
-        total = sum(numbers)
-        print("total", total)
-        scanflow.log_metric("total", total)
-        with mlflow.start_run(run_id=os.environ.get("MLFLOW_RUN_ID")):  # set by Scanflow
-            mlflow.log_metric("count", len(numbers))
-        """,
-    )
-    write(
-        project,
-        "helpers.py",
-        """\
-        import scanflow
-        def double(x):
-            data = scanflow.data_dir()
-            (data / "double.txt").write_text(str(2 * x))
-            print("doubled", x)
-            return {"double": 2 * x}
-        """,
-    )
-    write(project, "requirements.txt", "mlflow-skinny\n")
-    return write(
-        project,
-        "wf.yaml",
-        """\
-        name: pipe
-        nodes:
-          - executor: make
-            file: make.py
-            parameters: {count: 5}
-            outputs: [numbers.txt]
-          - executor: train
-            file: train.py
-            requirements: requirements.txt
-            depends_on: [make]
-          - executor: double
-            function: "helpers:double"
-            parameters: {x: 21}
-            depends_on: [make]
-        """,
-    )
 
 
 @pytest.fixture(scope="session")

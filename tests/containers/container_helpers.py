@@ -70,3 +70,68 @@ def start_sleeping_run(client, project: Path, workflow: str, *options: str):  # 
         time.sleep(0.2)
     [step] = client.containers.list(filters=selected)
     return process, step
+
+
+def write_pipeline(project: Path) -> Path:
+    """A small workflow like a user's: files through the data dir, a function, MLflow logging."""
+    write(
+        project,
+        "make.py",
+        """\
+        import argparse
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--count", type=int)
+        args = parser.parse_args()
+        with open("numbers.txt", "w") as out:
+            out.write(" ".join(str(i) for i in range(args.count)))
+        print("made", args.count, "numbers")
+        """,
+    )
+    write(
+        project,
+        "train.py",
+        """\
+        import os
+        import mlflow
+        import scanflow
+        numbers = [int(n) for n in open("numbers.txt").read().split()]
+        total = sum(numbers)
+        print("total", total)
+        scanflow.log_metric("total", total)
+        with mlflow.start_run(run_id=os.environ.get("MLFLOW_RUN_ID")):  # set by Scanflow
+            mlflow.log_metric("count", len(numbers))
+        """,
+    )
+    write(
+        project,
+        "helpers.py",
+        """\
+        import scanflow
+        def double(x):
+            data = scanflow.data_dir()
+            (data / "double.txt").write_text(str(2 * x))
+            print("doubled", x)
+            return {"double": 2 * x}
+        """,
+    )
+    write(project, "requirements.txt", "mlflow-skinny\n")
+    return write(
+        project,
+        "wf.yaml",
+        """\
+        name: pipe
+        nodes:
+          - executor: make
+            file: make.py
+            parameters: {count: 5}
+            outputs: [numbers.txt]
+          - executor: train
+            file: train.py
+            requirements: requirements.txt
+            depends_on: [make]
+          - executor: double
+            function: "helpers:double"
+            parameters: {x: 21}
+            depends_on: [make]
+        """,
+    )
