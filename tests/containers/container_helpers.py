@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import textwrap
+import time
+import urllib.request
 from pathlib import Path
 
 
@@ -135,3 +137,15 @@ def write_pipeline(project: Path) -> Path:
             depends_on: [make]
         """,
     )
+
+
+def wait_healthy(uri: str, timeout: float = 120) -> None:
+    """Wait until the MLflow server at ``uri`` answers its health check."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"the tracker at {uri} did not answer within {timeout:.0f} s")

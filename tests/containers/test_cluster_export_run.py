@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from container_helpers import write_pipeline
+from container_helpers import wait_healthy, write_pipeline
 from typer.testing import CliRunner
 
 from scanflow.cli import app
@@ -74,7 +72,7 @@ def test_exported_jobs_build_and_run_the_workflow_against_the_tracker_service(
         tracker.reload()
         port = tracker.ports["5000/tcp"][0]["HostPort"]
         uri = f"http://127.0.0.1:{port}"
-        _wait_healthy(uri)
+        wait_healthy(uri)
         from mlflow import MlflowClient
 
         client = MlflowClient(uri)
@@ -128,14 +126,3 @@ def _start_pod(
 def _expand(text: str, environment: dict[str, str]) -> str:
     """Kubernetes' expansion: ``$$`` is ``$``, ``$(NAME)`` a variable defined before (else left as is)."""
     return _REFERENCE.sub(lambda m: "$" if m[0] == "$$" else environment.get(m[1], m[0]), text)
-
-
-def _wait_healthy(uri: str, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(1)
-    raise AssertionError(f"the tracker at {uri} did not answer within {timeout:.0f} s")

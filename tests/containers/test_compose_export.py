@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-import urllib.request
 
 import pytest
 import yaml
+from container_helpers import wait_healthy
 from typer.testing import CliRunner
 
 from scanflow.cli import app
@@ -59,7 +59,7 @@ def test_exported_stack_deploys_and_runs_the_workflow(swarm_manager, pipeline, p
         assert deployed.returncode == 0, deployed.stderr
         finished = _wait_for_jobs(swarm_manager, ["make", "train", "double"])
         assert finished == {"make": "complete", "train": "complete", "double": "complete"}
-        _wait_healthy("http://127.0.0.1:15789")
+        wait_healthy("http://127.0.0.1:15789")
         from mlflow import MlflowClient
 
         client = MlflowClient("http://127.0.0.1:15789")
@@ -82,16 +82,6 @@ def _wait_for_jobs(client, names: list[str], timeout: float = 240) -> dict[str, 
             break
         time.sleep(1)
     return states
-
-
-def _wait_healthy(uri: str, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(1)
 
 
 def _remove_stack() -> None:
