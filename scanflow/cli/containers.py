@@ -96,7 +96,8 @@ def export_kubernetes(
     from scanflow.deploy.kubernetes import JOBS_FILE, TRACKER_FILE
     from scanflow.deploy.kubernetes import export_kubernetes as write_kubernetes
 
-    settings = (namespace, registry, storage_class, access_mode, data_size, tracker_size)
+    settings = dict(namespace=namespace, registry=registry, storage_class=storage_class)
+    settings.update(access_mode=access_mode, data_size=data_size, tracker_size=tracker_size)
     exported = _export_to_cluster(workflow, output, write_kubernetes, settings)
     folder = escape(str(exported.folder))
     console.print(
@@ -121,7 +122,8 @@ def export_argo(
     from scanflow.deploy.argo import export_argo as write_argo
     from scanflow.deploy.kubernetes import TRACKER_FILE
 
-    settings = (namespace, registry, storage_class, access_mode, data_size, tracker_size)
+    settings = dict(namespace=namespace, registry=registry, storage_class=storage_class)
+    settings.update(access_mode=access_mode, data_size=data_size, tracker_size=tracker_size)
     exported = _export_to_cluster(workflow, output, write_argo, settings)
     folder = escape(str(exported.folder))
     console.print(
@@ -129,7 +131,7 @@ def export_argo(
     )
 
 
-def _export_to_cluster(workflow: Path, output: Path, write: Any, settings: tuple[Any, ...]) -> Any:
+def _export_to_cluster(workflow: Path, output: Path, write: Any, settings: dict[str, Any]) -> Any:
     """Run a Kubernetes or Argo export and report what it wrote; a bad setting is named first."""
     spec = load_workflow(workflow)
     from scanflow.deploy.kubernetes import BUILD_SCRIPT, KubernetesOptions
@@ -138,7 +140,7 @@ def _export_to_cluster(workflow: Path, output: Path, write: Any, settings: tuple
     from scanflow.run.images import ImageBuilder
 
     try:
-        options = KubernetesOptions(*settings)
+        options = KubernetesOptions(**settings)
         with console.status("Preparing wheels and build contexts…"):
             exported = write(spec, output, ImageBuilder(None, console.print), options)
     except (BackendError, ValueError, MissingExtraError) as error:

@@ -15,7 +15,6 @@ Argo's API) before it is written.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,9 @@ from scanflow.deploy.exported_steps import IMAGES_DIR, ExportedStep
 from scanflow.deploy.kubernetes import (
     BUILD_SCRIPT,
     TRACKER_FILE,
+    ClusterExport,
     KubernetesManifests,
     KubernetesOptions,
-    placement_selector,
     write_manifests,
 )
 from scanflow.extras import require
@@ -39,16 +38,9 @@ ENTRYPOINT = "main"  # the DAG template; step templates are named after their st
 ARGO_API_VERSION = "argoproj.io/v1alpha1"
 
 
-@dataclass
-class ArgoExport:
-    folder: Path
-    files: list[Path]
-    images: dict[str, str]  # image name -> its build context folder
-
-
 def export_argo(
     workflow: Workflow, folder: Path, builder: ImageBuilder, options: KubernetesOptions | None = None
-) -> ArgoExport:
+) -> ClusterExport:
     """Write ``tracker.yaml``, ``workflow.yaml``, the build contexts and build script into ``folder``."""
     options = options or KubernetesOptions()
     manifests = KubernetesManifests(workflow, builder, options)
@@ -60,7 +52,7 @@ def export_argo(
         write_manifests(folder / TRACKER_FILE, manifests.tracker(), workflow.name, command),
         write_manifests(folder / WORKFLOW_FILE, [document], workflow.name, command),
     ]
-    return ArgoExport(folder, files, manifests.write_images(folder))
+    return ClusterExport(folder, files, manifests.write_images(folder))
 
 
 def argo_workflow(manifests: KubernetesManifests) -> dict[str, Any]:
@@ -70,8 +62,8 @@ def argo_workflow(manifests: KubernetesManifests) -> dict[str, Any]:
     models = require("hera.workflows.models", "k8s", "the Argo export")
     plain = ApiClient().sanitize_for_serialization
     options = manifests.options
-    data_claim = plain(manifests.run_claims()[0])  # the data claim, made anew for each run
-    data_claim["metadata"] = {"name": "data", "labels": data_claim["metadata"]["labels"]}
+    data_claim = plain(manifests.run_claim("data"))  # a claim template: made anew for each run
+    data_claim["metadata"].pop("namespace", None)  # a claim template takes the workflow's
     tasks = [
         {
             "name": step.name,
@@ -122,7 +114,7 @@ def _step_template(manifests: KubernetesManifests, step: ExportedStep, plain: An
     if executor.retries:
         backoff = {"duration": f"{executor.retry_delay:g}s", "factor": 2}
         template["retryStrategy"] = {"limit": executor.retries, "retryPolicy": "Always", "backoff": backoff}
-    selector = placement_selector(step)
+    selector = manifests.node_selectors[step.name]
     if selector:
         template["nodeSelector"] = selector
     return template

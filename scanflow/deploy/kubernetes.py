@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,15 +96,17 @@ class KubernetesOptions:
 
 
 @dataclass
-class KubernetesExport:
+class ClusterExport:
+    """What a Kubernetes or Argo export wrote."""
+
     folder: Path
     files: list[Path]
-    images: dict[str, str] = field(default_factory=dict)  # image name -> its build context folder
+    images: dict[str, str]  # image name -> its build context folder
 
 
 def export_kubernetes(
     workflow: Workflow, folder: Path, builder: ImageBuilder, options: KubernetesOptions | None = None
-) -> KubernetesExport:
+) -> ClusterExport:
     """Write ``tracker.yaml``, ``jobs.yaml``, the build contexts and their build script into ``folder``."""
     options = options or KubernetesOptions()
     manifests = KubernetesManifests(workflow, builder, options)
@@ -116,7 +118,7 @@ def export_kubernetes(
         write_manifests(folder / name, objects, workflow.name, command) for name, objects in files.items()
     ]
     images = manifests.write_images(folder)
-    return KubernetesExport(folder, written, images)
+    return ClusterExport(folder, written, images)
 
 
 class KubernetesManifests:
@@ -130,8 +132,8 @@ class KubernetesManifests:
         self.contexts = ImageContexts(builder, workflow.name)
         self.tracker_image = options.image(self.contexts.tracker())
         self.steps = exported_steps(self.graph, workflow.name, self.contexts, network_uri(workflow.name))
-        for step in self.steps:
-            placement_selector(step)  # a constraint Kubernetes cannot express is named before writing
+        # a constraint Kubernetes cannot express is named here, before anything is written
+        self.node_selectors = {step.name: placement_selector(step) for step in self.steps}
 
     # --- the tracker -------------------------------------------------------------------------
     def tracker(self) -> list[Any]:
@@ -185,10 +187,10 @@ class KubernetesManifests:
     # --- the run's steps ---------------------------------------------------------------------
     def run_claims(self) -> list[Any]:
         """The claims of the run's data and the steps' markers (deleted with the Jobs, for a clean rerun)."""
-        return [
-            self.claim(resource_name(self.workflow, folder), self.options.data_size, "run-folder")
-            for folder in ("data", "nodes")
-        ]
+        return [self.run_claim(resource_name(self.workflow, folder)) for folder in ("data", "nodes")]
+
+    def run_claim(self, name: str) -> Any:
+        return self.claim(name, self.options.data_size, "run-folder")
 
     def job(self, step: ExportedStep) -> Any:
         k8s = self.client
@@ -197,7 +199,7 @@ class KubernetesManifests:
             restart_policy="Never",
             containers=[self.step_container(step)],
             security_context=self.pod_security(),
-            node_selector=placement_selector(step) or None,
+            node_selector=self.node_selectors[step.name] or None,
             volumes=[
                 self.claim_volume("data", resource_name(self.workflow, "data")),
                 self.claim_volume("nodes", resource_name(self.workflow, "nodes")),
